@@ -1,0 +1,1 @@
+"""Foundation shared by every layer: errors, naming helpers, units. Imports nothing above it."""

@@ -1,0 +1,62 @@
+"""One root error with the few subclasses callers handle differently.
+
+Every error carries a message (what is wrong) and a hint (how to fix it). The CLI prints
+both and exits with code 2 for :class:`PermanentError`; the API maps them to HTTP codes in
+one handler. Kubernetes client errors are translated into these in ``cluster/`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class KubeFoundryError(Exception):
+    """Root of every error KubeFoundry raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+
+class PermanentError(KubeFoundryError):
+    """Retrying will not help: the request, the input or the cluster must change."""
+
+
+class NotFoundError(PermanentError):
+    """A name (model, GPU, tier, runtime, cloud) that is not known; suggests close matches."""
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        name: str,
+        suggestions: Sequence[str] = (),
+        hint: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        message = f"Unknown {kind} {name!r}."
+        if self.suggestions:
+            message += " Did you mean: " + ", ".join(self.suggestions) + "?"
+        super().__init__(message, hint=hint)
+
+
+class InvalidInputError(PermanentError):
+    """Malformed or contradictory input (a file that does not parse, a bad value)."""
+
+
+class DoesNotFitError(PermanentError):
+    """The model cannot be placed under the given pins; the hint names the cheapest fix."""
+
+
+class RetryableError(KubeFoundryError):
+    """A transient failure (conflict, throttling, server error); try again after ``delay_s``."""
+
+    def __init__(self, message: str, *, delay_s: float = 1.0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.delay_s = delay_s
