@@ -317,7 +317,8 @@ def _quantization(c: Mapping[str, Any]) -> Quantization | None:
     if method == "mxfp4":
         return Quantization(method="mxfp4", bits=4, group_size=32)
     if method == "fp8":
-        return Quantization(method="fp8", bits=8)
+        block = q.get("weight_block_size")
+        return Quantization(method="fp8", bits=8, group_size=int(block[-1]) if block else None)
     if method in ("awq", "gptq"):
         return Quantization(
             method=method, bits=int(q.get("bits") or q.get("w_bit") or 4),

@@ -1,0 +1,55 @@
+"""The ``kubefoundry`` command: a thin Typer shell over catalog and planning.
+
+Every command builds its inputs, calls one function of the layers below and prints the
+result as a Rich table or, with ``--json``, one JSON object. Errors raised on purpose
+(:class:`KubeFoundryError`) print their message and fix and exit with code 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kubefoundry import __version__
+from kubefoundry.cli import catalog_cmds, estimate_cmd, output, plan_cmd
+from kubefoundry.core.errors import KubeFoundryError
+
+app = typer.Typer(
+    name="kubefoundry",
+    help="Plan, render and deploy open LLMs on Kubernetes, with every choice explained.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("catalog")(catalog_cmds.catalog)
+app.command("gpus")(catalog_cmds.gpus)
+app.command("plan")(plan_cmd.plan)
+app.command("estimate")(estimate_cmd.estimate)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the KubeFoundry version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except KubeFoundryError as exc:
+        output.error(exc)
+        sys.exit(2)
+    except typer.Abort:
+        output.error_text("Aborted.")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,32 @@
+"""Read a YAML or JSON file into a pydantic model, with errors that name the bad field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from kubefoundry.core.errors import InvalidInputError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[M], *, what: str, hint: str) -> M:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InvalidInputError(f"No such file: {path}.", hint=hint) from None
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(
+            f"{path} is not valid YAML/JSON: {exc}", hint="Fix the syntax and try again."
+        ) from None
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InvalidInputError(f"{path} is not a valid {what}: {problems}.", hint=hint) from None
