@@ -155,7 +155,9 @@ def _check_entry(entry: Mapping[str, Any], configs: Path) -> list[str]:
     ours = dict(entry["config"])
     for key in sorted(set(original) | set(ours)):
         if original.get(key) != ours.get(key) and key not in edits:
-            problems.append(f"{mid}: config[{key!r}] differs from {name} and is not in config_edits")
+            problems.append(
+                f"{mid}: config[{key!r}] differs from {name} and is not in config_edits"
+            )
     return problems
 
 

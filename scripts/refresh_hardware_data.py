@@ -196,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="shared data dir")
     parser.add_argument("--check", action="store_true", help="only report stale files")
     args = parser.parse_args(argv)
+    if not (args.shared / GPUS_JSON).is_file():
+        print(f"no {GPUS_JSON} in {args.shared}; pass --shared DIR", file=sys.stderr)
+        return 2
     wanted = build(args.shared)
     stale = stale_files(wanted)
     for path in stale:

@@ -146,7 +146,13 @@ class GpuCatalog:
         """The GPU an id, alias or label value names; NotFoundError with close matches."""
         gpu = self.index.get(_fold(name))
         if gpu is None:
-            candidates = [n for g in self.gpus for n in (g.id, *g.aliases)]
+            # One spelling per folded name, the id where an alias folds to the same.
+            spellings = {
+                re.sub(r"[^a-z0-9]", "", n.lower()): n
+                for g in self.gpus
+                for n in (*g.aliases, g.id)
+            }
+            candidates = list(spellings.values())
             raise NotFoundError(
                 kind="GPU",
                 name=name,

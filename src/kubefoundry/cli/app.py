@@ -8,6 +8,7 @@ traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -52,4 +53,10 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        if os.environ.get("KUBEFOUNDRY_DEBUG"):
+            raise
+        output.error_text(
+            f"internal error ({type(exc).__name__}: {exc}). This is a bug in KubeFoundry; "
+            "run again with KUBEFOUNDRY_DEBUG=1 for the traceback and report it."
+        )
+        sys.exit(70)

@@ -19,7 +19,7 @@ def catalog(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List the curated models."""
-    entries = [e for e in models.load().all()
+    entries = [e for e in models.ModelCatalog.load().all()
                if family is None or e.family.lower() == family.lower()]
     if as_json:
         output.print_json([_model_row(e) for e in entries])

@@ -50,7 +50,7 @@ def plan(
     )
     gpu_cat = gpus.load()
     entry = hub.resolve_model(
-        model, catalog=models.load(), token=os.environ.get("HF_TOKEN"), config_file=config,
+        model, catalog=models.ModelCatalog.load(), token=os.environ.get("HF_TOKEN"), config_file=config,
     )
     facts = load_facts(cluster) if cluster else None
     result = planner.plan(request, entry, gpus=gpu_cat, instances=instances.load(), facts=facts)

@@ -137,7 +137,9 @@ def evaluate(
     price = offer.usd_per_gpu_hour * count if offer.usd_per_gpu_hour is not None else None
     speed = None
     if est.kv_tokens > 0:
-        batch = max(1, min(est.max_num_seqs, int(est.max_concurrency)))
+        # Compare options at the same workload: twice the tier's concurrency, or what fits.
+        batch = max(1, min(est.max_num_seqs, int(est.max_concurrency),
+                           2 * sizing.min_concurrency))
         speed = performance.predict(
             arch, weight_bytes_per_gpu=est.weights_gib * GIB,
             kv_bytes_per_token_per_gpu=est.kv_bytes_per_token, context=context, batch=batch,

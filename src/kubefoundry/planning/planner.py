@@ -51,14 +51,19 @@ def plan(
     offers, unavailable = explaining.offers(
         request=request, gpus=gpus, instances=instances, facts=facts
     )
-    options = []
+    options: list[placement.Option] = []
     for offer in offers:
-        for count in placement.gpu_counts(offer, request.gpu_count):
-            for variant_quant, kv_dtype in _variants(request, tier, offer, quant):
-                options.append(placement.evaluate(
+        for variant_quant, kv_dtype in _variants(request, tier, offer, quant):
+            fitted = 0
+            for count in placement.gpu_counts(offer, request.gpu_count):
+                option = placement.evaluate(
                     arch, offer=offer, count=count, sizing=sizing,
                     quantization=variant_quant, kv_cache_dtype=kv_dtype,
-                ))
+                )
+                options.append(option)
+                fitted += option.fits_target
+                if fitted == 2:  # the smallest count that fits, and one doubling to compare
+                    break
     chosen = placement.choose(options, tier)
     if chosen is None:
         raise explaining.does_not_fit(model=model, options=options, sizing=sizing,
