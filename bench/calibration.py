@@ -27,8 +27,15 @@ CONFIGS = SHARED / "data" / "hf-configs"
 
 # Total memory CUDA reports, for rows that name the GPU but not its visible memory
 # (values from the same CSV's other rows and shared/data/README.md).
-_GPU_TOTAL_GIB = {"h200": 139.81, "h100": 79.18, "a100-80": 79.15, "a100-40": 39.38,
-                  "l40s": 44.42, "l4": 22.03, "t4": 14.56}
+_GPU_TOTAL_GIB = {
+    "h200": 139.81,
+    "h100": 79.18,
+    "a100-80": 79.15,
+    "a100-40": 39.38,
+    "l40s": 44.42,
+    "l4": 22.03,
+    "t4": 14.56,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,23 +124,36 @@ def load(
             if not (total and util and tp):
                 skipped.append((row["row_id"], "GPU memory, utilisation or TP not stated"))
                 continue
-            kv_dtype = "fp8" if row["kv_cache_dtype"].strip() == "fp8" else "auto"
+            kv_dtype: memory.KvCacheDtype = (
+                "fp8" if row["kv_cache_dtype"].strip() == "fp8" else "auto"
+            )
             inputs = memory.MemoryInputs(
-                gpu_total_gib=total, tp=int(tp), pp=_pp(row), gpu_memory_utilization=util,
+                gpu_total_gib=total,
+                tp=int(tp),
+                pp=_pp(row),
+                gpu_memory_utilization=util,
                 max_model_len=int(length or min(arch.max_position_embeddings, 8192)),
-                dtype=_dtype(row), quantization=_quantization(row),
+                dtype=_dtype(row),
+                quantization=_quantization(row),
                 kv_cache_dtype=kv_dtype,
                 vllm_version=row["vllm_version"] if _number(row["vllm_version"]) else "0.7.0",
-                block_size=int(_number(row["block_size"]) or 16), gpu_name=row["gpu"],
+                block_size=int(_number(row["block_size"]) or 16),
+                gpu_name=row["gpu"],
             )
             weights = _number(row["weights_gib"])
             tokens = _number(row["kv_tokens"])
             if "weights+non-torch" in row["weights_gib"]:
                 weights = None
-            used.append(Observation(
-                row["row_id"], row["model_id"], arch, inputs, weights,
-                int(tokens) if tokens and tokens > 0 else None,
-            ))
+            used.append(
+                Observation(
+                    row["row_id"],
+                    row["model_id"],
+                    arch,
+                    inputs,
+                    weights,
+                    int(tokens) if tokens and tokens > 0 else None,
+                )
+            )
     return used, skipped
 
 
@@ -157,11 +177,13 @@ def score(observations: Iterable[Observation]) -> list[Score]:
         est = memory.estimate(obs.arch, obs.inputs)
         family = obs.arch.attention_family
         if obs.weights_gib:
-            scores.append(Score(obs.row_id, obs.model_id, family, "weights",
-                                obs.weights_gib, est.weights_gib))
+            scores.append(
+                Score(obs.row_id, obs.model_id, family, "weights", obs.weights_gib, est.weights_gib)
+            )
         if obs.kv_tokens:
-            scores.append(Score(obs.row_id, obs.model_id, family, "kv_tokens",
-                                obs.kv_tokens, est.kv_tokens))
+            scores.append(
+                Score(obs.row_id, obs.model_id, family, "kv_tokens", obs.kv_tokens, est.kv_tokens)
+            )
     return scores
 
 
@@ -169,5 +191,5 @@ def summary(scores: Iterable[Score]) -> dict[str, float]:
     errors = sorted(s.abs_pct_error for s in scores)
     if not errors:
         return {"n": 0, "median": float("nan"), "p90": float("nan")}
-    p90 = errors[min(len(errors) - 1, int(round(0.9 * (len(errors) - 1))))]
+    p90 = errors[min(len(errors) - 1, round(0.9 * (len(errors) - 1)))]
     return {"n": len(errors), "median": statistics.median(errors), "p90": p90}

@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.table import Table
 
-from bench import calibration  # noqa: E402
-from kubefoundry.catalog.architecture import ModelArch  # noqa: E402
+from bench import calibration
+from kubefoundry.catalog.architecture import ModelArch
 
 
 def _catalog_lookup() -> Callable[[str], ModelArch | None]:
@@ -29,12 +29,13 @@ def _catalog_lookup() -> Callable[[str], ModelArch | None]:
         from kubefoundry.catalog import models
     except ImportError:
         return lambda _: None
-    catalog = models.load()
+    catalog = models.ModelCatalog.load()
 
     def lookup(model_id: str) -> ModelArch | None:
         for entry in catalog.all():
             if entry.id.lower() == model_id.lower():
-                return entry.arch
+                arch: ModelArch = entry.arch
+                return arch
         return None
 
     return lookup
@@ -54,8 +55,9 @@ def main(argv: list[str]) -> int:
             groups[s.family].append(s)
         for name, members in [("ALL", mine), *sorted(groups.items())]:
             stats = calibration.summary(members)
-            table.add_row(metric, name, str(stats["n"]), f"{stats['median']:.2f}",
-                          f"{stats['p90']:.2f}")
+            table.add_row(
+                metric, name, str(stats["n"]), f"{stats['median']:.2f}", f"{stats['p90']:.2f}"
+            )
         table.add_section()
     console.print(table)
     if "--rows" in argv:
@@ -63,10 +65,18 @@ def main(argv: list[str]) -> int:
         for column in ("row", "model", "metric", "observed", "predicted", "err %"):
             rows.add_column(column)
         for s in sorted(scores, key=lambda s: -s.abs_pct_error):
-            rows.add_row(s.row_id, s.model_id[:44], s.metric, f"{s.observed:,.2f}",
-                         f"{s.predicted:,.2f}", f"{s.abs_pct_error:.1f}")
+            rows.add_row(
+                s.row_id,
+                s.model_id[:44],
+                s.metric,
+                f"{s.observed:,.2f}",
+                f"{s.predicted:,.2f}",
+                f"{s.abs_pct_error:.1f}",
+            )
         console.print(rows)
-    console.print(f"skipped {len(skipped)} rows: " + ", ".join(f"{r} ({why})" for r, why in skipped))
+    console.print(
+        f"skipped {len(skipped)} rows: " + ", ".join(f"{r} ({why})" for r, why in skipped)
+    )
     return 0
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from bench import calibration
+from tests.conftest import hf_config
+
 from kubefoundry.catalog.architecture import Quantization, from_hf_config
 from kubefoundry.core.units import GIB
 from kubefoundry.planning import memory, weights
-from tests.conftest import hf_config
 
 H100 = 79.19
 
@@ -57,8 +57,10 @@ def test_hybrid_kv_groups(config: str, groups: int) -> None:
 
 def test_hybrid_tokens_are_blocks_over_groups() -> None:
     arch = from_hf_config(hf_config("google__gemma-3-27b-it"))
-    est = memory.estimate(arch, memory.MemoryInputs(gpu_total_gib=H100, max_model_len=8192,
-                                                    gpu_memory_utilization=0.95))
+    est = memory.estimate(
+        arch,
+        memory.MemoryInputs(gpu_total_gib=H100, max_model_len=8192, gpu_memory_utilization=0.95),
+    )
     (stage,) = est.stages
     assert est.kv_tokens == stage.num_blocks // 7 * 16
     # a block spans one group's 10 layer slots of 16 tokens × 2 × 16 heads × 128 × 2 bytes
@@ -81,8 +83,10 @@ def test_tensor_parallel_halves_weights_and_pipeline_splits_layers() -> None:
     assert one == pytest.approx(14.99, abs=0.01)  # vLLM logs 14.99 GiB
     assert two == pytest.approx(7.51, abs=0.02)  # and 7.51 at TP 2
     assert [s.layers for s in stages] == [16, 16]
-    assert stages[0].embedding > 0 and stages[0].lm_head == 0
-    assert stages[1].lm_head > 0 and stages[1].embedding == 0
+    assert stages[0].embedding > 0
+    assert stages[0].lm_head == 0
+    assert stages[1].lm_head > 0
+    assert stages[1].embedding == 0
 
 
 @pytest.mark.parametrize(
@@ -103,7 +107,8 @@ def test_quantized_weights(quant: Quantization | None, expected_gib: float) -> N
 
 def test_mxfp4_quantizes_experts_only_with_padded_widths() -> None:
     arch = from_hf_config(hf_config("openai__gpt-oss-120b"))
-    assert arch.quantization is not None and arch.quantization.method == "mxfp4"
+    assert arch.quantization is not None
+    assert arch.quantization.method == "mxfp4"
     stage = weights.per_gpu(arch, tp=1, pp=1, dtype="bf16", quantization=arch.quantization)
     got = stage[0].total / GIB
     assert got == pytest.approx(64.38, rel=0.01)  # vLLM log on H100
@@ -124,7 +129,9 @@ def test_context_too_long_does_not_fit() -> None:
 def test_no_room_for_weights_gives_zero_kv() -> None:
     arch = from_hf_config(hf_config("meta-llama__Llama-3.3-70B-Instruct"))
     est = memory.estimate(arch, memory.MemoryInputs(gpu_total_gib=22.03))
-    assert est.kv_tokens == 0 and not est.fits and est.max_context_fits == 0
+    assert est.kv_tokens == 0
+    assert not est.fits
+    assert est.max_context_fits == 0
 
 
 def test_accuracy_against_real_vllm_startups() -> None:
@@ -133,6 +140,7 @@ def test_accuracy_against_real_vllm_startups() -> None:
     scores = calibration.score(observations)
     weights_err = calibration.summary(s for s in scores if s.metric == "weights")
     kv_err = calibration.summary(s for s in scores if s.metric == "kv_tokens")
-    assert weights_err["n"] >= 40 and kv_err["n"] >= 35
+    assert weights_err["n"] >= 40
+    assert kv_err["n"] >= 35
     assert weights_err["median"] <= 3.0
     assert kv_err["median"] <= 5.0

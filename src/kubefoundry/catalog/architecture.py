@@ -214,7 +214,9 @@ def _parse(top: Mapping[str, Any], c: dict[str, Any]) -> ModelArch:
         sliding_window=window,
         rotary_dim=rotary,
         qkv_bias=bool(
-            c.get("attention_bias") or model_type in ("qwen2", "qwen2_moe") or is_phi2
+            c.get("attention_bias")
+            or model_type in ("qwen2", "qwen2_moe")
+            or is_phi2
             or (is_falcon and bool(c.get("bias")))
         ),
         out_bias=bool(c.get("attention_bias")) or is_phi2,
@@ -293,7 +295,9 @@ def _layer_kinds(
     if window is None:
         return tuple("full" for _ in range(layers)), None
     if model_type.startswith("gemma2"):
-        return _kinds(tuple("sliding" if i % 2 == 0 else "full" for i in range(layers))), int(window)
+        return _kinds(tuple("sliding" if i % 2 == 0 else "full" for i in range(layers))), int(
+            window
+        )
     if model_type.startswith("gemma3"):
         pattern = int(c.get("sliding_window_pattern") or 6)
         kinds = tuple("full" if (i + 1) % pattern == 0 else "sliding" for i in range(layers))
@@ -321,7 +325,8 @@ def _quantization(c: Mapping[str, Any]) -> Quantization | None:
         return Quantization(method="fp8", bits=8, group_size=int(block[-1]) if block else None)
     if method in ("awq", "gptq"):
         return Quantization(
-            method=method, bits=int(q.get("bits") or q.get("w_bit") or 4),
+            method=method,
+            bits=int(q.get("bits") or q.get("w_bit") or 4),
             group_size=int(q.get("group_size") or q.get("q_group_size") or 128),
         )
     if method == "compressed-tensors":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -123,7 +122,7 @@ def build_entry(
         config=models.freeze(dict(config)),
         params=total or None,
         params_source="safetensors-metadata" if total else "derived-from-config",
-        params_by_dtype=types.MappingProxyType(dict(facts.params_by_dtype)),
+        params_by_dtype=models.FrozenDict(facts.params_by_dtype),
         native_dtype=_native_dtype(arch),
         quantization=quant,
         gated=facts.gated,

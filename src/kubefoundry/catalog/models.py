@@ -13,11 +13,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-import types
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import pydantic
 import yaml
@@ -39,8 +38,50 @@ NOT_FOUND_HINT = (
 _HF_PREFIX = re.compile(r"^(https?://)?(www\.)?(huggingface\.co|hf\.co)/", re.IGNORECASE)
 
 
+class FrozenDict(dict[str, Any]):
+    """A dict that refuses changes. Catalog data is shared, so handing it out must not let one
+    caller alter what the next one sees; unlike ``MappingProxyType`` it still serialises
+    (``json.dumps``), copies and goes through ``dataclasses.asdict``."""
+
+    def _refuse(self) -> NoReturn:
+        raise TypeError("catalog data is read-only; ModelEntry.config_dict() gives a copy")
+
+    def __setitem__(self, key: str, value: Any) -> NoReturn:
+        self._refuse()
+
+    def __delitem__(self, key: str) -> NoReturn:
+        self._refuse()
+
+    def __ior__(self, other: Any) -> NoReturn:  # type: ignore[misc]
+        self._refuse()
+
+    def clear(self) -> NoReturn:
+        self._refuse()
+
+    def pop(self, *args: Any) -> NoReturn:
+        self._refuse()
+
+    def popitem(self) -> NoReturn:
+        self._refuse()
+
+    def setdefault(self, *args: Any) -> NoReturn:
+        self._refuse()
+
+    def update(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._refuse()
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict:
+        return self
+
+    def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
+        return (FrozenDict, (dict(self),))
+
+
 def _empty() -> Mapping[str, Any]:
-    return types.MappingProxyType({})
+    return FrozenDict()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +128,9 @@ class ModelEntry:
 
 
 def freeze(value: Any) -> Any:
-    """Deep read-only copy: mappings become ``MappingProxyType``, lists become tuples."""
+    """Deep read-only copy: mappings become :class:`FrozenDict`, lists become tuples."""
     if isinstance(value, Mapping):
-        return types.MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
         return tuple(freeze(v) for v in value)
     return value
@@ -272,7 +313,7 @@ def _entry(record: _Record, *, origin: str) -> ModelEntry:
         source=record.source,
         as_of=record.as_of,
         config_source=record.config_source,
-        config_edits=types.MappingProxyType(dict(record.config_edits)),
+        config_edits=FrozenDict(record.config_edits),
         notes=record.notes,
         curated=True,
     )

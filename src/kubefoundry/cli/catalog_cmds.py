@@ -19,30 +19,55 @@ def catalog(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List the curated models."""
-    entries = [e for e in models.ModelCatalog.load().all()
-               if family is None or e.family.lower() == family.lower()]
+    entries = [
+        e
+        for e in models.ModelCatalog.load().all()
+        if family is None or e.family.lower() == family.lower()
+    ]
     if as_json:
         output.print_json([_model_row(e) for e in entries])
         return
     table = Table(title=f"Model catalog ({len(entries)} models)")
-    for column in ("model", "params", "attention", "dtype", "context", "gated", "license",
-                   "engines"):
+    for column in (
+        "model",
+        "params",
+        "attention",
+        "dtype",
+        "context",
+        "gated",
+        "license",
+        "engines",
+    ):
         table.add_column(column)
     for e in entries:
         row = _model_row(e)
-        table.add_row(e.id, f"{row['params_b']:.1f}B", row["attention"], row["native_dtype"],
-                      f"{row['context_length']:,}", "yes" if e.gated else "",
-                      row["license"], ", ".join(row["engines"]))
+        table.add_row(
+            e.id,
+            f"{row['params_b']:.1f}B",
+            row["attention"],
+            row["native_dtype"],
+            f"{row['context_length']:,}",
+            "yes" if e.gated else "",
+            row["license"],
+            ", ".join(row["engines"]),
+        )
     output.console().print(table)
 
 
 def _model_row(e: models.ModelEntry) -> dict[str, Any]:
     return {
-        "id": e.id, "name": e.name, "family": e.family,
+        "id": e.id,
+        "name": e.name,
+        "family": e.family,
         "params_b": (e.params or weights.parameter_count(e.arch)) / 1e9,
-        "attention": e.arch.attention_family, "native_dtype": e.native_dtype,
-        "quantization": e.quantization, "context_length": e.context_length,
-        "gated": e.gated, "license": e.license, "task": e.task, "engines": list(e.engines),
+        "attention": e.arch.attention_family,
+        "native_dtype": e.native_dtype,
+        "quantization": e.quantization,
+        "context_length": e.context_length,
+        "gated": e.gated,
+        "license": e.license,
+        "task": e.task,
+        "engines": list(e.engines),
         "aliases": list(e.aliases),
     }
 
@@ -54,13 +79,28 @@ def gpus(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         output.print_json([_gpu_row(g) for g in cards])
         return
     table = Table(title="GPUs")
-    for column in ("gpu", "vendor", "memory GB", "CUDA total GiB", "bandwidth GB/s",
-                   "bf16 TFLOPS", "fp8 TFLOPS", "resource"):
+    for column in (
+        "gpu",
+        "vendor",
+        "memory GB",
+        "CUDA total GiB",
+        "bandwidth GB/s",
+        "bf16 TFLOPS",
+        "fp8 TFLOPS",
+        "resource",
+    ):
         table.add_column(column)
     for g in cards:
-        table.add_row(g.id, g.vendor, f"{g.memory_gb:g}", f"{g.cuda_total_gib:.2f}",
-                      f"{g.memory_bandwidth_gbps:,.0f}", _num(g.dense_tflops("bf16")),
-                      _num(g.dense_tflops("fp8")), g.resource_name)
+        table.add_row(
+            g.id,
+            g.vendor,
+            f"{g.memory_gb:g}",
+            f"{g.cuda_total_gib:.2f}",
+            f"{g.memory_bandwidth_gbps:,.0f}",
+            _num(g.dense_tflops("bf16")),
+            _num(g.dense_tflops("fp8")),
+            g.resource_name,
+        )
     output.console().print(table)
 
 

@@ -87,11 +87,17 @@ def estimate(
             hint=f"Valid tensor-parallel sizes for this model: {sizes}.",
         )
     inputs = memory.MemoryInputs(
-        gpu_total_gib=total, tp=tensor_parallel, pp=pipeline_parallel,
-        gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+        gpu_total_gib=total,
+        tp=tensor_parallel,
+        pp=pipeline_parallel,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
         dtype=precision.resolve_dtype(dtype, arch, bf16_supported=bf16),
-        quantization=quant, kv_cache_dtype="fp8" if kv_cache_dtype == "fp8" else "auto",
-        vllm_version=vllm_version, block_size=block_size, gpu_name=gpu_name,
+        quantization=quant,
+        kv_cache_dtype="fp8" if kv_cache_dtype == "fp8" else "auto",
+        vllm_version=vllm_version,
+        block_size=block_size,
+        gpu_name=gpu_name,
     )
     result = memory.estimate(arch, inputs)
     report = to_report(arch, inputs, result)
@@ -146,9 +152,20 @@ def _print_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title="vLLM memory per GPU", show_header=False)
-    for key in ("budget_gib", "weights_gib", "activation_peak_gib", "non_torch_gib",
-                "kv_cache_gib", "kv_tokens", "max_concurrency", "max_context_fits",
-                "attention", "dtype", "quantization", "engine_profile"):
+    for key in (
+        "budget_gib",
+        "weights_gib",
+        "activation_peak_gib",
+        "non_torch_gib",
+        "kv_cache_gib",
+        "kv_tokens",
+        "max_concurrency",
+        "max_context_fits",
+        "attention",
+        "dtype",
+        "quantization",
+        "engine_profile",
+    ):
         table.add_row(key, str(report[key]))
     output.console().print(table)
     for warning in report["warnings"]:

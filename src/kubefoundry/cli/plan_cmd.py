@@ -43,14 +43,25 @@ def plan(
 ) -> None:
     """Plan GPUs, parallelism, context, replicas, probes and cost for MODEL."""
     request = _request(
-        model=model, tier=tier, gpu=gpu, gpu_count=gpu_count, cloud=cloud,
-        context_length=context_length, quantization=quantization,
-        kv_cache_dtype=kv_cache_dtype, replicas=replicas, usd_per_gpu_hour=usd_per_gpu_hour,
-        hf_token_secret=hf_token_secret, vllm_version=vllm_version,
+        model=model,
+        tier=tier,
+        gpu=gpu,
+        gpu_count=gpu_count,
+        cloud=cloud,
+        context_length=context_length,
+        quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype,
+        replicas=replicas,
+        usd_per_gpu_hour=usd_per_gpu_hour,
+        hf_token_secret=hf_token_secret,
+        vllm_version=vllm_version,
     )
     gpu_cat = gpus.load()
     entry = hub.resolve_model(
-        model, catalog=models.ModelCatalog.load(), token=os.environ.get("HF_TOKEN"), config_file=config,
+        model,
+        catalog=models.ModelCatalog.load(),
+        token=os.environ.get("HF_TOKEN"),
+        config_file=config,
     )
     facts = load_facts(cluster) if cluster else None
     result = planner.plan(request, entry, gpus=gpu_cat, instances=instances.load(), facts=facts)
@@ -70,8 +81,9 @@ def _request(**fields: Any) -> DeploymentRequest:
             f"--{'.'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}"
             for err in exc.errors()
         )
-        raise InvalidInputError(f"Invalid options: {problems}.",
-                                hint="See `kubefoundry plan --help`.") from None
+        raise InvalidInputError(
+            f"Invalid options: {problems}.", hint="See `kubefoundry plan --help`."
+        ) from None
 
 
 def show(p: Plan) -> None:
@@ -81,38 +93,73 @@ def show(p: Plan) -> None:
     summary.add_column()
     cost = p.cost
     rows = [
-        ("GPU", f"{p.gpu_count} × {p.gpu} per replica (TP {p.tensor_parallel}, PP "
-                f"{p.pipeline_parallel}, {p.nodes_per_replica} node(s))"),
-        ("Replicas", f"{p.replicas} (autoscale {p.autoscaling.min_replicas}–"
-                     f"{p.autoscaling.max_replicas} on {p.autoscaling.signal})"),
-        ("Engine", f"vLLM {p.engine_version}, {p.dtype}, quantization "
-                   f"{p.quantization or 'none'}, KV cache {p.kv_cache_dtype}"),
-        ("Context", f"{p.max_model_len:,} tokens; {p.memory.max_concurrency:.1f} such requests "
-                    f"at once"),
-        ("Memory / GPU", f"{p.memory.weights_gib:.1f} GiB weights + "
-                         f"{p.memory.activation_peak_gib:.1f} activations + "
-                         f"{p.memory.non_torch_gib:.1f} runtime; KV {p.memory.kv_cache_gib:.1f} "
-                         f"GiB = {p.memory.kv_tokens:,} tokens"),
-        ("Cost", f"{_money(cost.usd_per_hour_replica)} per replica, "
-                 f"{_money(cost.usd_per_hour_total)} total"
-                 + (f", ${cost.usd_per_million_tokens:.3f}/1M output tokens at "
-                    f"{cost.utilisation:.0%} busy" if cost.usd_per_million_tokens else "")
-                 + f" ({cost.price_source})"),
-        ("Probes", f"startup up to {p.probes.startup_budget_s}s (cold start ≈ "
-                   f"{p.probes.cold_start_s}s, warm ≈ {p.probes.warm_start_s}s)"),
+        (
+            "GPU",
+            f"{p.gpu_count} × {p.gpu} per replica (TP {p.tensor_parallel}, PP "
+            f"{p.pipeline_parallel}, {p.nodes_per_replica} node(s))",
+        ),
+        (
+            "Replicas",
+            f"{p.replicas} (autoscale {p.autoscaling.min_replicas}–"
+            f"{p.autoscaling.max_replicas} on {p.autoscaling.signal})",
+        ),
+        (
+            "Engine",
+            f"vLLM {p.engine_version}, {p.dtype}, quantization "
+            f"{p.quantization or 'none'}, KV cache {p.kv_cache_dtype}",
+        ),
+        (
+            "Context",
+            f"{p.max_model_len:,} tokens; {p.memory.max_concurrency:.1f} such requests at once",
+        ),
+        (
+            "Memory / GPU",
+            f"{p.memory.weights_gib:.1f} GiB weights + "
+            f"{p.memory.activation_peak_gib:.1f} activations + "
+            f"{p.memory.non_torch_gib:.1f} runtime; KV {p.memory.kv_cache_gib:.1f} "
+            f"GiB = {p.memory.kv_tokens:,} tokens",
+        ),
+        (
+            "Cost",
+            f"{_money(cost.usd_per_hour_replica)} per replica, "
+            f"{_money(cost.usd_per_hour_total)} total"
+            + (
+                f", ${cost.usd_per_million_tokens:.3f}/1M output tokens at "
+                f"{cost.utilisation:.0%} busy"
+                if cost.usd_per_million_tokens
+                else ""
+            )
+            + f" ({cost.price_source})",
+        ),
+        (
+            "Probes",
+            f"startup up to {p.probes.startup_budget_s}s (cold start ≈ "
+            f"{p.probes.cold_start_s}s, warm ≈ {p.probes.warm_start_s}s)",
+        ),
     ]
     if p.speed:
-        rows.append(("Speed", f"{p.speed.decode_tokens_per_s_single:.0f} tokens/s per request, "
-                              f"{p.speed.decode_tokens_per_s_batch:,.0f} tokens/s at "
-                              f"{p.speed.batch} concurrent; TTFT ≈ {p.speed.ttft_s:.2f}s"))
+        rows.append(
+            (
+                "Speed",
+                f"{p.speed.decode_tokens_per_s_single:.0f} tokens/s per request, "
+                f"{p.speed.decode_tokens_per_s_batch:,.0f} tokens/s at "
+                f"{p.speed.batch} concurrent; TTFT ≈ {p.speed.ttft_s:.2f}s",
+            )
+        )
     if p.node_selector:
         rows.append(("Node selector", ", ".join(f"{k}={v}" for k, v in p.node_selector.items())))
     for key, value in rows:
         summary.add_row(key, value)
     console.print(summary)
     for decision in p.decisions:
-        console.print(f"[bold]{decision.topic}[/]: ", decision.choice, " — ", decision.reason,
-                      sep="", markup=True)
+        console.print(
+            f"[bold]{decision.topic}[/]: ",
+            decision.choice,
+            " — ",
+            decision.reason,
+            sep="",
+            markup=True,
+        )
         if decision.alternatives:
             table = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
             table.add_column("instead of")

@@ -73,6 +73,8 @@ class ClusterFacts(_Frozen):
 def load_facts(path: Path) -> ClusterFacts:
     """Read cluster facts from YAML or JSON."""
     return files.load_yaml_model(
-        path, ClusterFacts, what="cluster facts file",
+        path,
+        ClusterFacts,
+        what="cluster facts file",
         hint="See docs/planning.md for the schema (cloud, node_pools[].gpu, ...).",
     )

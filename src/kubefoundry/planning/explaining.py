@@ -40,8 +40,13 @@ def offers(
     unavailable: list[Alternative] = []
     for gpu in [pinned] if pinned else gpus.all():
         if gpu.vendor not in SERVED_VENDORS:
-            unavailable.append(Alternative(gpu.id, f"{gpu.vendor} GPUs need a runtime image "
-                                           "other than vLLM's CUDA build; not planned yet"))
+            unavailable.append(
+                Alternative(
+                    gpu.id,
+                    f"{gpu.vendor} GPUs need a runtime image "
+                    "other than vLLM's CUDA build; not planned yet",
+                )
+            )
             continue
         offer = _cloud_offer(gpu, request, instances)
         if offer is None:
@@ -57,20 +62,24 @@ def _cloud_offer(
 ) -> placement.Offer | None:
     if request.usd_per_gpu_hour is not None or request.cloud == "onprem":
         return placement.Offer(
-            gpu=gpu, gpus_per_node=8, max_nodes=placement.MAX_NODES_PER_REPLICA,
-            usd_per_gpu_hour=request.usd_per_gpu_hour, instance_type=None,
-            cloud=request.cloud, source="your price" if request.usd_per_gpu_hour else "no price",
+            gpu=gpu,
+            gpus_per_node=8,
+            max_nodes=placement.MAX_NODES_PER_REPLICA,
+            usd_per_gpu_hour=request.usd_per_gpu_hour,
+            instance_type=None,
+            cloud=request.cloud,
+            source="your price" if request.usd_per_gpu_hour else "no price",
         )
-    rows = [r for r in instances.for_gpu(gpu.id, cloud=request.cloud)]
+    rows = list(instances.for_gpu(gpu.id, cloud=request.cloud))
     if not rows:
         return None
-    priced = [r for r in rows if r.usd_per_hour]
-    best = min(priced, key=lambda r: r.usd_per_hour / r.gpu_count) if priced else None
+    priced = [(r, r.usd_per_gpu_hour) for r in rows if r.usd_per_gpu_hour]
+    best, best_price = min(priced, key=lambda p: p[1]) if priced else (None, None)
     return placement.Offer(
         gpu=gpu,
         gpus_per_node=max(r.gpu_count for r in rows),
         max_nodes=placement.MAX_NODES_PER_REPLICA,
-        usd_per_gpu_hour=round(best.usd_per_hour / best.gpu_count, 4) if best else None,
+        usd_per_gpu_hour=round(best_price, 4) if best_price else None,
         instance_type=best.name if best else rows[0].name,
         cloud=best.cloud if best else rows[0].cloud,
         source=f"{best.cloud} {best.region} on-demand, {best.price_as_of}" if best else "no price",
@@ -94,16 +103,23 @@ def _cluster_offers(
         if price is None:
             per_gpu = instances.usd_per_gpu_hour(gpu.id, cloud=facts.cloud)
             price, source = per_gpu, f"{facts.cloud or 'cloud'} list price for {gpu.id}"
-        result.append(placement.Offer(
-            gpu=gpu, gpus_per_node=pool.gpus_per_node, max_nodes=max(1, pool.provisionable_nodes),
-            usd_per_gpu_hour=price, instance_type=pool.instance_type, cloud=facts.cloud,
-            source=f"node pool {pool.name}; {source}",
-        ))
+        result.append(
+            placement.Offer(
+                gpu=gpu,
+                gpus_per_node=pool.gpus_per_node,
+                max_nodes=max(1, pool.provisionable_nodes),
+                usd_per_gpu_hour=price,
+                instance_type=pool.instance_type,
+                cloud=facts.cloud,
+                source=f"node pool {pool.name}; {source}",
+            )
+        )
     unavailable = []
     if pinned and not result:
         have = ", ".join(sorted({p.gpu or "" for p in facts.gpu_pools()}))
-        unavailable.append(Alternative(pinned.id, f"the cluster has no {pinned.id} nodes "
-                                       f"(it has: {have})"))
+        unavailable.append(
+            Alternative(pinned.id, f"the cluster has no {pinned.id} nodes (it has: {have})")
+        )
     return result, unavailable
 
 
@@ -146,10 +162,7 @@ def tolerations(
 ) -> tuple[dict[str, str], ...]:
     pool = _pool(offer, facts)
     if pool is not None:
-        return tuple(
-            {k: v for k, v in (("key", t.key), ("operator", "Exists"), ("effect", t.effect))}
-            for t in pool.taints
-        )
+        return tuple({"key": t.key, "operator": "Exists", "effect": t.effect} for t in pool.taints)
     return tuple(offer.gpu.tolerations(platform))
 
 
@@ -162,24 +175,27 @@ def _money(value: float | None) -> str:
 
 def describe(option: placement.Option) -> str:
     fmt = option.quantization.method if option.quantization else option.dtype
-    return (f"{option.label} (TP{option.tp}×PP{option.pp}, {fmt}, "
-            f"KV {option.kv_cache_dtype})")
+    return f"{option.label} (TP{option.tp}×PP{option.pp}, {fmt}, KV {option.kv_cache_dtype})"
 
 
 def why_not(option: placement.Option, chosen: placement.Option, tier: Tier) -> str:
     if option.problems:
         return "; ".join(option.problems)
     if not option.fits_floor:
-        return (f"does not fit: weights {option.estimate.weights_gib:.1f} GiB per GPU leave "
-                f"{option.estimate.kv_cache_gib:.1f} GiB of KV cache, "
-                f"{option.shortfall_gib:.1f} GiB short of the tier's concurrency")
+        return (
+            f"does not fit: weights {option.estimate.weights_gib:.1f} GiB per GPU leave "
+            f"{option.estimate.kv_cache_gib:.1f} GiB of KV cache, "
+            f"{option.shortfall_gib:.1f} GiB short of the tier's concurrency"
+        )
     if option.fits_target is False and chosen.fits_target:
         return f"fits only {option.context:,} tokens of context"
     if tier.objective == "cost" and option.usd_per_hour != chosen.usd_per_hour:
         return f"costs {_money(option.usd_per_hour)} vs {_money(chosen.usd_per_hour)}"
     if tier.objective == "balanced":
-        return (f"${option.usd_per_million_tokens or float('nan'):.3f} per 1M tokens vs "
-                f"${chosen.usd_per_million_tokens or float('nan'):.3f}")
+        return (
+            f"${option.usd_per_million_tokens or float('nan'):.3f} per 1M tokens vs "
+            f"${chosen.usd_per_million_tokens or float('nan'):.3f}"
+        )
     mine = option.speed.decode_tokens_per_s_single if option.speed else 0.0
     theirs = chosen.speed.decode_tokens_per_s_single if chosen.speed else 0.0
     return f"{mine:.0f} tokens/s per request vs {theirs:.0f}, {_money(option.usd_per_hour)}"
@@ -210,40 +226,55 @@ def decisions(
 ) -> Iterator[Decision]:
     others = [o for o in best_per_gpu(options, tier) if o.offer.gpu.id != chosen.offer.gpu.id]
     same_gpu = [o for o in options if o.offer.gpu.id == chosen.offer.gpu.id and o is not chosen]
-    objective = {"cost": "the lowest $/hour", "balanced": "the lowest $ per 1M output tokens",
-                 "latency": "the fastest decode per request"}[tier.objective]
+    objective = {
+        "cost": "the lowest $/hour",
+        "balanced": "the lowest $ per 1M output tokens",
+        "latency": "the fastest decode per request",
+    }[tier.objective]
     yield Decision(
         topic="gpu",
         choice=f"{chosen.offer.gpu.id} ({chosen.offer.source})",
-        reason=("pinned by the request" if request.gpu else
-                f"{tier.name} tier picks {objective} among options that fit"),
+        reason=(
+            "pinned by the request"
+            if request.gpu
+            else f"{tier.name} tier picks {objective} among options that fit"
+        ),
         alternatives=tuple(
-            [Alternative(describe(o), why_not(o, chosen, tier)) for o in others]
-            + list(unavailable)
+            [Alternative(describe(o), why_not(o, chosen, tier)) for o in others] + list(unavailable)
         ),
     )
     yield Decision(
         topic="gpu_count",
         choice=f"{chosen.gpu_count} per replica: TP {chosen.tp} × PP {chosen.pp} on "
-               f"{chosen.nodes} node(s)",
-        reason=("pinned by the request" if request.gpu_count else
-                "tensor parallel inside a node, one pipeline stage per extra node"),
-        alternatives=tuple(Alternative(describe(o), why_not(o, chosen, tier))
-                           for o in sorted(same_gpu, key=lambda o: o.gpu_count)[:6]),
+        f"{chosen.nodes} node(s)",
+        reason=(
+            "pinned by the request"
+            if request.gpu_count
+            else "tensor parallel inside a node, one pipeline stage per extra node"
+        ),
+        alternatives=tuple(
+            Alternative(describe(o), why_not(o, chosen, tier))
+            for o in sorted(same_gpu, key=lambda o: o.gpu_count)[:6]
+        ),
     )
     est = chosen.estimate
     yield Decision(
         topic="context",
         choice=f"max_model_len {chosen.context:,}",
-        reason=(f"{est.max_concurrency:.1f} requests of this length fit in "
-                f"{est.kv_tokens:,} KV tokens; the tier asks for {sizing.min_concurrency}; "
-                f"the largest single request that fits is {est.max_context_fits:,}"),
+        reason=(
+            f"{est.max_concurrency:.1f} requests of this length fit in "
+            f"{est.kv_tokens:,} KV tokens; the tier asks for {sizing.min_concurrency}; "
+            f"the largest single request that fits is {est.max_context_fits:,}"
+        ),
     )
     yield Decision(
         topic="replicas",
         choice=str(replicas),
-        reason=("pinned by the request" if request.replicas is not None else
-                f"{tier.name} tier: {tier.summary}"),
+        reason=(
+            "pinned by the request"
+            if request.replicas is not None
+            else f"{tier.name} tier: {tier.summary}"
+        ),
     )
 
 
@@ -256,8 +287,10 @@ def capacity_warnings(
     need = chosen.gpu_count * replicas
     if pool.free_gpus is not None and need > pool.free_gpus:
         grow = " the pool can scale up" if pool.provisionable_nodes > pool.nodes else ""
-        yield (f"{replicas} replica(s) need {need} {chosen.offer.gpu.id} GPUs; node pool "
-               f"{pool.name} has {pool.free_gpus} free{';' + grow if grow else ''}.")
+        yield (
+            f"{replicas} replica(s) need {need} {chosen.offer.gpu.id} GPUs; node pool "
+            f"{pool.name} has {pool.free_gpus} free{';' + grow if grow else ''}."
+        )
 
 
 def does_not_fit(
@@ -270,25 +303,30 @@ def does_not_fit(
 ) -> DoesNotFitError:
     if not options:
         reasons = "; ".join(f"{a.option}: {a.why_not}" for a in unavailable) or "no GPU offers"
-        return DoesNotFitError(f"No GPU can be planned for {model.id}: {reasons}.",
-                               hint="Drop --gpu/--cloud pins, or give --usd-per-gpu-hour "
-                                    "for your own hardware.")
+        return DoesNotFitError(
+            f"No GPU can be planned for {model.id}: {reasons}.",
+            hint="Drop --gpu/--cloud pins, or give --usd-per-gpu-hour for your own hardware.",
+        )
     worst = min(options, key=lambda o: (o.shortfall_gib, o.gpu_count))
     est = worst.estimate
-    message = (f"{model.name} does not fit on {describe(worst)} at "
-               f"{sizing.floor_context:,} tokens: {est.weights_gib:.1f} GiB of weights per "
-               f"GPU leave {est.kv_cache_gib:.1f} GiB for KV cache of the "
-               f"{est.budget_gib:.1f} GiB vLLM may use, {worst.shortfall_gib:.1f} GiB short "
-               f"of {sizing.min_concurrency} concurrent requests."
-               + (" " + "; ".join(worst.problems) if worst.problems else ""))
+    message = (
+        f"{model.name} does not fit on {describe(worst)} at "
+        f"{sizing.floor_context:,} tokens: {est.weights_gib:.1f} GiB of weights per "
+        f"GPU leave {est.kv_cache_gib:.1f} GiB for KV cache of the "
+        f"{est.budget_gib:.1f} GiB vLLM may use, {worst.shortfall_gib:.1f} GiB short "
+        f"of {sizing.min_concurrency} concurrent requests."
+        + (" " + "; ".join(worst.problems) if worst.problems else "")
+    )
     return DoesNotFitError(message, hint=_fixes(worst, sizing, request))
 
 
 def _fixes(worst: placement.Option, sizing: placement.Sizing, request: DeploymentRequest) -> str:
     fixes = []
     if worst.estimate.max_context_fits >= 1024:
-        fixes.append(f"--context-length {_round_down(worst.estimate.max_context_fits)} "
-                     "(the most that fits for one request)")
+        fixes.append(
+            f"--context-length {_round_down(worst.estimate.max_context_fits)} "
+            "(the most that fits for one request)"
+        )
     if request.gpu_count:
         fixes.append(f"--gpu-count {request.gpu_count * 2}")
     if request.gpu:

@@ -85,8 +85,10 @@ class MemoryEstimate:
 def estimate(arch: ModelArch, inputs: MemoryInputs) -> MemoryEstimate:
     profile = engine_profiles.profile_for(inputs.vllm_version)
     batch = engine_profiles.batch_defaults(
-        version=inputs.vllm_version, gpu_total_gib=inputs.gpu_total_gib,
-        max_model_len=inputs.max_model_len, gpu_name=inputs.gpu_name,
+        version=inputs.vllm_version,
+        gpu_total_gib=inputs.gpu_total_gib,
+        max_model_len=inputs.max_model_len,
+        gpu_name=inputs.gpu_name,
     )
     seqs = inputs.max_num_seqs or batch.max_num_seqs
     tokens = inputs.max_num_batched_tokens or batch.max_num_batched_tokens
@@ -104,20 +106,25 @@ def estimate(arch: ModelArch, inputs: MemoryInputs) -> MemoryEstimate:
         zip(stage_weights, weights.stage_layers(arch.num_layers, inputs.pp), strict=True)
     ):
         last = index == inputs.pp - 1
-        act = _activation_peak(
-            arch, inputs, profile, seqs=seqs, tokens=tokens, last_stage=last
-        )
+        act = _activation_peak(arch, inputs, profile, seqs=seqs, tokens=tokens, last_stage=last)
         pool = max(0.0, budget - sw.total - act - non_torch)
         page = _bytes_per_token_per_layer(arch, inputs, profile)
         slots = _layer_slots(arch, layers, groups)
         per_token = page * slots
         blocks = int(pool // (per_token * inputs.block_size)) if per_token else 0
         kv_tokens = (blocks // max(1, _group_count(arch, layers, groups))) * inputs.block_size
-        stages.append(StageMemory(
-            layers=len(layers), weights_gib=sw.total / GIB, activation_peak_gib=act / GIB,
-            non_torch_gib=non_torch / GIB, kv_cache_gib=pool / GIB,
-            kv_bytes_per_token=per_token, num_blocks=blocks, kv_tokens=kv_tokens,
-        ))
+        stages.append(
+            StageMemory(
+                layers=len(layers),
+                weights_gib=sw.total / GIB,
+                activation_peak_gib=act / GIB,
+                non_torch_gib=non_torch / GIB,
+                kv_cache_gib=pool / GIB,
+                kv_bytes_per_token=per_token,
+                num_blocks=blocks,
+                kv_tokens=kv_tokens,
+            )
+        )
     tight = min(stages, key=lambda s: s.kv_tokens)
     per_request = _blocks_per_request(arch, inputs, tokens, groups, inputs.max_model_len)
     concurrency = tight.num_blocks / per_request if per_request else 0.0
@@ -139,8 +146,9 @@ def estimate(arch: ModelArch, inputs: MemoryInputs) -> MemoryEstimate:
     )
 
 
-def kv_bytes_per_token(arch: ModelArch, *, tp: int = 1, kv_cache_dtype: KvCacheDtype = "auto",
-                       dtype: str = "bf16") -> float:
+def kv_bytes_per_token(
+    arch: ModelArch, *, tp: int = 1, kv_cache_dtype: KvCacheDtype = "auto", dtype: str = "bf16"
+) -> float:
     """KV bytes one token costs across all layers on one GPU (no grouping or padding)."""
     inputs = MemoryInputs(gpu_total_gib=0.0, tp=tp, kv_cache_dtype=kv_cache_dtype, dtype=dtype)
     profile = engine_profiles.profile_for(inputs.vllm_version)
@@ -198,10 +206,13 @@ def _blocks_per_request(
         kind = "sliding" if set(arch.layer_kinds) == {"sliding"} else "full"
         return _tokens_needed(arch, kind, max_len, batched) / inputs.block_size
     counts = Counter(arch.layer_kinds)
-    return sum(
-        math.ceil(n / group_size) * _tokens_needed(arch, kind, max_len, batched)
-        for kind, n in counts.items()
-    ) / inputs.block_size
+    return (
+        sum(
+            math.ceil(n / group_size) * _tokens_needed(arch, kind, max_len, batched)
+            for kind, n in counts.items()
+        )
+        / inputs.block_size
+    )
 
 
 def _max_context(
@@ -244,8 +255,10 @@ def _activation_peak(
     width = (3 if arch.gated_mlp else 2) * _dense_mlp_width(arch) / inputs.tp
     forward = tokens * act * (width + 2 * arch.hidden_size)
     sampler = seqs * arch.vocab_size * profile.sampler_bytes_per_logit if last_stage else 0.0
-    return profile.activation_base_gib * GIB + _moe_workspace(arch, inputs, tokens) + max(
-        forward, sampler
+    return (
+        profile.activation_base_gib * GIB
+        + _moe_workspace(arch, inputs, tokens)
+        + max(forward, sampler)
     )
 
 

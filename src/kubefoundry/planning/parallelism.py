@@ -22,9 +22,7 @@ def tp_problems(arch: ModelArch, tp: int, quantization: Quantization | None = No
         problems.append(f"{heads} attention heads do not split evenly over {tp} GPUs")
     kv = arch.num_kv_heads
     if arch.mla is None and kv % tp and tp % kv:
-        problems.append(
-            f"{kv} KV heads can be neither split over nor replicated across {tp} GPUs"
-        )
+        problems.append(f"{kv} KV heads can be neither split over nor replicated across {tp} GPUs")
     quant = quantization or arch.quantization
     group = _group_width(quant)
     if group:

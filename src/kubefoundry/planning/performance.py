@@ -62,8 +62,9 @@ def predict(
         # MoE: at batch n, more distinct experts are touched; bounded by all of them.
         share = min(1.0, active_share * n) if arch.moe else 1.0
         read = weight_bytes_per_gpu * share + n * (context / 2) * kv_bytes_per_token_per_gpu
-        compute = 2 * active_parameters(arch) / (tp * pp) * n / (dense_tflops * 1e12 *
-                                                                  COMPUTE_EFFICIENCY)
+        compute = (
+            2 * active_parameters(arch) / (tp * pp) * n / (dense_tflops * 1e12 * COMPUTE_EFFICIENCY)
+        )
         return pp * (max(read / bandwidth, compute) + overhead)
 
     single = 1.0 / step_seconds(1)

@@ -75,8 +75,9 @@ class Sizing:
     utilisation_for_cost: float
 
 
-def layouts(arch: ModelArch, count: int, per_node: int,
-            quant: Quantization | None) -> Iterator[tuple[int, int]]:
+def layouts(
+    arch: ModelArch, count: int, per_node: int, quant: Quantization | None
+) -> Iterator[tuple[int, int]]:
     """(tp, pp) splits of ``count`` GPUs: TP inside a node, one pipeline stage per node."""
     tp = min(count, per_node)
     while tp >= 1:
@@ -115,16 +116,26 @@ def evaluate(
         split = (min(count, offer.gpus_per_node), max(1, count // offer.gpus_per_node))
     tp, pp = split
     if count > offer.gpus_per_node * offer.max_nodes:
-        problems.append(f"needs {count} GPUs but at most "
-                        f"{offer.gpus_per_node * offer.max_nodes} are available")
+        problems.append(
+            f"needs {count} GPUs but at most {offer.gpus_per_node * offer.max_nodes} are available"
+        )
 
     def run(context: int) -> memory.MemoryEstimate:
-        return memory.estimate(arch, memory.MemoryInputs(
-            gpu_total_gib=gpu.cuda_total_gib, tp=tp, pp=pp,
-            gpu_memory_utilization=sizing.gpu_memory_utilization, max_model_len=context,
-            dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
-            vllm_version=sizing.vllm_version, gpu_name=gpu.id,
-        ))
+        return memory.estimate(
+            arch,
+            memory.MemoryInputs(
+                gpu_total_gib=gpu.cuda_total_gib,
+                tp=tp,
+                pp=pp,
+                gpu_memory_utilization=sizing.gpu_memory_utilization,
+                max_model_len=context,
+                dtype=dtype,
+                quantization=quantization,
+                kv_cache_dtype=kv_cache_dtype,
+                vllm_version=sizing.vllm_version,
+                gpu_name=gpu.id,
+            ),
+        )
 
     target = run(sizing.target_context)
     fits_target = target.max_concurrency >= sizing.min_concurrency and not problems
@@ -138,25 +149,41 @@ def evaluate(
     speed = None
     if est.kv_tokens > 0:
         # Compare options at the same workload: twice the tier's concurrency, or what fits.
-        batch = max(1, min(est.max_num_seqs, int(est.max_concurrency),
-                           2 * sizing.min_concurrency))
+        batch = max(1, min(est.max_num_seqs, int(est.max_concurrency), 2 * sizing.min_concurrency))
         speed = performance.predict(
-            arch, weight_bytes_per_gpu=est.weights_gib * GIB,
-            kv_bytes_per_token_per_gpu=est.kv_bytes_per_token, context=context, batch=batch,
-            tp=tp, pp=pp, bandwidth_gbps=gpu.memory_bandwidth_gbps,
+            arch,
+            weight_bytes_per_gpu=est.weights_gib * GIB,
+            kv_bytes_per_token_per_gpu=est.kv_bytes_per_token,
+            context=context,
+            batch=batch,
+            tp=tp,
+            pp=pp,
+            bandwidth_gbps=gpu.memory_bandwidth_gbps,
             dense_tflops=_tflops(gpu, dtype, quantization),
         )
     per_million = None
     if price is not None and speed is not None:
         per_million = performance.usd_per_million_tokens(
-            usd_per_hour=price, tokens_per_s=speed.decode_tokens_per_s_batch,
+            usd_per_hour=price,
+            tokens_per_s=speed.decode_tokens_per_s_batch,
             utilisation=sizing.utilisation_for_cost,
         )
     return Option(
-        offer=offer, gpu_count=count, tp=tp, pp=pp, context=context,
-        quantization=quantization, kv_cache_dtype=kv_cache_dtype, dtype=dtype, estimate=est,
-        speed=speed, usd_per_hour=price, usd_per_million_tokens=per_million,
-        fits_target=fits_target, fits_floor=fits_floor, shortfall_gib=round(shortfall, 2),
+        offer=offer,
+        gpu_count=count,
+        tp=tp,
+        pp=pp,
+        context=context,
+        quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype,
+        dtype=dtype,
+        estimate=est,
+        speed=speed,
+        usd_per_hour=price,
+        usd_per_million_tokens=per_million,
+        fits_target=fits_target,
+        fits_floor=fits_floor,
+        shortfall_gib=round(shortfall, 2),
         problems=tuple(problems),
     )
 

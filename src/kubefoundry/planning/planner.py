@@ -23,7 +23,7 @@ from kubefoundry.planning import (
     probes,
     tiers,
 )
-from kubefoundry.planning.plans import Alternative, Autoscaling, Cost, Decision, Plan
+from kubefoundry.planning.plans import Alternative, Autoscaling, Cost, Plan
 from kubefoundry.planning.request import DeploymentRequest
 
 
@@ -41,8 +41,9 @@ def plan(
     target = request.context_length or tier.target_context(arch.max_position_embeddings)
     sizing = placement.Sizing(
         target_context=target,
-        floor_context=target if request.context_length else tier.floor_context(
-            arch.max_position_embeddings),
+        floor_context=target
+        if request.context_length
+        else tier.floor_context(arch.max_position_embeddings),
         min_concurrency=tier.min_concurrency,
         gpu_memory_utilization=tier.gpu_memory_utilization,
         vllm_version=request.vllm_version or engine_profiles.DEFAULT_VLLM_VERSION,
@@ -57,8 +58,12 @@ def plan(
             fitted = 0
             for count in placement.gpu_counts(offer, request.gpu_count):
                 option = placement.evaluate(
-                    arch, offer=offer, count=count, sizing=sizing,
-                    quantization=variant_quant, kv_cache_dtype=kv_dtype,
+                    arch,
+                    offer=offer,
+                    count=count,
+                    sizing=sizing,
+                    quantization=variant_quant,
+                    kv_cache_dtype=kv_dtype,
                 )
                 options.append(option)
                 fitted += option.fits_target
@@ -66,13 +71,16 @@ def plan(
                     break
     chosen = placement.choose(options, tier)
     if chosen is None:
-        raise explaining.does_not_fit(model=model, options=options, sizing=sizing,
-                                      request=request, unavailable=unavailable)
+        raise explaining.does_not_fit(
+            model=model, options=options, sizing=sizing, request=request, unavailable=unavailable
+        )
     return _assemble(request, model, tier, sizing, chosen, options, unavailable, facts)
 
 
 def _variants(
-    request: DeploymentRequest, tier: tiers.Tier, offer: placement.Offer,
+    request: DeploymentRequest,
+    tier: tiers.Tier,
+    offer: placement.Offer,
     base_quant: Quantization | None,
 ) -> list[tuple[Quantization | None, memory.KvCacheDtype]]:
     """Numeric-format variants worth sizing on this GPU under the tier's policy."""
@@ -82,8 +90,12 @@ def _variants(
     elif tier.kv_cache_dtype == "fp8-if-supported" and offer.gpu.fp8_supported:
         kv = "fp8"
     variants = [(base_quant, kv)]
-    if (request.quantization is None and base_quant is None and tier.allow_quantization == "fp8"
-            and offer.gpu.fp8_supported):
+    if (
+        request.quantization is None
+        and base_quant is None
+        and tier.allow_quantization == "fp8"
+        and offer.gpu.fp8_supported
+    ):
         variants.append((Quantization(method="fp8", bits=8), kv))
     return variants
 
@@ -164,9 +176,16 @@ def _assemble(
         autoscaling=autoscaling,
         node_selector=explaining.node_selector(offer, platform, facts),
         tolerations=explaining.tolerations(offer, platform, facts),
-        decisions=tuple(explaining.decisions(
-            tier=tier, sizing=sizing, chosen=chosen, options=options, unavailable=unavailable,
-            replicas=replicas, request=request,
-        )),
+        decisions=tuple(
+            explaining.decisions(
+                tier=tier,
+                sizing=sizing,
+                chosen=chosen,
+                options=options,
+                unavailable=unavailable,
+                replicas=replicas,
+                request=request,
+            )
+        ),
         warnings=tuple(warnings),
     )

@@ -54,7 +54,7 @@ class Plan:
     namespace: str | None
     model_id: str
     model_name: str
-    gated: bool
+    gated: bool | None  # None: not known (a model outside the catalog, offline)
     hf_token_secret: str | None
     tier: str
     engine: str

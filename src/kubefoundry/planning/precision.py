@@ -11,8 +11,16 @@ DtypeFlag = Literal["auto", "bf16", "fp16", "fp32"]
 QuantFlag = Literal["none", "fp8", "int8", "w8a8", "w4a16", "awq", "gptq", "mxfp4"]
 QUANT_FLAGS: tuple[str, ...] = ("none", "fp8", "int8", "w8a8", "w4a16", "awq", "gptq", "mxfp4")
 
-_CONFIG_DTYPES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16",
-                  "half": "fp16", "float32": "fp32", "fp32": "fp32", "float": "fp32"}
+_CONFIG_DTYPES = {
+    "bfloat16": "bf16",
+    "bf16": "bf16",
+    "float16": "fp16",
+    "fp16": "fp16",
+    "half": "fp16",
+    "float32": "fp32",
+    "fp32": "fp32",
+    "float": "fp32",
+}
 
 
 def resolve_dtype(flag: str, arch: ModelArch, *, bf16_supported: bool = True) -> str:
@@ -23,7 +31,9 @@ def resolve_dtype(flag: str, arch: ModelArch, *, bf16_supported: bool = True) ->
     """
     if flag != "auto":
         if flag not in ("bf16", "fp16", "fp32"):
-            raise InvalidInputError(f"Unknown dtype {flag!r}.", hint="Use auto, bf16, fp16 or fp32.")
+            raise InvalidInputError(
+                f"Unknown dtype {flag!r}.", hint="Use auto, bf16, fp16 or fp32."
+            )
         return flag
     native = _CONFIG_DTYPES.get(arch.torch_dtype.lower(), "bf16")
     if native == "fp32":

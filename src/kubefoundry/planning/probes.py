@@ -43,10 +43,14 @@ def plan_probes(*, model_bytes: float, port: int = 8000, path: str = "/health") 
     cold = warm + model_bytes / DOWNLOAD_BYTES_PER_S
     budget = cold * SAFETY
     return ProbePlan(
-        path=path, port=port,
+        path=path,
+        port=port,
         startup_period_s=PERIOD_S,
         startup_failure_threshold=max(30, math.ceil(budget / PERIOD_S)),
-        readiness_period_s=10, readiness_failure_threshold=3,
-        liveness_period_s=30, liveness_failure_threshold=5,
-        cold_start_s=round(cold), warm_start_s=round(warm),
+        readiness_period_s=10,
+        readiness_failure_threshold=3,
+        liveness_period_s=30,
+        liveness_failure_threshold=5,
+        cold_start_s=round(cold),
+        warm_start_s=round(warm),
     )

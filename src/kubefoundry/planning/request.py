@@ -39,6 +39,8 @@ class DeploymentRequest(BaseModel):
 
 def load_request(path: Path) -> DeploymentRequest:
     return files.load_yaml_model(
-        path, DeploymentRequest, what="deployment request",
+        path,
+        DeploymentRequest,
+        what="deployment request",
         hint="See docs/planning.md for the request fields (model, tier, gpu, ...).",
     )

@@ -57,5 +57,9 @@ def get(name: str) -> Tier:
         if tier.name == name.lower():
             return tier
     names = [t.name for t in all_tiers()]
-    raise NotFoundError(kind="tier", name=name, suggestions=suggest(name, names),
-                        hint="Tiers: " + ", ".join(names) + ".")
+    raise NotFoundError(
+        kind="tier",
+        name=name,
+        suggestions=suggest(name, names),
+        hint="Tiers: " + ", ".join(names) + ".",
+    )

@@ -19,8 +19,15 @@ from kubefoundry.catalog.architecture import ModelArch, Quantization
 VOCAB_PADDING = 64  # vLLM pads the vocabulary to a multiple of this before sharding
 MXFP4_PAD = 256  # vLLM pads MXFP4 expert widths to this multiple for its MoE kernels
 
-DTYPE_BYTES = {"fp32": 4.0, "float32": 4.0, "bf16": 2.0, "bfloat16": 2.0, "fp16": 2.0,
-               "float16": 2.0, "half": 2.0}
+DTYPE_BYTES = {
+    "fp32": 4.0,
+    "float32": 4.0,
+    "bf16": 2.0,
+    "bfloat16": 2.0,
+    "fp16": 2.0,
+    "float16": 2.0,
+    "half": 2.0,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,12 +163,15 @@ def _mlp_params(arch: ModelArch, layer: int, *, tp: int) -> tuple[float, float]:
     matrices = 3 if arch.gated_mlp else 2
     moe = arch.moe
     if moe is None or layer < moe.first_dense_layers:
-        width = moe.dense_intermediate_size if moe and moe.dense_intermediate_size else (
-            arch.intermediate_size)
+        width = (
+            moe.dense_intermediate_size
+            if moe and moe.dense_intermediate_size
+            else (arch.intermediate_size)
+        )
         bias = (width / tp + h) if arch.mlp_bias else 0.0
         return matrices * h * width / tp + bias, 0.0
     experts = moe.num_experts * matrices * h * moe.expert_intermediate_size / tp
-    dense = h * moe.num_experts  # router, replicated
+    dense = float(h * moe.num_experts)  # router, replicated
     dense += matrices * h * moe.shared_intermediate_size / tp
     if moe.gated_shared_expert:
         dense += h

@@ -1,0 +1,3 @@
+from kubefoundry.cli.app import main
+
+main()
