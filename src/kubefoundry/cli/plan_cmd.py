@@ -11,9 +11,10 @@ from rich.table import Table
 
 from kubefoundry.catalog import gpus, hub, instances, models
 from kubefoundry.cli import output
+from kubefoundry.core import files
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import load_facts
-from kubefoundry.planning import planner
+from kubefoundry.planning import explaining, planner
 from kubefoundry.planning.plans import Plan
 from kubefoundry.planning.request import DeploymentRequest
 
@@ -78,8 +79,7 @@ def _request(**fields: Any) -> DeploymentRequest:
         return DeploymentRequest.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"--{'.'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}"
-            for err in exc.errors()
+            f"--{loc.replace('_', '-')}: {msg}" for loc, msg in files.field_errors(exc)
         )
         raise InvalidInputError(
             f"Invalid options: {problems}.", hint="See `kubefoundry plan --help`."
@@ -121,8 +121,8 @@ def show(p: Plan) -> None:
         ),
         (
             "Cost",
-            f"{_money(cost.usd_per_hour_replica)} per replica, "
-            f"{_money(cost.usd_per_hour_total)} total"
+            f"{explaining.money(cost.usd_per_hour_replica)} per replica, "
+            f"{explaining.money(cost.usd_per_hour_total)} total"
             + (
                 f", ${cost.usd_per_million_tokens:.3f}/1M output tokens at "
                 f"{cost.utilisation:.0%} busy"
@@ -169,7 +169,3 @@ def show(p: Plan) -> None:
             console.print(table)
     for warning in p.warnings:
         console.print("[yellow]warning:[/] ", warning, sep="", markup=True)
-
-
-def _money(value: float | None) -> str:
-    return "no price" if value is None else f"${value:,.2f}/h"

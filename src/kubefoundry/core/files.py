@@ -25,8 +25,10 @@ def load_yaml_model(path: Path, model: type[M], *, what: str, hint: str) -> M:
     try:
         return model.model_validate(raw or {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(f"{loc or '(root)'}: {msg}" for loc, msg in field_errors(exc))
         raise InvalidInputError(f"{path} is not a valid {what}: {problems}.", hint=hint) from None
+
+
+def field_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """(dotted field path, message) for each problem pydantic found."""
+    return [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]

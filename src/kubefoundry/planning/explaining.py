@@ -169,7 +169,7 @@ def tolerations(
 # --- reasons ------------------------------------------------------------------------------
 
 
-def _money(value: float | None) -> str:
+def money(value: float | None) -> str:
     return "no price" if value is None else f"${value:,.2f}/h"
 
 
@@ -190,7 +190,7 @@ def why_not(option: placement.Option, chosen: placement.Option, tier: Tier) -> s
     if option.fits_target is False and chosen.fits_target:
         return f"fits only {option.context:,} tokens of context"
     if tier.objective == "cost" and option.usd_per_hour != chosen.usd_per_hour:
-        return f"costs {_money(option.usd_per_hour)} vs {_money(chosen.usd_per_hour)}"
+        return f"costs {money(option.usd_per_hour)} vs {money(chosen.usd_per_hour)}"
     if tier.objective == "balanced":
         return (
             f"${option.usd_per_million_tokens or float('nan'):.3f} per 1M tokens vs "
@@ -198,7 +198,7 @@ def why_not(option: placement.Option, chosen: placement.Option, tier: Tier) -> s
         )
     mine = option.speed.decode_tokens_per_s_single if option.speed else 0.0
     theirs = chosen.speed.decode_tokens_per_s_single if chosen.speed else 0.0
-    return f"{mine:.0f} tokens/s per request vs {theirs:.0f}, {_money(option.usd_per_hour)}"
+    return f"{mine:.0f} tokens/s per request vs {theirs:.0f}, {money(option.usd_per_hour)}"
 
 
 def best_per_gpu(options: Iterable[placement.Option], tier: Tier) -> Iterator[placement.Option]:

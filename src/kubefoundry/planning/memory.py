@@ -109,7 +109,7 @@ def estimate(arch: ModelArch, inputs: MemoryInputs) -> MemoryEstimate:
         act = _activation_peak(arch, inputs, profile, seqs=seqs, tokens=tokens, last_stage=last)
         pool = max(0.0, budget - sw.total - act - non_torch)
         page = _bytes_per_token_per_layer(arch, inputs, profile)
-        slots = _layer_slots(arch, layers, groups)
+        slots = _layer_slots(layers, groups)
         per_token = page * slots
         blocks = int(pool // (per_token * inputs.block_size)) if per_token else 0
         kv_tokens = (blocks // max(1, _group_count(arch, layers, groups))) * inputs.block_size
@@ -180,7 +180,7 @@ def _kv_groups(arch: ModelArch, profile: EngineProfile) -> int:
     return largest if largest < smallest * 1.25 else smallest
 
 
-def _layer_slots(arch: ModelArch, layers: range, group_size: int) -> int:
+def _layer_slots(layers: range, group_size: int) -> int:
     """Layer-sized slots one block occupies: all layers, or ``group_size`` when grouped."""
     return group_size if group_size else len(layers)
 
