@@ -166,6 +166,7 @@ def _assemble(
         max_model_len=chosen.context,
         dtype=chosen.dtype,
         quantization=chosen.quantization.method if chosen.quantization else None,
+        quantize_at_load=chosen.quantization is not None and model.arch.quantization is None,
         kv_cache_dtype=chosen.kv_cache_dtype,
         gpu_memory_utilization=sizing.gpu_memory_utilization,
         prefix_caching=tier.prefix_caching,

@@ -71,6 +71,7 @@ class Plan:
     max_model_len: int
     dtype: str
     quantization: str | None
+    quantize_at_load: bool  # the checkpoint is not quantized; the engine quantizes on load
     kv_cache_dtype: str
     gpu_memory_utilization: float
     prefix_caching: bool
@@ -83,6 +84,11 @@ class Plan:
     tolerations: tuple[dict[str, str], ...]
     decisions: tuple[Decision, ...]
     warnings: tuple[str, ...]
+
+    @property
+    def model_gib(self) -> float:
+        """Weights of one replica (all shards), which is also about their size on disk."""
+        return self.memory.weights_gib * self.gpu_count
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -1,0 +1,125 @@
+"""What every runtime is: a name, the features it cannot serve (with a reason), and a
+pure ``render(plan, options) -> Rendered``.
+
+A runtime never imports another runtime; shared building blocks live in ``common/``.
+``Options`` holds the choices that are about *how* to serve rather than *what* (how traffic
+gets in, where the token comes from, monitoring, the model cache); the plan holds the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+from kubefoundry.planning.plans import Decision, Plan
+
+Manifest = dict[str, Any]
+
+Exposure = Literal["none", "httproute", "ingress", "apisix"]
+Monitoring = Literal["none", "servicemonitor", "podmonitor"]
+TokenSource = Literal["secret", "external-secret"]
+Workload = Literal["chat", "rag", "agent", "batch"]
+Platform = Literal["nvidia", "xeon", "gaudi", "gaudi3"]
+
+
+class Feature(enum.StrEnum):
+    """Things a plan or the user's options can need from a runtime."""
+
+    MULTI_NODE = "multi-node replicas"
+    DISAGGREGATED = "prefill/decode disaggregation"
+    SCALE_TO_ZERO = "scale to zero"
+    KV_ROUTING = "KV-cache-aware routing"
+    PIPELINE_PARALLEL = "pipeline parallelism"
+    NON_NVIDIA = "non-NVIDIA accelerators"
+    ANY_MODEL = "models outside the runtime's preset list"
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenOptions:
+    source: TokenSource = "secret"
+    secret_name: str | None = None  # default: "<name>-hf-token"
+    secret_key: str = "token"
+    store: str = "vault-backend"  # ExternalSecret: the (Cluster)SecretStore to read from
+    store_kind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
+    remote_key: str = "secret/shared/huggingface/token"
+    remote_property: str | None = "value"
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheOptions:
+    enabled: bool = True
+    size_gib: int | None = None  # default: weights on disk × 1.3, rounded up to 10 GiB
+    storage_class: str | None = None
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteMany"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    exposure: Exposure = "none"
+    host: str | None = None
+    gateway: str = "inference-gateway"
+    gateway_namespace: str | None = None
+    ingress_class: str | None = None
+    monitoring: Monitoring = "servicemonitor"
+    token: TokenOptions = TokenOptions()
+    cache: CacheOptions = CacheOptions()
+    disaggregated: bool = False
+    workload: Workload = "chat"
+    platform: Platform | None = None  # accelerator profile; None: from the plan's GPU
+    llm_inference_service: bool = False  # kserve: LLMInferenceService (llm-d) instead of ISVC
+    image: str | None = None  # override the engine image
+    pdb: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    runtime: str
+    manifests: tuple[Manifest, ...]
+    decisions: tuple[Decision, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+class Runtime(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def limits(self) -> Mapping[Feature, str]:
+        """Features this runtime cannot serve, each with the reason a person reads."""
+        ...
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """Operators/CRDs the cluster needs (keys of ClusterFacts.installed_runtimes)."""
+        ...
+
+    def render(self, plan: Plan, options: Options) -> Rendered: ...
+
+
+def needs(plan: Plan, options: Options) -> set[Feature]:
+    """The features serving ``plan`` with ``options`` needs from a runtime."""
+    out = set()
+    if plan.nodes_per_replica > 1:
+        out.add(Feature.MULTI_NODE)
+    if plan.pipeline_parallel > 1:
+        out.add(Feature.PIPELINE_PARALLEL)
+    if options.disaggregated:
+        out.add(Feature.DISAGGREGATED)
+    if plan.autoscaling.scale_to_zero:
+        out.add(Feature.SCALE_TO_ZERO)
+    if options.platform not in (None, "nvidia"):
+        out.add(Feature.NON_NVIDIA)
+    return out
+
+
+def refusal(runtime: Runtime, plan: Plan, options: Options) -> str | None:
+    """Why ``runtime`` cannot serve this plan, or None when it can."""
+    for feature in sorted(needs(plan, options)):
+        if feature in runtime.limits:
+            return f"{runtime.name}: no {feature.value} ({runtime.limits[feature]})"
+    return None

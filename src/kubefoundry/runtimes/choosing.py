@@ -1,0 +1,87 @@
+"""Pick the runtime for a plan when the user did not, and say why the others lost.
+
+Order of preference is the registry's order (simplest first). A runtime is out when the plan
+needs a feature it declares it cannot serve, or when cluster facts are known and its operator
+is not installed. A pinned runtime that cannot serve the plan is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.core.facts import ClusterFacts
+from kubefoundry.planning.plans import Alternative, Decision, Plan
+from kubefoundry.runtimes import base
+from kubefoundry.runtimes.registry import Registry
+
+
+def unavailable(
+    runtime: base.Runtime, plan: Plan, options: base.Options, facts: ClusterFacts | None
+) -> str | None:
+    """Why ``runtime`` cannot serve this plan here, or None."""
+    reason = base.refusal(runtime, plan, options)
+    if reason:
+        return reason
+    if facts is not None:
+        missing = [r for r in runtime.requires if r not in facts.installed_runtimes]
+        if missing:
+            return f"{runtime.name}: not installed in the cluster (needs {', '.join(missing)})"
+    return None
+
+
+def choose(
+    plan: Plan,
+    options: base.Options,
+    *,
+    registry: Registry,
+    facts: ClusterFacts | None = None,
+) -> tuple[base.Runtime, Plan]:
+    """The runtime to render with, and the plan with that decision recorded."""
+    if plan.runtime:
+        runtime = registry.get(plan.runtime)
+        reason = unavailable(runtime, plan, options, facts)
+        if reason:
+            fits = [r.name for r in registry.all() if not unavailable(r, plan, options, facts)]
+            raise InvalidInputError(
+                f"Runtime {runtime.name} cannot serve this plan: {reason}.",
+                hint=("Runtimes that can: " + ", ".join(fits) + ".")
+                if fits
+                else "No runtime can; change the plan (GPU, context, disaggregation).",
+            )
+        decision = Decision(topic="runtime", choice=runtime.name, reason="pinned by you")
+        return runtime, _with(plan, runtime, decision)
+    chosen: base.Runtime | None = None
+    rejected: list[Alternative] = []
+    for runtime in registry.all():
+        reason = unavailable(runtime, plan, options, facts)
+        if reason is None and chosen is None:
+            chosen = runtime
+        elif reason is None:
+            rejected.append(
+                Alternative(
+                    runtime.name,
+                    f"also possible; {chosen.name if chosen else ''} is simpler to run",
+                )
+            )
+        else:
+            rejected.append(Alternative(runtime.name, reason))
+    if chosen is None:
+        raise InvalidInputError(
+            "No runtime can serve this plan: " + "; ".join(a.why_not for a in rejected) + ".",
+            hint="Pin --runtime, or install the operator the plan needs.",
+        )
+    needed = sorted(f.value for f in base.needs(plan, options))
+    reason = (
+        f"the simplest runtime that serves {', '.join(needed)}"
+        if needed
+        else "the simplest runtime for a single-node replica"
+    )
+    decision = Decision(
+        topic="runtime", choice=chosen.name, reason=reason, alternatives=tuple(rejected)
+    )
+    return chosen, _with(plan, chosen, decision)
+
+
+def _with(plan: Plan, runtime: base.Runtime, decision: Decision) -> Plan:
+    return dataclasses.replace(plan, runtime=runtime.name, decisions=(*plan.decisions, decision))

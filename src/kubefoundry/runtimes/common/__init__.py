@@ -1,0 +1,2 @@
+"""Building blocks every runtime shares: labels, the vLLM container, pods, Services, routes,
+monitoring, the model cache, the token, disruption budgets and autoscalers."""

@@ -1,0 +1,70 @@
+"""One autoscaling intent (signal, target, min/max, scale to zero, cool-down) and its KEDA form.
+
+Deployments, LeaderWorkerSets and KServe raw deployments scale with a KEDA ScaledObject on
+vLLM's own Prometheus metrics. Other runtimes translate the same intent into their native
+scaler in their own module (Ray Serve autoscaling_config, KAITO InferenceSet, Dynamo replicas).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubefoundry.planning.plans import Plan
+from kubefoundry.runtimes.base import Manifest
+from kubefoundry.runtimes.common import labels
+
+PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
+
+
+def query(plan: Plan) -> str:
+    """Mean of the signal per replica, over the pods of this deployment's model."""
+    where = f'model_name="{plan.model_id}"'
+    return f"sum({plan.autoscaling.signal}{{{where}}})"
+
+
+def scaled_object(
+    plan: Plan,
+    *,
+    runtime: str,
+    target: dict[str, Any],
+    component: str,
+    prometheus: str = PROMETHEUS,
+) -> Manifest:
+    scaling = plan.autoscaling
+    trigger: dict[str, Any] = {
+        "type": "prometheus",
+        "metadata": {
+            "serverAddress": prometheus,
+            "query": query(plan),
+            "threshold": f"{scaling.target:g}",
+            "activationThreshold": "0",
+        },
+    }
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": labels.metadata(plan, plan.name, runtime=runtime, component=component),
+        "spec": {
+            "scaleTargetRef": target,
+            "minReplicaCount": scaling.min_replicas,
+            "maxReplicaCount": scaling.max_replicas,
+            "cooldownPeriod": scaling.cooldown_s,
+            "pollingInterval": 15,
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {
+                    "behavior": {
+                        "scaleDown": {
+                            "stabilizationWindowSeconds": scaling.cooldown_s,
+                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                        }
+                    }
+                }
+            },
+            "triggers": [trigger],
+        },
+    }
+
+
+def wants_scaler(plan: Plan) -> bool:
+    s = plan.autoscaling
+    return s.max_replicas > s.min_replicas

@@ -1,0 +1,92 @@
+"""vLLM alone: a Deployment and a Service, the baseline every other runtime builds on.
+
+One pod per replica holds all its GPUs (tensor parallel inside the node; pipeline parallel
+too when it fits one node). Replicas that need more than one node go to ``lws``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubefoundry.planning.plans import Decision, Plan
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
+from kubefoundry.runtimes.common import labels, objects, pods, scaling
+
+NAME = "vllm"
+COMPONENT = "server"
+
+
+class VllmRuntime:
+    name = NAME
+    summary = "vLLM OpenAI server as a plain Deployment + Service (KEDA for autoscaling)"
+    requires: tuple[str, ...] = ()
+    limits: Mapping[Feature, str] = {
+        Feature.MULTI_NODE: "a Deployment's pod lives on one node; use lws for multi-node",
+        Feature.DISAGGREGATED: "one pool of identical pods; use dynamo or llmd",
+        Feature.KV_ROUTING: "a Service balances round-robin; use llmd or dynamo",
+        Feature.NON_NVIDIA: "renders the CUDA image; use kserve for Intel Gaudi or Xeon",
+    }
+
+    def render(self, plan: Plan, options: Options) -> Rendered:
+        manifests: list[Manifest] = [deployment(plan, options)]
+        manifests.append(objects.service(plan, runtime=NAME, component=COMPONENT))
+        if options.cache.enabled:
+            manifests.append(objects.model_cache(plan, options, runtime=NAME))
+        manifests += objects.token_objects(plan, options, runtime=NAME)
+        manifests += objects.route(plan, options, runtime=NAME, service_name=plan.name)
+        manifests += objects.monitor(plan, options, runtime=NAME, component=COMPONENT)
+        manifests += objects.disruption_budget(plan, options, runtime=NAME, component=COMPONENT)
+        decisions = []
+        if scaling.wants_scaler(plan):
+            target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": plan.name}
+            manifests.append(
+                scaling.scaled_object(plan, runtime=NAME, target=target, component=COMPONENT)
+            )
+            decisions.append(_scaling_decision(plan))
+        return Rendered(runtime=NAME, manifests=tuple(manifests), decisions=tuple(decisions))
+
+
+def deployment(plan: Plan, options: Options) -> Manifest:
+    spec: dict[str, Any] = {
+        "containers": [pods.vllm_container(plan, options)],
+        "volumes": pods.volumes(plan, options),
+        "terminationGracePeriodSeconds": pods.termination_grace_s(plan),
+        **pods.placement(plan),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": labels.metadata(
+            plan,
+            plan.name,
+            runtime=NAME,
+            component=COMPONENT,
+            annotations=labels.root_annotations(plan),
+        ),
+        "spec": {
+            "replicas": plan.replicas,
+            # A new pod needs the old one's GPUs: replace, never surge, on a full node.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+            },
+            "selector": {"matchLabels": labels.selector(plan, COMPONENT)},
+            "template": {
+                "metadata": {"labels": labels.labels(plan, runtime=NAME, component=COMPONENT)},
+                "spec": spec,
+            },
+        },
+    }
+
+
+def _scaling_decision(plan: Plan) -> Decision:
+    s = plan.autoscaling
+    return Decision(
+        topic="autoscaling",
+        choice=(
+            f"KEDA ScaledObject on {s.signal} (target {s.target:g} per replica), "
+            f"{s.min_replicas}–{s.max_replicas} replicas, cool-down {s.cooldown_s}s"
+        ),
+        reason="waiting requests rise before latency does, and vLLM exports them itself",
+    )
