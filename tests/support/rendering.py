@@ -85,7 +85,7 @@ def assert_golden(name: str, manifests: Sequence[dict[str, Any]]) -> None:
         path.write_text(text)
     if not path.exists():
         raise AssertionError(
-            f"golden file {path} is missing; write it with KUBEFOUNDRY_UPDATE_GOLDEN=1 and review it"
+            f"golden file {path} is missing; write it with KUBEFOUNDRY_UPDATE_GOLDEN=1, review it"
         )
     assert text == path.read_text(), (
         f"{name} differs from its golden file; if the change is intended, regenerate with "

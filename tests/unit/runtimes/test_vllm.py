@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.support import rendering
 
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.runtimes import base, vllm
 from kubefoundry.runtimes.common import engine
-from tests.support import rendering
 
 RUNTIME = vllm.VllmRuntime()
 
