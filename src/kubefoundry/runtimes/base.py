@@ -69,6 +69,7 @@ class Options:
     workload: Workload = "chat"
     platform: Platform | None = None  # accelerator profile; None: from the plan's GPU
     llm_inference_service: bool = False  # kserve: LLMInferenceService (llm-d) instead of ISVC
+    multi_node: Literal["ray", "native"] = "ray"  # lws: Ray cluster or vLLM's own multi-node
     image: str | None = None  # override the engine image
     pdb: bool = True
 
