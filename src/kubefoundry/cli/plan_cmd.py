@@ -2,48 +2,42 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from kubefoundry.catalog import gpus, hub, instances, models
-from kubefoundry.cli import output
-from kubefoundry.core import files
-from kubefoundry.core.errors import InvalidInputError
-from kubefoundry.core.facts import load_facts
-from kubefoundry.planning import explaining, planner
+from kubefoundry.cli import output, requesting
+from kubefoundry.deploy import rendering
+from kubefoundry.planning import explaining
 from kubefoundry.planning.plans import Plan
-from kubefoundry.planning.request import DeploymentRequest
+from kubefoundry.runtimes import base
 
 
 def plan(
-    model: Annotated[str, typer.Argument(help="Catalog name or any Hugging Face model id.")],
-    tier: Annotated[str, typer.Option("--tier", help="good | better | best")] = "better",
-    gpu: Annotated[str | None, typer.Option("--gpu", help="Pin a GPU type.")] = None,
-    gpu_count: Annotated[int | None, typer.Option("--gpu-count", help="GPUs per replica.")] = None,
-    cloud: Annotated[str | None, typer.Option("--cloud", help="aws | gcp | azure | onprem")] = None,
-    context_length: Annotated[int | None, typer.Option("--context-length")] = None,
-    quantization: Annotated[str | None, typer.Option("--quantization")] = None,
-    kv_cache_dtype: Annotated[str | None, typer.Option("--kv-cache-dtype")] = None,
-    replicas: Annotated[int | None, typer.Option("--replicas")] = None,
-    usd_per_gpu_hour: Annotated[
-        float | None, typer.Option("--usd-per-gpu-hour", help="Your own GPU price (on-prem).")
-    ] = None,
-    cluster: Annotated[
-        Path | None, typer.Option("--cluster", help="Cluster facts file (YAML or JSON).")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="config.json for a model not in the catalog.")
-    ] = None,
-    hf_token_secret: Annotated[str | None, typer.Option("--hf-token-secret")] = None,
-    vllm_version: Annotated[str | None, typer.Option("--vllm-version")] = None,
+    model: requesting.Model = None,
+    file: requesting.RequestFile = None,
+    tier: requesting.Tier = None,
+    gpu: requesting.Gpu = None,
+    gpu_count: requesting.GpuCount = None,
+    cloud: requesting.Cloud = None,
+    context_length: requesting.ContextLength = None,
+    quantization: requesting.Quantization = None,
+    kv_cache_dtype: requesting.KvCacheDtype = None,
+    replicas: requesting.Replicas = None,
+    usd_per_gpu_hour: requesting.UsdPerGpuHour = None,
+    runtime: requesting.Runtime = None,
+    name: requesting.Name = None,
+    namespace: requesting.Namespace = None,
+    cluster: requesting.Cluster = None,
+    config: requesting.Config = None,
+    hf_token_secret: requesting.HfTokenSecret = None,
+    vllm_version: requesting.VllmVersion = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
-    """Plan GPUs, parallelism, context, replicas, probes and cost for MODEL."""
-    request = _request(
+    """Plan GPUs, parallelism, context, replicas, probes, cost and runtime for MODEL."""
+    request = requesting.build(
+        file,
         model=model,
         tier=tier,
         gpu=gpu,
@@ -54,36 +48,20 @@ def plan(
         kv_cache_dtype=kv_cache_dtype,
         replicas=replicas,
         usd_per_gpu_hour=usd_per_gpu_hour,
+        runtime=runtime,
+        name=name,
+        namespace=namespace,
         hf_token_secret=hf_token_secret,
         vllm_version=vllm_version,
     )
-    gpu_cat = gpus.load()
-    entry = hub.resolve_model(
-        model,
-        catalog=models.ModelCatalog.load(),
-        token=os.environ.get("HF_TOKEN"),
-        config_file=config,
+    entry = requesting.resolve(request, config=config)
+    _, result = rendering.plan(
+        request, entry, options=base.Options(), facts=requesting.facts(cluster)
     )
-    facts = load_facts(cluster) if cluster else None
-    result = planner.plan(request, entry, gpus=gpu_cat, instances=instances.load(), facts=facts)
     if as_json:
         output.print_json(result.to_dict())
     else:
         show(result)
-
-
-def _request(**fields: Any) -> DeploymentRequest:
-    from pydantic import ValidationError
-
-    try:
-        return DeploymentRequest.model_validate({k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"--{loc.replace('_', '-')}: {msg}" for loc, msg in files.field_errors(exc)
-        )
-        raise InvalidInputError(
-            f"Invalid options: {problems}.", hint="See `kubefoundry plan --help`."
-        ) from None
 
 
 def show(p: Plan) -> None:
@@ -103,6 +81,7 @@ def show(p: Plan) -> None:
             f"{p.replicas} (autoscale {p.autoscaling.min_replicas}–"
             f"{p.autoscaling.max_replicas} on {p.autoscaling.signal})",
         ),
+        ("Runtime", p.runtime or "-"),
         (
             "Engine",
             f"vLLM {p.engine_version}, {p.dtype}, quantization "

@@ -1,0 +1,85 @@
+"""The deployment request from the command line: the same fields as a request file.
+
+``plan``, ``render`` (and ``deploy``) take the same pins. ``-f FILE`` reads a request file
+(the API's schema); flags given on the command line override its fields.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from kubefoundry.catalog import hub, models
+from kubefoundry.catalog.models import ModelEntry
+from kubefoundry.core import files
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.core.facts import ClusterFacts, load_facts
+from kubefoundry.planning.request import DeploymentRequest, load_request
+
+Model = Annotated[
+    str | None,
+    typer.Argument(help="Catalog name or any Hugging Face model id.", show_default=False),
+]
+RequestFile = Annotated[
+    Path | None, typer.Option("--file", "-f", help="Request file (YAML/JSON); flags override it.")
+]
+Tier = Annotated[str | None, typer.Option("--tier", help="good | better | best [default: better]")]
+Gpu = Annotated[str | None, typer.Option("--gpu", help="Pin a GPU type.")]
+GpuCount = Annotated[int | None, typer.Option("--gpu-count", help="GPUs per replica.")]
+Cloud = Annotated[str | None, typer.Option("--cloud", help="aws | gcp | azure | onprem")]
+ContextLength = Annotated[int | None, typer.Option("--context-length")]
+Quantization = Annotated[str | None, typer.Option("--quantization")]
+KvCacheDtype = Annotated[str | None, typer.Option("--kv-cache-dtype")]
+Replicas = Annotated[int | None, typer.Option("--replicas")]
+UsdPerGpuHour = Annotated[
+    float | None, typer.Option("--usd-per-gpu-hour", help="Your own GPU price (on-prem).")
+]
+Cluster = Annotated[
+    Path | None, typer.Option("--cluster", help="Cluster facts file (YAML or JSON).")
+]
+Config = Annotated[
+    Path | None, typer.Option("--config", help="config.json for a model not in the catalog.")
+]
+HfTokenSecret = Annotated[
+    str | None, typer.Option("--hf-token-secret", help="Secret holding the Hugging Face token.")
+]
+VllmVersion = Annotated[str | None, typer.Option("--vllm-version")]
+Runtime = Annotated[str | None, typer.Option("--runtime", help="Pin a runtime (see `runtimes`).")]
+Name = Annotated[str | None, typer.Option("--name", help="Deployment name [default: model's].")]
+Namespace = Annotated[str | None, typer.Option("--namespace", "-n")]
+
+
+def build(file: Path | None, **flags: Any) -> DeploymentRequest:
+    """The request from ``file`` (if any) with every flag that was given laid over it."""
+    base = load_request(file).model_dump(exclude_none=True) if file else {}
+    given = {k: v for k, v in flags.items() if v is not None}
+    if "model" not in given and "model" not in base:
+        raise InvalidInputError(
+            "No model given.", hint="Pass MODEL (e.g. llama-3.1-8b) or -f request.yaml."
+        )
+    try:
+        return DeploymentRequest.model_validate({**base, **given})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{loc.replace('_', '-')}: {msg}" for loc, msg in files.field_errors(exc)
+        )
+        raise InvalidInputError(
+            f"Invalid options: {problems}.", hint="See `kubefoundry plan --help`."
+        ) from None
+
+
+def resolve(request: DeploymentRequest, *, config: Path | None) -> ModelEntry:
+    return hub.resolve_model(
+        request.model,
+        catalog=models.ModelCatalog.load(),
+        token=os.environ.get("HF_TOKEN"),
+        config_file=config,
+    )
+
+
+def facts(path: Path | None) -> ClusterFacts | None:
+    return load_facts(path) if path else None

@@ -1,0 +1,1 @@
+"""Orchestration: request → plan → runtime → objects → checks → (later) the cluster."""
