@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.text import Text
 
 from kubefoundry.core.errors import KubeFoundryError
+from kubefoundry.deploy import rendering
 
 _stdout = Console(highlight=False, soft_wrap=False)
 _stderr = Console(stderr=True, highlight=False)
@@ -31,3 +35,38 @@ def error(exc: KubeFoundryError) -> None:
 
 def error_text(text: str) -> None:
     _stderr.print(Text.assemble(("Error: ", "bold red"), text))
+
+
+def stderr() -> Console:
+    return _stderr
+
+
+def print_yaml(manifests: Sequence[Mapping[str, Any]]) -> None:
+    """Objects as one multi-document YAML stream on stdout (for ``kubectl apply -f -``)."""
+    print(yaml.safe_dump_all([dict(m) for m in manifests], sort_keys=False, width=100), end="")
+
+
+def explain_render(result: rendering.Result) -> None:
+    """What was rendered and why, on stderr, so stdout stays clean YAML."""
+    plan, rendered = result.plan, result.rendered
+    _stderr.print(
+        Text.assemble(
+            ("Rendered ", "bold"),
+            f"{len(rendered.manifests)} objects for {plan.model_id} on {rendered.runtime} "
+            f"({plan.gpu_count} × {plan.gpu} per replica, {plan.replicas} replica(s), "
+            f"{plan.max_model_len:,}-token context)",
+        )
+    )
+    runtime_decisions = [d for d in plan.decisions if d.topic == "runtime"]
+    for decision in (*runtime_decisions, *rendered.decisions):
+        _stderr.print(
+            Text.assemble((f"{decision.topic}: ", "bold"), decision.choice, " — ", decision.reason)
+        )
+        for alt in decision.alternatives[:8]:
+            _stderr.print(Text.assemble("    not ", (alt.option, "dim"), f": {alt.why_not}"))
+    for warning in (*plan.warnings, *rendered.warnings):
+        _stderr.print(Text.assemble(("warning: ", "yellow"), warning))
+
+
+def wrote(paths: Sequence[Path], *, directory: Path) -> None:
+    _stderr.print(Text.assemble(("Wrote ", "bold"), f"{len(paths)} files to {directory}"))
