@@ -14,7 +14,7 @@ import sys
 import typer
 
 from kubefoundry import __version__
-from kubefoundry.cli import catalog_cmds, estimate_cmd, output, plan_cmd
+from kubefoundry.cli import catalog_cmds, estimate_cmd, output, plan_cmd, runtimes_cmd
 from kubefoundry.core.errors import KubeFoundryError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("catalog")(catalog_cmds.catalog)
 app.command("gpus")(catalog_cmds.gpus)
 app.command("plan")(plan_cmd.plan)
 app.command("estimate")(estimate_cmd.estimate)
+app.command("runtimes")(runtimes_cmd.runtimes)
 
 
 @app.command("version")

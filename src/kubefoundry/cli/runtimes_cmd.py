@@ -1,0 +1,40 @@
+"""``kubefoundry runtimes``: what each runtime renders, needs and cannot do (with reasons)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from kubefoundry.cli import output
+from kubefoundry.runtimes import base, registry
+
+
+def runtimes(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the runtimes, in the order KubeFoundry prefers them, with their limits."""
+    everything = registry.default().all()
+    if not as_json:
+        _table(everything)
+        return
+    output.print_json(
+        [
+            {
+                "name": r.name,
+                "summary": r.summary,
+                "requires": list(r.requires),
+                "cannot": {f.value: why for f, why in r.limits.items()},
+            }
+            for r in everything
+        ]
+    )
+
+
+def _table(everything: tuple[base.Runtime, ...]) -> None:
+    table = Table(title="Runtimes (preferred first when none is pinned)", show_lines=True)
+    for column in ("runtime", "renders", "needs installed", "cannot serve (why)"):
+        table.add_column(column)
+    for r in everything:
+        cannot = "\n".join(f"{feature.value}: {why}" for feature, why in r.limits.items())
+        table.add_row(r.name, r.summary, ", ".join(r.requires) or "-", cannot)
+    output.console().print(table)
