@@ -44,7 +44,12 @@ class VllmRuntime:
                 scaling.scaled_object(plan, runtime=NAME, target=target, component=COMPONENT)
             )
             decisions.append(_scaling_decision(plan))
-        return Rendered(runtime=NAME, manifests=tuple(manifests), decisions=tuple(decisions))
+        return Rendered(
+            runtime=NAME,
+            manifests=tuple(manifests),
+            decisions=tuple(decisions),
+            warnings=tuple(scaling.zero_caveats(plan)),
+        )
 
 
 def deployment(plan: Plan, options: Options) -> Manifest:
