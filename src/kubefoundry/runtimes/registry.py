@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from kubefoundry.core.errors import NotFoundError
 from kubefoundry.core.naming import suggest
-from kubefoundry.runtimes import vllm
+from kubefoundry.runtimes import kuberay, lws, vllm
 from kubefoundry.runtimes.base import Runtime
 
 
@@ -37,5 +37,7 @@ def default() -> Registry:
     return Registry(
         [
             vllm.VllmRuntime(),
+            lws.LwsRuntime(),
+            kuberay.KubeRayRuntime(),
         ]
     )
