@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
 from kubefoundry.planning.plans import Decision, Plan
@@ -113,14 +113,24 @@ def needs(plan: Plan, options: Options) -> set[Feature]:
         out.add(Feature.DISAGGREGATED)
     if plan.autoscaling.scale_to_zero:
         out.add(Feature.SCALE_TO_ZERO)
-    if options.platform not in (None, "nvidia"):
+    if options.platform not in (None, "nvidia") or plan.gpu_resource != "nvidia.com/gpu":
         out.add(Feature.NON_NVIDIA)
     return out
 
 
 def refusal(runtime: Runtime, plan: Plan, options: Options) -> str | None:
-    """Why ``runtime`` cannot serve this plan, or None when it can."""
+    """Why ``runtime`` cannot serve this plan, or None when it can.
+
+    First the features it declares it lacks; then, when the runtime has one, its own
+    ``refuse(plan, options)`` hook for limits that depend on the plan's details (KAITO: no
+    Azure SKU with this GPU), so they too are known when the runtime is chosen.
+    """
     for feature in sorted(needs(plan, options)):
         if feature in runtime.limits:
             return f"{runtime.name}: no {feature.value} ({runtime.limits[feature]})"
+    hook: Callable[[Plan, Options], str | None] | None = getattr(runtime, "refuse", None)
+    if hook is not None:
+        reason = hook(plan, options)
+        if reason:
+            return f"{runtime.name}: {reason}"
     return None

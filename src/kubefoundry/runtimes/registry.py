@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from kubefoundry.core.errors import NotFoundError
 from kubefoundry.core.naming import suggest
-from kubefoundry.runtimes import kuberay, lws, vllm
+from kubefoundry.runtimes import dynamo, kaito, kuberay, lws, vllm
 from kubefoundry.runtimes.base import Runtime
 
 
@@ -39,5 +39,7 @@ def default() -> Registry:
             vllm.VllmRuntime(),
             lws.LwsRuntime(),
             kuberay.KubeRayRuntime(),
+            dynamo.DynamoRuntime(),
+            kaito.KaitoRuntime(),
         ]
     )

@@ -1,0 +1,510 @@
+"""KAITO: a Workspace (``kaito.sh/v1beta1``), or an InferenceSet of them when the plan has
+several replicas or scales, plus the ConfigMap whose ``inference_config.yaml`` carries the
+plan's vLLM settings.
+
+Where the nodes come from decides most fields. On Azure KAITO provisions GPU nodes itself: the
+instance type is the KAITO-supported Azure SKU holding one replica's GPUs per node, and the
+label selector is a label KAITO stamps on the nodes it creates. Elsewhere KAITO runs on
+existing nodes (its auto-provisioning off): no instance type, and the selector is the GPU
+label those nodes already carry. ``resource.count`` is nodes per replica, never replicas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from kubefoundry.catalog import instances
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.planning.plans import Alternative, Decision, Plan
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
+from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+
+NAME = "kaito"
+API_VERSION = "kaito.sh/v1beta1"
+CONFIG_KEY = "inference_config.yaml"  # the only key KAITO reads; any other is ignored silently
+TOKEN_KEY = "HF_TOKEN"  # the key KAITO reads from presetOptions.modelAccessSecret
+SERVER_PORT = "http"  # KAITO's inference container port (5000), behind Service port 80
+SERVICE_PORT = 80
+WORKSPACE_LABEL = "kaito.sh/workspace"
+INFERENCESET_LABEL = "inferenceset.kaito.sh/created-by"
+POD_INDEX = "apps.kubernetes.io/pod-index"  # pod 0 serves the API on multi-node replicas
+SCALER = "scaledobject.kaito.sh/"  # annotations read by the KEDA KAITO scaler
+KAITO_STARTUP_S = 1800  # KAITO's startup probe budget for models without a preset timeout
+# Azure NVIDIA SKUs KAITO v0.12 can auto-provision (pkg/sku/azure_sku_handler.go); its node
+# estimator rejects any other instance type.
+AZURE_SKUS = frozenset(
+    {
+        *("Standard_NV36ads_A10_v5", "Standard_NV72ads_A10_v5"),
+        *("Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4", "Standard_NC96ads_A100_v4"),
+        *("Standard_ND96asr_A100_v4", "Standard_ND96amsr_A100_v4"),
+        *("Standard_NC40ads_H100_v5", "Standard_NC80adis_H100_v5", "Standard_ND96isr_H100_v5"),
+        *("Standard_NCC40ads_H100_v5", "Standard_ND96isr_H200_v5"),
+    }
+)
+# KAITO v0.12 presets (presets/workspace/models/supported_models.yaml) by Hugging Face id.
+# Any other model is passed by its Hugging Face id, which v0.12 serves with vLLM as well.
+PRESETS = {
+    "meta-llama/llama-3.1-8b-instruct": "llama-3.1-8b-instruct",
+    "meta-llama/llama-3.3-70b-instruct": "llama-3.3-70b-instruct",
+    "mistralai/mistral-7b-instruct-v0.3": "mistral-7b-instruct",
+    "microsoft/phi-3-mini-4k-instruct": "phi-3-mini-4k-instruct",
+    "microsoft/phi-3.5-mini-instruct": "phi-3.5-mini-instruct",
+    "microsoft/phi-4-mini-instruct": "phi-4-mini-instruct",
+    "microsoft/phi-4": "phi-4",
+    "deepseek-ai/deepseek-r1-distill-llama-8b": "deepseek-r1-distill-llama-8b",
+    "deepseek-ai/deepseek-r1-distill-qwen-14b": "deepseek-r1-distill-qwen-14b",
+    "qwen/qwen2.5-coder-7b-instruct": "qwen2.5-coder-7b-instruct",
+    "google/gemma-3-4b-it": "gemma-3-4b-instruct",
+    "google/gemma-3-27b-it": "gemma-3-27b-instruct",
+    "openai/gpt-oss-20b": "gpt-oss-20b",
+    "openai/gpt-oss-120b": "gpt-oss-120b",
+}
+_KAITO_TAINTS = frozenset({"nvidia.com/gpu", "sku", "kubernetes.azure.com/scalesetpriority"})
+_NOT_IN_CONFIG = ("served-model-name", "port")  # KAITO sets these on its own command line
+
+
+@dataclasses.dataclass(frozen=True)
+class Nodes:
+    """Where the replicas run: the instance type KAITO provisions (None: existing nodes)."""
+
+    instance_type: str | None
+    selector: dict[str, str]
+    decisions: tuple[Decision, ...]
+    warnings: tuple[str, ...] = ()
+
+
+class KaitoRuntime:
+    name = NAME
+    summary = "KAITO Workspace or InferenceSet with a vLLM inference_config.yaml ConfigMap"
+    requires: tuple[str, ...] = ("kaito",)
+    limits: Mapping[Feature, str] = {
+        Feature.DISAGGREGATED: (
+            "a Workspace prefills and decodes in one pod; KAITO's split (MultiRoleInference) "
+            "is an alpha API this renderer does not write"
+        ),
+        Feature.SCALE_TO_ZERO: (
+            "KAITO's KEDA scaler keeps at least one replica (min-replicas below 1 count as 1), "
+            "and with none left no waiting-request metric remains to scale up on"
+        ),
+        Feature.KV_ROUTING: (
+            "each replica has its own Service; KV-aware routing needs the Gateway API "
+            "Inference Extension in front of an InferenceSet"
+        ),
+        Feature.NON_NVIDIA: "KAITO's vLLM presets and node discovery read NVIDIA GPU labels",
+    }
+
+    def __init__(self, catalog: instances.InstanceCatalog | None = None) -> None:
+        self._catalog = catalog
+
+    def refuse(self, plan: Plan, options: Options) -> str | None:
+        """Plan-specific limits: no SKU KAITO can provision, no node label to select."""
+        try:
+            nodes(plan, self._catalog or instances.load())
+        except InvalidInputError as exc:
+            return exc.message
+        return None
+
+    def render(self, plan: Plan, options: Options) -> Rendered:
+        where = nodes(plan, self._catalog or instances.load())
+        many = plan.replicas > 1 or scaling.wants_scaler(plan)
+        root = inference_set(plan, options, where) if many else workspace(plan, options, where)
+        manifests: list[Manifest] = [config_map(plan), root]
+        manifests += objects.token_objects(plan, _token_options(options), runtime=NAME)
+        manifests += _entry(plan, options, many=many)
+        manifests += monitor(plan, options, many=many)
+        decisions = [*where.decisions, _count_decision(plan, many=many), _model_decision(plan)]
+        decisions.append(_parallelism_decision(plan))
+        decisions.append(_replicas_decision(plan, many=many))
+        if many and scaling.wants_scaler(plan):
+            decisions.append(_scaling_decision(plan))
+        return Rendered(
+            runtime=NAME,
+            manifests=tuple(manifests),
+            decisions=tuple(decisions),
+            warnings=(*where.warnings, *_warnings(plan, options, many=many)),
+        )
+
+
+# --- nodes ----------------------------------------------------------------------------------
+
+
+def nodes(plan: Plan, catalog: instances.InstanceCatalog) -> Nodes:
+    if plan.gpu_resource != "nvidia.com/gpu":
+        raise InvalidInputError(
+            f"KAITO cannot serve on {plan.gpu}: its vLLM presets run on NVIDIA GPUs only.",
+            hint="Pick an NVIDIA GPU (--gpu H100, A100, L4), or another runtime.",
+        )
+    if plan.cost.cloud == "azure":
+        return _provisioned(plan, catalog)
+    return _existing(plan)
+
+
+def _provisioned(plan: Plan, catalog: instances.InstanceCatalog) -> Nodes:
+    per_node = pods.gpus_per_pod(plan)
+    offers = [i for i in catalog.for_gpu(plan.gpu, cloud="azure") if i.gpu_count >= per_node]
+    known = [i for i in offers if i.name in AZURE_SKUS]
+    if not known:
+        gpus = sorted({i.gpu_id for i in catalog.all() if i.name in AZURE_SKUS})
+        raise InvalidInputError(
+            f"KAITO cannot provision {per_node}×{plan.gpu} per node on Azure: no Azure SKU it "
+            "supports has that GPU and count.",
+            hint=f"KAITO provisions Azure nodes with {', '.join(gpus)}: pin one with --gpu, or "
+            "run KAITO on existing nodes in another cloud.",
+        )
+    sku = known[0]  # fewest GPUs first, then cheapest
+    selector = {labels.DEPLOYMENT: plan.name}
+    price = f" at ${sku.usd_per_hour:,.2f}/h" if sku.usd_per_hour else ""
+    sku_decision = Decision(
+        topic="instance type",
+        choice=sku.name,
+        reason=f"{sku.gpu_count}×{plan.gpu} per node holds one replica's {per_node} GPU(s); "
+        f"KAITO provisions it on Azure{price}",
+        alternatives=tuple(Alternative(i.name, _why_not_sku(i, sku)) for i in offers[1:]),
+    )
+    return Nodes(sku.name, selector, (sku_decision, _label_decision(plan, selector)))
+
+
+def _label_decision(plan: Plan, selector: Mapping[str, str]) -> Decision:
+    cloud_label = Alternative(
+        _pairs(plan.node_selector) or "the cloud's GPU label",
+        "set by AKS or Karpenter itself, which refuse to stamp it on new nodes; it names "
+        "only the vendor, so deployments would claim each other's nodes",
+    )
+    return Decision(
+        topic="node labels",
+        choice=_pairs(selector),
+        reason="KAITO stamps the selector's labels on every node it provisions and pins the "
+        "pods to them, so the nodes carry it and no other deployment claims them",
+        alternatives=(cloud_label,),
+    )
+
+
+def _why_not_sku(offer: instances.InstanceType, chosen: instances.InstanceType) -> str:
+    if offer.name not in AZURE_SKUS:
+        return "not a SKU KAITO v0.12 knows: its node estimator rejects it"
+    if offer.gpu_count > chosen.gpu_count:
+        return f"{offer.gpu_count} GPUs per node, more than one replica uses"
+    return "costs more per hour"
+
+
+def _existing(plan: Plan) -> Nodes:
+    where = plan.cost.cloud or "this cluster"
+    if not plan.node_selector:
+        raise InvalidInputError(
+            f"KAITO on {where} runs on existing GPU nodes, and no node label is known for "
+            f"{plan.gpu} there.",
+            hint="Describe the node pool in the cluster facts file (node_pools[].labels), or "
+            "deploy on Azure where KAITO provisions its own nodes.",
+        )
+    decision = Decision(
+        topic="nodes",
+        choice=f"existing nodes labelled {_pairs(plan.node_selector)}",
+        reason=f"KAITO provisions nodes only where it was set up to (Azure by default); on "
+        f"{where} it schedules onto GPU nodes that already carry this label, with no "
+        "instance type, as KAITO requires when it does not provision",
+        alternatives=(
+            Alternative("a KubeFoundry label", "no existing node carries it: pods would pend"),
+        ),
+    )
+    warning = (
+        f"KAITO must run with node auto-provisioning off (featureGates."
+        f"disableNodeAutoProvisioning=true), and needs {plan.nodes_per_replica * plan.replicas}"
+        f" ready node(s) labelled {_pairs(plan.node_selector)} that also carry GPU feature "
+        "discovery's nvidia.com/gpu.product, .count and .memory labels (it reads the GPU "
+        "shape from them)."
+    )
+    return Nodes(None, dict(plan.node_selector), (decision,), warnings=(warning,))
+
+
+def _count_decision(plan: Plan, *, many: bool) -> Decision:
+    per_replica = (
+        f"{plan.gpu_count} GPUs per replica at {pods.gpus_per_pod(plan)} per node make "
+        f"{plan.nodes_per_replica} node(s) per replica"
+    )
+    if many:
+        limit = plan.autoscaling.max_replicas * plan.nodes_per_replica
+        return Decision(
+            topic="node count",
+            choice=f"nodeCountLimit {limit} (GPU nodes across all replicas)",
+            reason=f"{per_replica}; at most {plan.autoscaling.max_replicas} replicas. The "
+            "InferenceSet template has no count: KAITO's estimator sizes each replica",
+            alternatives=(Alternative("no limit", "a runaway scaler could rent any number"),),
+        )
+    return Decision(
+        topic="node count",
+        choice=f"resource.count {plan.nodes_per_replica}",
+        reason=f"count is GPU NODES for one replica, not replicas: {per_replica}. v1beta1 "
+        "deprecates count: KAITO's estimator starts from it and records the nodes it settles "
+        "on in status.targetNodeCount",
+        alternatives=(
+            Alternative("count = replicas", "replicas are separate Workspaces; count sizes one"),
+        ),
+    )
+
+
+# --- objects --------------------------------------------------------------------------------
+
+
+def config_name(plan: Plan) -> str:
+    return f"{plan.name}-inference-config"
+
+
+def vllm_settings(plan: Plan) -> dict[str, int | float | str]:
+    """The plan's vLLM engine flags as ``inference_config.yaml``'s ``vllm`` map.
+
+    KAITO appends them after its own flags, so they win: tensor/pipeline parallel as planned
+    and one data-parallel rank, where KAITO would otherwise guess a layout from the SKU.
+    On/off flags are left out: KAITO passes each entry as ``--key value``.
+    """
+    flags = engine.args(plan)
+    out: dict[str, int | float | str] = {}
+    for i, flag in enumerate(flags):
+        value = flags[i + 1] if i + 1 < len(flags) else "--"
+        key = flag.removeprefix("--")
+        if flag.startswith("--") and not value.startswith("--") and key not in _NOT_IN_CONFIG:
+            out[key] = _typed(value)
+    out["data-parallel-size"] = 1
+    return out
+
+
+def _typed(value: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+def config_map(plan: Plan) -> Manifest:
+    text = yaml.safe_dump({"vllm": vllm_settings(plan)}, sort_keys=False)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": labels.metadata(plan, config_name(plan), runtime=NAME, component="config"),
+        "data": {CONFIG_KEY: text},
+    }
+
+
+def preset_name(plan: Plan) -> str:
+    return PRESETS.get(plan.model_id.lower(), plan.model_id)
+
+
+def inference(plan: Plan, options: Options) -> dict[str, Any]:
+    preset: dict[str, Any] = {"name": preset_name(plan)}
+    if pods.needs_token(plan, options) or plan.gated is None:
+        # The Secret's name only; KAITO reads its HF_TOKEN key (optional when gating is unknown).
+        preset["presetOptions"] = {"modelAccessSecret": pods.token_secret_name(plan, options)}
+    return {"preset": preset, "config": config_name(plan)}
+
+
+def workspace(plan: Plan, options: Options, where: Nodes) -> Manifest:
+    resource: dict[str, Any] = {}
+    if where.instance_type:
+        resource["instanceType"] = where.instance_type
+    resource["count"] = plan.nodes_per_replica
+    resource["labelSelector"] = {"matchLabels": dict(where.selector)}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Workspace",
+        "metadata": _root_metadata(plan, "Workspace"),
+        "resource": resource,
+        "inference": inference(plan, options),
+    }
+
+
+def inference_set(plan: Plan, options: Options, where: Nodes) -> Manifest:
+    template: dict[str, Any] = {"inference": inference(plan, options)}
+    if where.instance_type:
+        template["resource"] = {"instanceType": where.instance_type}
+    meta = _root_metadata(plan, "InferenceSet")
+    if scaling.wants_scaler(plan):
+        meta["annotations"].update(scaler_annotations(plan))
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "InferenceSet",
+        "metadata": meta,
+        "spec": {
+            "replicas": plan.replicas,
+            "nodeCountLimit": plan.autoscaling.max_replicas * plan.nodes_per_replica,
+            "labelSelector": {"matchLabels": dict(where.selector)},
+            "template": template,
+        },
+    }
+
+
+def scaler_annotations(plan: Plan) -> dict[str, str]:
+    """The autoscaling intent in the KEDA KAITO scaler's words (it makes the ScaledObject)."""
+    s = plan.autoscaling
+    return {
+        f"{SCALER}auto-provision": "true",
+        f"{SCALER}min-replicas": str(s.min_replicas),
+        f"{SCALER}max-replicas": str(s.max_replicas),
+        f"{SCALER}metricName": s.signal,
+        f"{SCALER}threshold": str(math.ceil(s.target)),  # the scaler takes whole numbers
+    }
+
+
+def _root_metadata(plan: Plan, kind: str) -> dict[str, Any]:
+    return labels.metadata(
+        plan,
+        plan.name,
+        runtime=NAME,
+        component=kind.lower(),
+        annotations=labels.root_annotations(plan),
+    )
+
+
+def _pod_selector(plan: Plan, *, many: bool) -> dict[str, str]:
+    if many:
+        return {INFERENCESET_LABEL: plan.name, POD_INDEX: "0"}
+    return {WORKSPACE_LABEL: plan.name, POD_INDEX: "0"}
+
+
+def _entry(plan: Plan, options: Options, *, many: bool) -> list[Manifest]:
+    """The route to KAITO's Service; an InferenceSet has one per replica, so one of ours
+    spans them (pod 0 of each replica serves the API)."""
+    if options.exposure == "none":
+        return []
+    out: list[Manifest] = []
+    if many:
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": labels.metadata(plan, plan.name, runtime=NAME, component="server"),
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": _pod_selector(plan, many=True),
+                    "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": SERVER_PORT}],
+                },
+            }
+        )
+    out += objects.route(plan, options, runtime=NAME, service_name=plan.name, port=SERVICE_PORT)
+    return out
+
+
+def monitor(plan: Plan, options: Options, *, many: bool) -> list[Manifest]:
+    """vLLM's ``/metrics`` on the pods that serve (pod 0 of each replica), found by the
+    labels KAITO gives them."""
+    if options.monitoring == "none":
+        return []
+    return [
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": labels.metadata(plan, plan.name, runtime=NAME, component="monitoring"),
+            "spec": {
+                "selector": {"matchLabels": _pod_selector(plan, many=many)},
+                "podMetricsEndpoints": [
+                    {"port": SERVER_PORT, "path": "/metrics", "interval": "15s"}
+                ],
+            },
+        }
+    ]
+
+
+def _token_options(options: Options) -> Options:
+    """An ExternalSecret must write the key KAITO reads."""
+    return dataclasses.replace(
+        options, token=dataclasses.replace(options.token, secret_key=TOKEN_KEY)
+    )
+
+
+def _pairs(selector: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in selector.items())
+
+
+# --- explanations ---------------------------------------------------------------------------
+
+
+def _model_decision(plan: Plan) -> Decision:
+    name = preset_name(plan)
+    if name != plan.model_id:
+        reason = "a KAITO preset: KAITO knows its size, context limit and tested settings"
+        other = Alternative(plan.model_id, "works too, without the preset's tested defaults")
+    else:
+        reason = "not a KAITO preset; v0.12 serves any vLLM-supported Hugging Face model by id"
+        other = Alternative("a preset name", "KAITO has no preset for this model")
+    return Decision(topic="model", choice=name, reason=reason, alternatives=(other,))
+
+
+def _parallelism_decision(plan: Plan) -> Decision:
+    return Decision(
+        topic="parallelism",
+        choice=f"TP{plan.tensor_parallel}×PP{plan.pipeline_parallel}, one data-parallel rank",
+        reason="written into inference_config.yaml, which KAITO applies after its own flags; "
+        "left alone, KAITO picks data parallelism for models under half a GPU and tensor "
+        "parallelism over all of a node's GPUs otherwise",
+    )
+
+
+def _replicas_decision(plan: Plan, *, many: bool) -> Decision:
+    if many:
+        return Decision(
+            topic="replicas",
+            choice=f"InferenceSet starting at {plan.replicas} replica(s), one Workspace each",
+            reason="a Workspace is one replica; an InferenceSet keeps N of them from one "
+            "template and exposes the scale subresource autoscalers drive",
+            alternatives=(Alternative("one Workspace", "serves a single replica only"),),
+        )
+    return Decision(
+        topic="replicas",
+        choice="one Workspace",
+        reason="one replica and no autoscaling: the InferenceSet layer adds nothing",
+        alternatives=(Alternative("InferenceSet", "only needed for several replicas"),),
+    )
+
+
+def _scaling_decision(plan: Plan) -> Decision:
+    s = plan.autoscaling
+    return Decision(
+        topic="autoscaling",
+        choice=(
+            f"KEDA KAITO scaler on {s.signal} (threshold {math.ceil(s.target)} per replica), "
+            f"{s.min_replicas}–{s.max_replicas} replicas"
+        ),
+        reason=(
+            "KAITO's own scaler reads vLLM's metrics from the pods, no Prometheus needed; "
+            f"its scale-down window is fixed (300 s), so the plan's {s.cooldown_s} s cool-down "
+            "is approximate"
+        ),
+        alternatives=(
+            Alternative(
+                "a KEDA ScaledObject on Prometheus",
+                "needs a Prometheus that scrapes every KAITO pod",
+            ),
+        ),
+    )
+
+
+def _warnings(plan: Plan, options: Options, *, many: bool) -> list[str]:
+    out = []
+    uses_secret = pods.needs_token(plan, options) or plan.gated is None
+    if uses_secret and options.token.source == "secret" and options.token.secret_key != TOKEN_KEY:
+        out.append(
+            f"KAITO reads the token from key {TOKEN_KEY} of Secret "
+            f"{pods.token_secret_name(plan, options)} (not {options.token.secret_key!r}): "
+            "without it the download of a gated model fails."
+        )
+    if many and scaling.wants_scaler(plan):
+        out.append("Autoscaling needs KEDA and the keda-kaito-scaler installed in the cluster.")
+    if preset_name(plan) == plan.model_id and plan.probes.cold_start_s > KAITO_STARTUP_S:
+        out.append(
+            f"KAITO gives a model without a preset {KAITO_STARTUP_S // 60} min to start; this "
+            f"one may need {math.ceil(plan.probes.cold_start_s / 60)} min on a cold node."
+        )
+    if not plan.prefix_caching:
+        out.append("KAITO's config takes no on/off flags: vLLM's prefix caching stays on.")
+    extra = [t for t in plan.tolerations if t.get("key") not in _KAITO_TAINTS]
+    if extra:
+        out.append(
+            "KAITO's pods tolerate only nvidia.com/gpu and sku=gpu taints; nodes tainted "
+            f"{', '.join(str(t.get('key')) for t in extra)} will not take them."
+        )
+    return out
