@@ -102,8 +102,15 @@ class Runtime(Protocol):
     def render(self, plan: Plan, options: Options) -> Rendered: ...
 
 
+SOFT_FEATURES = (Feature.SCALE_TO_ZERO,)  # wanted by a tier, given up with a reason if absent
+
+
 def needs(plan: Plan, options: Options) -> set[Feature]:
-    """The features serving ``plan`` with ``options`` needs from a runtime."""
+    """The features serving ``plan`` with ``options`` must have from a runtime.
+
+    Scale to zero is not among them: a runtime without it keeps one replica warm instead,
+    and says so (``choosing.choose``).
+    """
     out = set()
     if plan.nodes_per_replica > 1:
         out.add(Feature.MULTI_NODE)
@@ -111,8 +118,6 @@ def needs(plan: Plan, options: Options) -> set[Feature]:
         out.add(Feature.PIPELINE_PARALLEL)
     if options.disaggregated:
         out.add(Feature.DISAGGREGATED)
-    if plan.autoscaling.scale_to_zero:
-        out.add(Feature.SCALE_TO_ZERO)
     if options.platform not in (None, "nvidia") or plan.gpu_resource != "nvidia.com/gpu":
         out.add(Feature.NON_NVIDIA)
     return out

@@ -84,4 +84,42 @@ def choose(
 
 
 def _with(plan: Plan, runtime: base.Runtime, decision: Decision) -> Plan:
-    return dataclasses.replace(plan, runtime=runtime.name, decisions=(*plan.decisions, decision))
+    chosen = dataclasses.replace(plan, runtime=runtime.name, decisions=(*plan.decisions, decision))
+    return adapt(chosen, runtime)
+
+
+def adapt(plan: Plan, runtime: base.Runtime) -> Plan:
+    """The plan as ``runtime`` will serve it.
+
+    A tier that asks to scale to zero on a runtime that cannot wake from zero keeps one
+    replica warm instead, and the plan says so and what it costs.
+    """
+    scaling = plan.autoscaling
+    if not scaling.scale_to_zero or base.Feature.SCALE_TO_ZERO not in runtime.limits:
+        return plan
+    cost = plan.cost.usd_per_hour_replica
+    price = f" (about ${cost:,.2f}/h while idle)" if cost else ""
+    decision = Decision(
+        topic="scale to zero",
+        choice=f"keep 1 replica warm{price}",
+        reason=f"{runtime.name} cannot scale from zero: "
+        f"{runtime.limits[base.Feature.SCALE_TO_ZERO]}",
+        alternatives=(
+            Alternative(
+                "scale to zero",
+                "pin --runtime kuberay (Ray Serve's proxy wakes replicas on the first request)",
+            ),
+        ),
+    )
+    floor = dataclasses.replace(
+        scaling,
+        min_replicas=max(1, scaling.min_replicas),
+        max_replicas=max(1, scaling.max_replicas),
+        scale_to_zero=False,
+    )
+    return dataclasses.replace(
+        plan,
+        autoscaling=floor,
+        replicas=max(1, plan.replicas),
+        decisions=(*plan.decisions, decision),
+    )

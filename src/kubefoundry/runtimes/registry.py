@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from kubefoundry.core.errors import NotFoundError
 from kubefoundry.core.naming import suggest
-from kubefoundry.runtimes import dynamo, kaito, kuberay, lws, vllm
+from kubefoundry.runtimes import dynamo, kaito, kserve, kuberay, llmd, lws, vllm
 from kubefoundry.runtimes.base import Runtime
 
 
@@ -38,6 +38,8 @@ def default() -> Registry:
         [
             vllm.VllmRuntime(),
             lws.LwsRuntime(),
+            kserve.KServeRuntime(),
+            llmd.LlmdRuntime(),
             kuberay.KubeRayRuntime(),
             dynamo.DynamoRuntime(),
             kaito.KaitoRuntime(),

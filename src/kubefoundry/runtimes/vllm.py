@@ -26,6 +26,10 @@ class VllmRuntime:
         Feature.DISAGGREGATED: "one pool of identical pods; use dynamo or llmd",
         Feature.KV_ROUTING: "a Service balances round-robin; use llmd or dynamo",
         Feature.NON_NVIDIA: "renders the CUDA image; use kserve for Intel Gaudi or Xeon",
+        Feature.SCALE_TO_ZERO: (
+            "KEDA reads vLLM's own metrics, which no pod exports at zero replicas, so "
+            "nothing would wake the model"
+        ),
     }
 
     def render(self, plan: Plan, options: Options) -> Rendered:
@@ -48,7 +52,6 @@ class VllmRuntime:
             runtime=NAME,
             manifests=tuple(manifests),
             decisions=tuple(decisions),
-            warnings=tuple(scaling.zero_caveats(plan)),
         )
 
 

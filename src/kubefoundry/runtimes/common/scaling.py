@@ -68,16 +68,3 @@ def scaled_object(
 def wants_scaler(plan: Plan) -> bool:
     s = plan.autoscaling
     return s.max_replicas > s.min_replicas
-
-
-def zero_caveats(plan: Plan, *, metric_source: str = "vLLM") -> list[str]:
-    """What a person must know before trusting scale to zero with a metrics-based scaler."""
-    if not plan.autoscaling.scale_to_zero:
-        return []
-    return [
-        f"Scale to zero: at zero replicas no pod exports {metric_source} metrics, so the first "
-        f"request after idle waits for a cold start (≈{plan.probes.warm_start_s}s with the "
-        "model cached) and KEDA only wakes the workload when its query sees demand. Point the "
-        "ScaledObject's query at your gateway's request metric, or use --tier better to keep "
-        "one replica warm."
-    ]

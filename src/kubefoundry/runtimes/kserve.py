@@ -1,0 +1,263 @@
+"""KServe: an InferenceService (v1beta1) on its own vLLM ServingRuntime, or an
+LLMInferenceService (llm-d inside KServe) when asked for it or for prefill/decode disaggregation.
+
+InferenceService mode runs in KServe's Standard (raw Deployment) mode. The ServingRuntime holds
+what belongs to the platform (image, command, port, capabilities, shared memory; see
+``kserve_platforms``); the InferenceService holds what belongs to the plan (model, engine flags,
+resources, probes, placement, token, cache, replicas and the KEDA autoscaling KServe renders into
+a ScaledObject itself).
+
+LLMInferenceService mode (``kserve_llm``) hands the vLLM command line, the endpoint picker and
+the HTTPRoute to KServe's presets and fills in the model, parallelism, replicas, resources and
+engine flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kubefoundry.planning.plans import Alternative, Decision, Plan
+from kubefoundry.runtimes import kserve_llm
+from kubefoundry.runtimes import kserve_platforms as platforms
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
+from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+
+NAME = "kserve"
+PREDICTOR = "predictor"
+SERVING = "serving.kserve.io"
+DEPLOYMENT_MODE = f"{SERVING}/deploymentMode"
+AUTOSCALER_CLASS = f"{SERVING}/autoscalerClass"
+VISIBILITY = "networking.kserve.io/visibility"
+STANDARD = "Standard"  # v0.20's name for RawDeployment (which it still reads, as deprecated)
+
+
+class KServeRuntime:
+    name = NAME
+    summary = (
+        "KServe InferenceService + vLLM ServingRuntime (NVIDIA, Xeon, Gaudi); LLMInferenceService"
+    )
+    requires: tuple[str, ...] = ("kserve",)
+    limits: Mapping[Feature, str] = {
+        Feature.MULTI_NODE: (
+            "multi-node predictors (workerSpec, LLMInferenceService worker) are not rendered; "
+            "use lws"
+        ),
+        Feature.SCALE_TO_ZERO: (
+            "Standard mode has no activator: at zero pods no vLLM exports the waiting-requests "
+            "metric KEDA reads, so nothing wakes the model; Knative mode is not rendered"
+        ),
+    }
+
+    def render(self, plan: Plan, options: Options) -> Rendered:
+        if options.llm_inference_service or options.disaggregated:  # one pool per ISVC
+            return kserve_llm.render(plan, options)
+        return _render_inference_service(plan, options)
+
+
+# ---- InferenceService ------------------------------------------------------------------------
+
+
+def _render_inference_service(plan: Plan, options: Options) -> Rendered:
+    profile, why = platforms.profile_for(plan, options)
+    manifests: list[Manifest] = [
+        inference_service(plan, options, profile),
+        serving_runtime(plan, options, profile),
+    ]
+    if options.cache.enabled:
+        manifests.append(objects.model_cache(plan, options, runtime=NAME))
+    manifests += objects.token_objects(plan, options, runtime=NAME)
+    manifests += objects.route(
+        plan, options, runtime=NAME, service_name=predictor_service(plan), port=objects.SERVICE_PORT
+    )
+    manifests += objects.monitor(plan, options, runtime=NAME, component=PREDICTOR)
+    manifests += objects.disruption_budget(plan, options, runtime=NAME, component=PREDICTOR)
+    decisions = [
+        _mode_decision(),
+        Decision(topic="platform", choice=profile.title, reason=why),
+        _storage_decision(options),
+        _scaling_decision(plan),
+    ]
+    return Rendered(
+        runtime=NAME,
+        manifests=tuple(manifests),
+        decisions=tuple(decisions),
+        warnings=tuple(platforms.warnings(plan, options, profile)),
+    )
+
+
+def runtime_name(plan: Plan) -> str:
+    return f"{plan.name}-vllm"
+
+
+def predictor_service(plan: Plan) -> str:
+    """The Service KServe creates for the predictor (port 80 → the container's port)."""
+    return f"{plan.name}-{PREDICTOR}"
+
+
+def inference_service(plan: Plan, options: Options, profile: platforms.Profile) -> Manifest:
+    annotations = {
+        **labels.root_annotations(plan),
+        DEPLOYMENT_MODE: STANDARD,
+        # Standard mode's default is a CPU HPA, meaningless for a GPU server: always say which.
+        AUTOSCALER_CLASS: "keda" if scaling.wants_scaler(plan) else "none",
+    }
+    meta = labels.metadata(
+        plan, plan.name, runtime=NAME, component=PREDICTOR, annotations=annotations
+    )
+    if options.exposure != "none":  # our route is the way in; KServe makes none of its own
+        meta["labels"][VISIBILITY] = "cluster-local"
+    predictor: dict[str, Any] = {
+        **_replicas(plan),
+        # A new pod needs the old one's GPUs: replace, never surge, on a full node.
+        "deploymentStrategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+        },
+        "model": _model(plan, options, profile),
+        "terminationGracePeriodSeconds": pods.termination_grace_s(plan),
+        **platforms.placement(plan, profile),
+    }
+    if options.cache.enabled:
+        predictor["volumes"] = [
+            v for v in pods.volumes(plan, options) if v["name"] == pods.CACHE_VOLUME
+        ]
+    return {
+        "apiVersion": f"{SERVING}/v1beta1",
+        "kind": "InferenceService",
+        "metadata": meta,
+        "spec": {"predictor": predictor},
+    }
+
+
+def _model(plan: Plan, options: Options, profile: platforms.Profile) -> dict[str, Any]:
+    """The plan's half of the kserve-container: KServe appends these args to the runtime's."""
+    env = engine.env(plan, token_env=pods.token_env(plan, options), cache=options.cache.enabled)
+    model: dict[str, Any] = {
+        "modelFormat": {"name": platforms.MODEL_FORMAT},
+        "runtime": runtime_name(plan),
+        "args": [plan.model_id, *platforms.engine_args(plan, profile)],
+        "env": [*env, *platforms.plan_env(plan, profile)],
+        "resources": platforms.resources(plan, profile),
+        **pods.probes(plan),
+    }
+    mounts = [m for m in pods.volume_mounts(options) if m["name"] == pods.CACHE_VOLUME]
+    if mounts:
+        model["volumeMounts"] = mounts
+    return model
+
+
+def _replicas(plan: Plan) -> dict[str, Any]:
+    """The plan's one autoscaling intent in KServe's own fields (KServe writes the ScaledObject)."""
+    s = plan.autoscaling
+    if not scaling.wants_scaler(plan):
+        return {"minReplicas": plan.replicas, "maxReplicas": plan.replicas}
+    metric = {
+        "backend": "prometheus",
+        "serverAddress": scaling.PROMETHEUS,
+        "query": scaling.query(plan),
+    }
+    return {
+        "minReplicas": s.min_replicas,
+        "maxReplicas": s.max_replicas,
+        "autoScaling": {
+            "behavior": {
+                "scaleDown": {
+                    "stabilizationWindowSeconds": s.cooldown_s,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                }
+            },
+            # KServe passes target.value to KEDA's threshold, averaged per replica.
+            "metrics": [
+                {
+                    "type": "External",
+                    "external": {
+                        "metric": metric,
+                        "target": {"type": "Value", "value": f"{s.target:g}"},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def serving_runtime(plan: Plan, options: Options, profile: platforms.Profile) -> Manifest:
+    """This deployment's own runtime: its image and platform can change without touching others."""
+    return {
+        "apiVersion": f"{SERVING}/v1alpha1",
+        "kind": "ServingRuntime",
+        "metadata": labels.metadata(
+            plan, runtime_name(plan), runtime=NAME, component="serving-runtime"
+        ),
+        "spec": platforms.runtime_spec(
+            image_ref=platforms.image(plan, options, profile), profile=profile
+        ),
+    }
+
+
+def _mode_decision() -> Decision:
+    return Decision(
+        topic="kserve mode",
+        choice="InferenceService (Standard mode) on a namespaced ServingRuntime of its own",
+        reason=(
+            "Standard mode runs a plain Deployment (no Knative, any volume, KEDA scaling); a "
+            "runtime per deployment pins its vLLM image and platform flags to this plan"
+        ),
+        alternatives=(
+            Alternative(
+                "a shared ClusterServingRuntime",
+                "one change would move every model in the cluster; render one per platform with "
+                "kserve_platforms.cluster_serving_runtime() when an admin wants that",
+            ),
+            Alternative(
+                "Knative mode",
+                "scale to zero, but a 10-minute revision deadline and "
+                "volume restrictions a large model trips over",
+            ),
+        ),
+    )
+
+
+def _storage_decision(options: Options) -> Decision:
+    if not options.cache.enabled:
+        return Decision(
+            topic="model storage",
+            choice="vLLM downloads the weights into the container at every start",
+            reason="the model cache is turned off",
+        )
+    return Decision(
+        topic="model storage",
+        choice="no storageUri: vLLM fills the shared model-cache PVC (HF_HOME) on first start",
+        reason=(
+            "warm starts skip the download, every replica and deployment of the model shares "
+            "one copy, and the token reaches vLLM from its Secret like in every other runtime"
+        ),
+        alternatives=(
+            Alternative(
+                "storageUri hf://",
+                "KServe's storage initializer downloads again on "
+                "every pod start and reads the token only from a Secret key HF_TOKEN "
+                "attached to the ServiceAccount",
+            ),
+            Alternative("storageUri pvc://", "needs the weights already laid out in the volume"),
+        ),
+    )
+
+
+def _scaling_decision(plan: Plan) -> Decision:
+    s = plan.autoscaling
+    if not scaling.wants_scaler(plan):
+        return Decision(
+            topic="autoscaling",
+            choice=f"fixed at {plan.replicas} replicas (autoscalerClass none)",
+            reason="the plan's minimum and maximum are equal",
+        )
+    return Decision(
+        topic="autoscaling",
+        choice=(
+            f"KServe autoscalerClass keda on {s.signal} (target {s.target:g} per replica), "
+            f"{s.min_replicas}–{s.max_replicas} replicas, scale-down window {s.cooldown_s}s"
+        ),
+        reason="KServe owns the ScaledObject, so the InferenceService stays the one source",
+        alternatives=(Alternative("our own ScaledObject", "KServe would fight it for replicas"),),
+    )

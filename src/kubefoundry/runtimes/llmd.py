@@ -1,0 +1,342 @@
+"""llm-d on the Gateway API Inference Extension: vLLM pools behind an InferencePool whose
+endpoint picker routes each request by prefix-cache hits, KV-cache use and queue depth.
+
+Rendered: one vLLM Deployment (or a decode and a prefill Deployment with
+``options.disaggregated``), the InferencePool (``inference.networking.k8s.io/v1``) selecting
+exactly those pods, the endpoint picker (``llmd_picker``), an HTTPRoute whose backend is the
+pool, an InferenceObjective (``llm-d.ai/v1alpha2``) giving the model's requests their priority,
+and per pool a KEDA ScaledObject and a PodDisruptionBudget, plus monitoring, cache and token.
+
+With disaggregation the decode pods carry llm-d's routing sidecar: the pool targets the sidecar
+on 8000, which has a prefill pod compute the prompt when the picker chose one, then hands the
+request to vLLM on 8200; prefill and decode vLLM exchange KV caches over NIXL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.planning.plans import Alternative, Decision, Plan
+from kubefoundry.runtimes import llmd_picker as picker
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
+from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+
+NAME = "llmd"
+POOL_API = "inference.networking.k8s.io/v1"
+POOL_GROUP = picker.POOL_GROUP
+OBJECTIVE_API = "llm-d.ai/v1alpha2"
+OBJECTIVE_HEADER = "x-llm-d-inference-objective"
+POOL_LABEL = "kubefoundry.io/inference-pool"  # on every model-server pod, never on the picker
+ROLE_LABEL = "llm-d.ai/role"  # what the picker's prefill/decode filters read
+ENGINE_LABEL = "llm-d.ai/engine-type"  # which metric names the picker scrapes
+TARGET_PORT = engine.PORT  # what the pool's endpoints listen on: vLLM or the decode sidecar
+DECODE_VLLM_PORT = 8200  # vLLM behind the routing sidecar (the sidecar's default)
+SIDECAR_IMAGE = f"ghcr.io/llm-d/llm-d-router-disagg-sidecar:{picker.VERSION}"
+KV_TRANSFER = {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
+# Requests naming the objective are served before (or after) requests that name none (0).
+PRIORITY: Mapping[str, int] = {"chat": 10, "agent": 10, "rag": 10, "batch": -10}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """One Deployment of model servers in the InferencePool."""
+
+    component: str  # "vllm" (aggregated), "decode" or "prefill"
+    name: str
+    replicas: int
+    min_replicas: int
+    max_replicas: int
+
+    @property
+    def role(self) -> str | None:
+        return None if self.component == "vllm" else self.component
+
+
+class LlmdRuntime:
+    name = NAME
+    summary = "llm-d: vLLM pools behind an InferencePool and KV/prefix-aware endpoint picker"
+    # The InferencePool CRD (and a Gateway that implements it); llm-d-router's llm-d.ai CRDs.
+    requires: tuple[str, ...] = ("gateway-api-inference-extension", "llm-d")
+    limits: Mapping[Feature, str] = {
+        Feature.MULTI_NODE: "each pool pod is a Deployment pod on one node; use lws",
+        Feature.NON_NVIDIA: "renders the CUDA vLLM image and NIXL KV transfer; use kserve",
+        Feature.SCALE_TO_ZERO: (
+            "at zero pods no vLLM exports the metric KEDA reads and the picker holds no "
+            "request while a pod starts (its flow control is not rendered)"
+        ),
+    }
+
+    def render(self, plan: Plan, options: Options) -> Rendered:
+        if options.exposure in ("ingress", "apisix"):
+            raise InvalidInputError(
+                f"An {options.exposure} route cannot send traffic to an InferencePool.",
+                hint="Use --exposure httproute with a Gateway that implements the Inference "
+                "Extension (Istio, kgateway, GKE, agentgateway).",
+            )
+        pools = pools_for(plan, options)
+        manifests: list[Manifest] = [inference_pool(plan)]
+        manifests += [deployment(plan, options, p) for p in pools]
+        manifests += picker.objects(plan, options, disaggregated=options.disaggregated)
+        manifests += [route(plan, options), objective(plan, options)]
+        if options.cache.enabled:
+            manifests.append(objects.model_cache(plan, options, runtime=NAME))
+        manifests += objects.token_objects(plan, options, runtime=NAME)
+        manifests += monitoring(plan, options)
+        for p in pools:
+            manifests += _renamed(
+                objects.disruption_budget(plan, options, runtime=NAME, component=p.component),
+                p.name,
+            )
+        if scaling.wants_scaler(plan):
+            manifests += [scaled_object(plan, p) for p in pools]
+        warnings: tuple[str, ...] = ()
+        if options.exposure == "none":
+            warnings = (
+                f"An InferencePool is reached only through a Gateway route: the HTTPRoute on "
+                f"Gateway {options.gateway} is rendered although exposure is none.",
+            )
+        return Rendered(
+            runtime=NAME,
+            manifests=tuple(manifests),
+            decisions=tuple(_decisions(plan, options, pools)),
+            warnings=warnings,
+        )
+
+
+def pools_for(plan: Plan, options: Options) -> list[Pool]:
+    """One pool, or the plan's replicas (and autoscaling range) shared by decode and prefill."""
+    s = plan.autoscaling
+    if not options.disaggregated:
+        return [Pool("vllm", f"{plan.name}-vllm", plan.replicas, s.min_replicas, s.max_replicas)]
+    total = max(plan.replicas, 2)
+    prefill = math.ceil(total / 2) if options.workload == "rag" else total // 2
+    out = []
+    for component, count in (("decode", total - prefill), ("prefill", prefill)):
+        share = count / total
+        low = max(1, math.floor(s.min_replicas * share))
+        out.append(
+            Pool(
+                component,
+                f"{plan.name}-{component}",
+                count,
+                min(low, count),
+                max(count, math.ceil(s.max_replicas * share)),
+            )
+        )
+    return out
+
+
+def pool_selector(plan: Plan) -> dict[str, str]:
+    """The labels every model-server pod of this deployment has, and nothing else has."""
+    return {labels.DEPLOYMENT: plan.name, POOL_LABEL: plan.name}
+
+
+def pod_labels(plan: Plan, pool: Pool) -> dict[str, str]:
+    out = labels.labels(plan, runtime=NAME, component=pool.component)
+    out.update(pool_selector(plan))
+    out[ENGINE_LABEL] = "vllm"
+    if pool.role:
+        out[ROLE_LABEL] = pool.role
+    return out
+
+
+def inference_pool(plan: Plan) -> Manifest:
+    meta = labels.metadata(
+        plan, plan.name, runtime=NAME, component="pool", annotations=labels.root_annotations(plan)
+    )
+    return {
+        "apiVersion": POOL_API,
+        "kind": "InferencePool",
+        "metadata": meta,
+        "spec": {
+            "selector": {"matchLabels": pool_selector(plan)},
+            "targetPorts": [{"number": TARGET_PORT}],
+            "endpointPickerRef": {
+                "kind": "Service",
+                "name": picker.name(plan),
+                "port": {"number": picker.GRPC_PORT},
+                # A picker outage degrades to plain load balancing rather than failing requests.
+                "failureMode": "FailOpen",
+            },
+        },
+    }
+
+
+def deployment(plan: Plan, options: Options, pool: Pool) -> Manifest:
+    spec: dict[str, Any] = {
+        "containers": [_vllm(plan, options, pool)],
+        "volumes": pods.volumes(plan, options),
+        "terminationGracePeriodSeconds": pods.termination_grace_s(plan),
+        # A Service named "vllm" would inject VLLM_PORT=tcp://… and crash vLLM on start.
+        "enableServiceLinks": False,
+        **pods.placement(plan),
+    }
+    if pool.role == "decode":
+        spec["initContainers"] = [_sidecar()]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": labels.metadata(plan, pool.name, runtime=NAME, component=pool.component),
+        "spec": {
+            "replicas": pool.replicas,
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+            },
+            "selector": {"matchLabels": labels.selector(plan, pool.component)},
+            "template": {"metadata": {"labels": pod_labels(plan, pool)}, "spec": spec},
+        },
+    }
+
+
+def _vllm(plan: Plan, options: Options, pool: Pool) -> dict[str, Any]:
+    extra: tuple[str, ...] = ()
+    if pool.role:
+        extra = ("--kv-transfer-config", json.dumps(KV_TRANSFER, separators=(",", ":")))
+    container = pods.vllm_container(plan, options, extra_args=extra)
+    if pool.role == "decode":  # the sidecar owns the pool's port
+        args = container["args"]
+        args[args.index("--port") + 1] = str(DECODE_VLLM_PORT)
+        container["ports"][0]["containerPort"] = DECODE_VLLM_PORT
+    if pool.role:
+        host = {"fieldRef": {"fieldPath": "status.podIP"}}
+        container["env"].append({"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": host})
+    return container
+
+
+def _sidecar() -> dict[str, Any]:
+    """llm-d's routing sidecar, as a native sidecar (an init container that keeps running)."""
+    return {
+        "name": "routing-sidecar",
+        "image": SIDECAR_IMAGE,
+        "restartPolicy": "Always",
+        "args": [
+            f"--port={TARGET_PORT}",
+            f"--vllm-port={DECODE_VLLM_PORT}",
+            "--kv-connector=nixlv2",
+            "--secure-proxy=false",
+        ],
+        "ports": [{"name": "sidecar", "containerPort": TARGET_PORT, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+    }
+
+
+def route(plan: Plan, options: Options) -> Manifest:
+    backend = {"group": POOL_GROUP, "kind": "InferencePool", "name": plan.name}
+    return objects.httproute(plan, options, runtime=NAME, backend=backend)
+
+
+def objective(plan: Plan, options: Options) -> Manifest:
+    return {
+        "apiVersion": OBJECTIVE_API,
+        "kind": "InferenceObjective",
+        "metadata": labels.metadata(plan, plan.name, runtime=NAME, component="objective"),
+        "spec": {
+            "priority": PRIORITY[options.workload],
+            "poolRef": {"group": POOL_GROUP, "kind": "InferencePool", "name": plan.name},
+        },
+    }
+
+
+def monitoring(plan: Plan, options: Options) -> list[Manifest]:
+    """vLLM's metrics from every pool pod, and the picker's own."""
+    if options.monitoring == "none":
+        return []
+    out: list[Manifest] = []
+    (servers,) = objects.monitor(plan, options, runtime=NAME, component="model-server")
+    servers["spec"]["selector"] = {"matchLabels": pool_selector(plan)}
+    if options.monitoring == "servicemonitor":  # a headless Service the monitor can select
+        out.append(_metrics_service(plan))
+    out.append(servers)
+    out += _renamed(
+        objects.monitor(plan, options, runtime=NAME, component=picker.COMPONENT, port="metrics"),
+        picker.name(plan),
+    )
+    return out
+
+
+def _metrics_service(plan: Plan) -> Manifest:
+    meta = labels.metadata(plan, f"{plan.name}-metrics", runtime=NAME, component="model-server")
+    meta["labels"].update(pool_selector(plan))
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "clusterIP": "None",
+            "selector": pool_selector(plan),
+            # Named, so it finds vLLM on 8000 in one pool and on 8200 behind the sidecar.
+            "ports": [{"name": "http", "port": TARGET_PORT, "targetPort": "http"}],
+        },
+    }
+
+
+def scaled_object(plan: Plan, pool: Pool) -> Manifest:
+    """KEDA on vLLM's waiting requests, counted over this pool's pods only."""
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": pool.name}
+    out = scaling.scaled_object(plan, runtime=NAME, target=target, component=pool.component)
+    out["metadata"]["name"] = pool.name
+    out["spec"]["minReplicaCount"] = pool.min_replicas
+    out["spec"]["maxReplicaCount"] = pool.max_replicas
+    (trigger,) = out["spec"]["triggers"]
+    trigger["metadata"]["query"] = pool_query(plan, pool)
+    return out
+
+
+def pool_query(plan: Plan, pool: Pool) -> str:
+    where = f'model_name="{plan.model_id}",pod=~"{pool.name}-[a-z0-9]+-[a-z0-9]+"'
+    if plan.namespace:
+        where += f',namespace="{plan.namespace}"'
+    return f"sum({plan.autoscaling.signal}{{{where}}})"
+
+
+def _renamed(manifests: list[Manifest], new_name: str) -> list[Manifest]:
+    for m in manifests:
+        m["metadata"]["name"] = new_name
+    return manifests
+
+
+def _decisions(plan: Plan, options: Options, pools: list[Pool]) -> list[Decision]:
+    scorers = ", ".join(f"{k} ×{v}" for k, v in picker.weights(plan, options).items())
+    out = [
+        Decision(
+            topic="routing",
+            choice=f"endpoint picker {picker.VERSION} scoring {scorers}",
+            reason=f"weights for a {options.workload} workload; a pod that already holds a "
+            "request's prefix skips recomputing it",
+            alternatives=(Alternative("a Service", "round-robin ignores every pod's cache"),),
+        ),
+        Decision(
+            topic="priority",
+            choice=f"InferenceObjective {plan.name}, priority {PRIORITY[options.workload]}",
+            reason=f"requests sending header {OBJECTIVE_HEADER}: {plan.name} are served "
+            f"{'before' if PRIORITY[options.workload] > 0 else 'after'} untagged requests "
+            "when the pool is saturated",
+        ),
+    ]
+    if options.disaggregated:
+        split = " + ".join(f"{p.replicas} {p.component}" for p in pools)
+        out.append(
+            Decision(
+                topic="disaggregation",
+                choice=f"{split} pods, {plan.gpu_count}×{plan.gpu} each, KV over NIXL",
+                reason="RAG prompts are long, so prefill gets the larger share"
+                if options.workload == "rag"
+                else f"{options.workload} answers stream for long, so decode gets the larger share",
+            )
+        )
+    if scaling.wants_scaler(plan):
+        ranges = ", ".join(f"{p.component} {p.min_replicas}–{p.max_replicas}" for p in pools)
+        out.append(
+            Decision(
+                topic="autoscaling",
+                choice=f"KEDA ScaledObject per pool on {plan.autoscaling.signal} ({ranges})",
+                reason="each pool's own pods' queue drives its size",
+            )
+        )
+    return out
