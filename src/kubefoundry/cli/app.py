@@ -14,7 +14,15 @@ import sys
 import typer
 
 from kubefoundry import __version__
-from kubefoundry.cli import catalog_cmds, estimate_cmd, output, plan_cmd, runtimes_cmd
+from kubefoundry.cli import (
+    catalog_cmds,
+    check_cmd,
+    estimate_cmd,
+    output,
+    plan_cmd,
+    render_cmd,
+    runtimes_cmd,
+)
 from kubefoundry.core.errors import KubeFoundryError
 
 app = typer.Typer(
@@ -27,8 +35,10 @@ app = typer.Typer(
 app.command("catalog")(catalog_cmds.catalog)
 app.command("gpus")(catalog_cmds.gpus)
 app.command("plan")(plan_cmd.plan)
+app.command("render")(render_cmd.render)
 app.command("estimate")(estimate_cmd.estimate)
 app.command("runtimes")(runtimes_cmd.runtimes)
+app.command("check")(check_cmd.check)
 
 
 @app.command("version")

@@ -11,6 +11,7 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
+from kubefoundry.checks.findings import Finding
 from kubefoundry.core.errors import KubeFoundryError
 from kubefoundry.deploy import rendering
 
@@ -57,7 +58,7 @@ def explain_render(result: rendering.Result) -> None:
             f"{plan.max_model_len:,}-token context)",
         )
     )
-    runtime_decisions = [d for d in plan.decisions if d.topic == "runtime"]
+    runtime_decisions = [d for d in plan.decisions if d.topic in ("runtime", "scale to zero")]
     for decision in (*runtime_decisions, *rendered.decisions):
         _stderr.print(
             Text.assemble((f"{decision.topic}: ", "bold"), decision.choice, " — ", decision.reason)
@@ -70,3 +71,21 @@ def explain_render(result: rendering.Result) -> None:
 
 def wrote(paths: Sequence[Path], *, directory: Path) -> None:
     _stderr.print(Text.assemble(("Wrote ", "bold"), f"{len(paths)} files to {directory}"))
+
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def findings(found: Sequence[Finding]) -> None:
+    """Check findings on stderr, one line each with its fix (for commands whose stdout is data)."""
+    for f in found:
+        _stderr.print(
+            Text.assemble(
+                (f"{f.severity}", _SEVERITY_STYLE[str(f.severity)]),
+                f" [{f.rule}] {f.ref}",
+                (f" {f.path}" if f.path else "", "dim"),
+                f": {f.message}",
+                ("\n    fix: ", "dim"),
+                f.fix,
+            )
+        )

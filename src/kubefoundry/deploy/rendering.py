@@ -7,20 +7,25 @@ Git, a click in the UI and ``kubefoundry render`` produce the same objects.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from kubefoundry.catalog import gpus, instances
 from kubefoundry.catalog.models import ModelEntry
+from kubefoundry.checks import checking
+from kubefoundry.checks.findings import Finding
+from kubefoundry.checks.schemas import Schemas
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.planning import planner
 from kubefoundry.planning.plans import Plan
 from kubefoundry.planning.request import DeploymentRequest
-from kubefoundry.runtimes import base, choosing, registry
+from kubefoundry.runtimes import base, choosing, export, registry
 
 
 @dataclasses.dataclass(frozen=True)
 class Result:
     plan: Plan  # with the runtime decision recorded
     rendered: base.Rendered
+    options: base.Options
 
 
 def plan(
@@ -45,4 +50,18 @@ def render(
     runtimes: registry.Registry | None = None,
 ) -> Result:
     runtime, chosen = plan(request, model, options=options, facts=facts, runtimes=runtimes)
-    return Result(plan=chosen, rendered=runtime.render(chosen, options))
+    return Result(plan=chosen, rendered=runtime.render(chosen, options), options=options)
+
+
+def check(
+    result: Result, *, facts: ClusterFacts | None = None, schemas: Schemas | None = None
+) -> list[Finding]:
+    """The same checks ``kubefoundry check`` runs on anyone's YAML, on what we rendered."""
+    return checking.check(result.rendered.manifests, schemas=schemas or Schemas.load(), facts=facts)
+
+
+def write(result: Result, *, fmt: export.Format, directory: Path, force: bool) -> list[Path]:
+    """Write the objects for GitOps (``yaml``, ``helm`` or ``kustomize``) into ``directory``."""
+    return export.write_rendered(
+        result.rendered, result.plan, result.options, fmt=fmt, directory=directory, overwrite=force
+    )

@@ -58,12 +58,7 @@ def choose(
         if reason is None and chosen is None:
             chosen = runtime
         elif reason is None:
-            rejected.append(
-                Alternative(
-                    runtime.name,
-                    f"also possible; {chosen.name if chosen else ''} is simpler to run",
-                )
-            )
+            rejected.append(Alternative(runtime.name, _also_possible(runtime, chosen)))
         else:
             rejected.append(Alternative(runtime.name, reason))
     if chosen is None:
@@ -81,6 +76,13 @@ def choose(
         topic="runtime", choice=chosen.name, reason=reason, alternatives=tuple(rejected)
     )
     return chosen, _with(plan, chosen, decision)
+
+
+def _also_possible(runtime: base.Runtime, chosen: base.Runtime | None) -> str:
+    first = chosen.name if chosen else "the first choice"
+    if runtime.requires:
+        return f"works too, but adds {', '.join(runtime.requires)} to run; {first} does not need it"
+    return f"works too; {first} comes first in the preference order"
 
 
 def _with(plan: Plan, runtime: base.Runtime, decision: Decision) -> Plan:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from kubefoundry.core.errors import NotFoundError
 from kubefoundry.core.naming import suggest
-from kubefoundry.runtimes import dynamo, kaito, kserve, kuberay, llmd, lws, vllm
+from kubefoundry.runtimes import dynamo, kaito, kserve, kuberay, llmd, lws, tgi, vllm
 from kubefoundry.runtimes.base import Runtime
 
 
@@ -43,5 +43,6 @@ def default() -> Registry:
             kuberay.KubeRayRuntime(),
             dynamo.DynamoRuntime(),
             kaito.KaitoRuntime(),
+            tgi.TgiRuntime(),
         ]
     )

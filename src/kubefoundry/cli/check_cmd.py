@@ -1,0 +1,114 @@
+"""``kubefoundry check PATH...``: lint manifests against real schemas and serving pitfalls.
+
+Exit codes: 0 when nothing is an error (warnings and infos allowed), 1 when any finding is
+an error, 2 when the input cannot be read (via :class:`KubeFoundryError`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from kubefoundry.checks import checking, reading
+from kubefoundry.checks.findings import Finding, Severity
+from kubefoundry.checks.schemas import Schemas
+from kubefoundry.cli import output
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.core.facts import load_facts
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def check(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Manifest files or folders (searched for *.yaml, *.yml, *.json); - for stdin."
+        ),
+    ],
+    cluster: Annotated[
+        Path | None,
+        typer.Option("--cluster", help="Cluster facts file: also check node selectors."),
+    ] = None,
+    crds: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--crds",
+            help="Folder of CRD YAML files (repeatable); default: KUBEFOUNDRY_CRDS or shared/crds.",
+        ),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", help="Rule id to skip (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+) -> None:
+    """Check manifests for schema errors and LLM-serving pitfalls; exit 1 on any error."""
+    for folder in crds or ():
+        if not folder.is_dir():
+            raise InvalidInputError(
+                f"--crds {folder}: not a folder.", hint="Give a folder holding CRD YAML files."
+            )
+    documents = reading.read_paths(paths)
+    facts = load_facts(cluster) if cluster else None
+    findings = checking.check(
+        documents, schemas=Schemas.load(crds or ()), facts=facts, ignore=ignore or ()
+    )
+    files = len({d.source for d in documents})
+    if as_json:
+        output.print_json(
+            {
+                "findings": [f.to_dict() for f in findings],
+                "summary": _summary(findings, objects=len(documents), files=files),
+            }
+        )
+    else:
+        show(findings, objects=len(documents), files=files)
+    if any(f.is_error for f in findings):
+        # sys.exit, not typer.Exit: app.main() runs Typer with standalone_mode=False, where
+        # click returns an Exit's code instead of exiting with it.
+        sys.exit(1)
+
+
+def _summary(findings: list[Finding], *, objects: int, files: int) -> dict[str, int]:
+    counts = Counter(f.severity for f in findings)
+    return {
+        "errors": counts[Severity.ERROR],
+        "warnings": counts[Severity.WARNING],
+        "infos": counts[Severity.INFO],
+        "objects": objects,
+        "files": files,
+    }
+
+
+def show(findings: list[Finding], *, objects: int, files: int) -> None:
+    console = output.console()
+    if findings:
+        table = Table(show_lines=True, expand=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("rule", no_wrap=True)
+        table.add_column("object", ratio=2, overflow="fold")
+        table.add_column("message", ratio=4)
+        table.add_column("fix", ratio=4)
+        for f in findings:
+            where = Text(str(f.ref), style="bold")
+            where.append(f"\n{f.ref.location}", style="dim")
+            if f.path:
+                where.append(f"\n{f.path}", style="dim")
+            table.add_row(
+                Text(str(f.severity), style=_STYLE[f.severity]), f.rule, where, f.message, f.fix
+            )
+        console.print(table)
+    s = _summary(findings, objects=objects, files=files)
+    line = Text.assemble(
+        (f"{s['errors']} error(s)", _STYLE[Severity.ERROR] if s["errors"] else ""),
+        ", ",
+        (f"{s['warnings']} warning(s)", _STYLE[Severity.WARNING] if s["warnings"] else ""),
+        f", {s['infos']} info in {objects} object(s) from {files} file(s).",
+    )
+    console.print(line)
