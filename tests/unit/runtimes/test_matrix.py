@@ -32,7 +32,8 @@ def test_every_plan_renders_valid_or_is_refused(runtime_name: str, variant: str)
             refused += 1
             continue
         try:
-            out = runtime.render(dataclasses.replace(plan, runtime=runtime_name), options)
+            served = choosing.adapt(dataclasses.replace(plan, runtime=runtime_name), runtime)
+            out = runtime.render(served, options)
         except KubeFoundryError as exc:  # refused at render time: must say why and how to fix
             if not exc.hint:
                 problems.append(f"{model}/{tier}: refusal without a fix: {exc.message}")
