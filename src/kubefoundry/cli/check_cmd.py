@@ -101,7 +101,11 @@ def show(findings: list[Finding], *, objects: int, files: int) -> None:
             if f.path:
                 where.append(f"\n{f.path}", style="dim")
             table.add_row(
-                Text(str(f.severity), style=_STYLE[f.severity]), f.rule, where, f.message, f.fix
+                Text(str(f.severity), style=_STYLE[f.severity]),
+                Text(f.rule),
+                where,
+                Text(f.message),  # Text, not str: user values must not be read as markup
+                Text(f.fix),
             )
         console.print(table)
     s = _summary(findings, objects=objects, files=files)

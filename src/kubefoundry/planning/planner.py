@@ -120,8 +120,10 @@ def _assemble(
         )
     if model.gated and not request.hf_token_secret:
         warnings.append(
-            f"{model.id} is gated: the pods need a Hugging Face token. Create a Secret and "
-            "pass --hf-token-secret NAME (the token itself never goes into a manifest)."
+            f"{model.id} is gated: the pods read a Hugging Face token from Secret "
+            f"{request.name or dns_label(model.id)}-hf-token (key: token); create it (kubectl "
+            "create secret generic NAME --from-file=token=PATH) or name your own with "
+            "--hf-token-secret. The token itself never goes into a manifest."
         )
     model_bytes = chosen.estimate.weights_gib * GIB * chosen.gpu_count
     price = chosen.usd_per_hour
