@@ -79,9 +79,10 @@ class Schemas:
         return cls(files, kubernetes_version=kubernetes_version)
 
     def _read_group(self, group: str) -> None:
-        named = [f for f in self._unread if f.name.split(".", 1)[-1].rsplit(".", 1)[0] == group]
+        named = [f for f in self._unread if _group_of(f) == group]
         if not named and not any(g == group for g, _, _ in self._crds):
-            named = list(self._unread)
+            # Only files that do not say their group in their name may still hold it.
+            named = [f for f in self._unread if _group_of(f) is None]
         for f in named:
             self._unread.remove(f)
             for v in _read_crd(f):
@@ -119,6 +120,14 @@ class Schemas:
 
 
 _CORE_GROUPS = {"apps", "batch", "policy", "autoscaling"}
+
+
+def _group_of(path: Path) -> str | None:
+    """The API group a ``<plural>.<group>.yaml`` file name states, or None for other names."""
+    parts = path.name.split(".")
+    if len(parts) < 4 or parts[-1] not in ("yaml", "yml"):
+        return None
+    return ".".join(parts[1:-1])
 
 
 def default_crd_dirs() -> list[Path]:

@@ -49,7 +49,8 @@ def version() -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
     except KubeFoundryError as exc:
         output.error(exc)
         sys.exit(2)
@@ -71,3 +72,4 @@ def main() -> None:
             "run again with KUBEFOUNDRY_DEBUG=1 for the traceback and report it."
         )
         sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)
