@@ -36,24 +36,7 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Plan GPUs, parallelism, context, replicas, probes, cost and runtime for MODEL."""
-    request = requesting.build(
-        file,
-        model=model,
-        tier=tier,
-        gpu=gpu,
-        gpu_count=gpu_count,
-        cloud=cloud,
-        context_length=context_length,
-        quantization=quantization,
-        kv_cache_dtype=kv_cache_dtype,
-        replicas=replicas,
-        usd_per_gpu_hour=usd_per_gpu_hour,
-        runtime=runtime,
-        name=name,
-        namespace=namespace,
-        hf_token_secret=hf_token_secret,
-        vllm_version=vllm_version,
-    )
+    request = requesting.from_flags(file, locals())
     entry = requesting.resolve(request, config=config)
     _, result = rendering.plan(
         request, entry, options=base.Options(), facts=requesting.facts(cluster)

@@ -87,24 +87,7 @@ def render(
     ] = True,
 ) -> None:
     """Render the Kubernetes objects that serve MODEL on a runtime, checked and explained."""
-    request = requesting.build(
-        file,
-        model=model,
-        tier=tier,
-        gpu=gpu,
-        gpu_count=gpu_count,
-        cloud=cloud,
-        context_length=context_length,
-        quantization=quantization,
-        kv_cache_dtype=kv_cache_dtype,
-        replicas=replicas,
-        usd_per_gpu_hour=usd_per_gpu_hour,
-        runtime=runtime,
-        name=name,
-        namespace=namespace,
-        hf_token_secret=hf_token_secret,
-        vllm_version=vllm_version,
-    )
+    request = requesting.from_flags(file, locals())
     options = _options(
         expose=expose,
         host=host,

@@ -72,6 +72,12 @@ def build(file: Path | None, **flags: Any) -> DeploymentRequest:
         ) from None
 
 
+def from_flags(file: Path | None, flags: dict[str, Any]) -> DeploymentRequest:
+    """The request from a command's flags (its ``locals()``): only request fields are taken."""
+    fields = DeploymentRequest.model_fields
+    return build(file, **{k: v for k, v in flags.items() if k in fields})
+
+
 def resolve(request: DeploymentRequest, *, config: Path | None) -> ModelEntry:
     return hub.resolve_model(
         request.model,
