@@ -27,7 +27,7 @@ Model = Annotated[
 RequestFile = Annotated[
     Path | None, typer.Option("--file", "-f", help="Request file (YAML/JSON); flags override it.")
 ]
-Tier = Annotated[str | None, typer.Option("--tier", help="good | better | best [default: better]")]
+Tier = Annotated[str | None, typer.Option("--tier", help="good | better | best (default: better)")]
 Gpu = Annotated[str | None, typer.Option("--gpu", help="Pin a GPU type.")]
 GpuCount = Annotated[int | None, typer.Option("--gpu-count", help="GPUs per replica.")]
 Cloud = Annotated[str | None, typer.Option("--cloud", help="aws | gcp | azure | onprem")]
@@ -49,7 +49,7 @@ HfTokenSecret = Annotated[
 ]
 VllmVersion = Annotated[str | None, typer.Option("--vllm-version")]
 Runtime = Annotated[str | None, typer.Option("--runtime", help="Pin a runtime (see `runtimes`).")]
-Name = Annotated[str | None, typer.Option("--name", help="Deployment name [default: model's].")]
+Name = Annotated[str | None, typer.Option("--name", help="Deployment name (defaults to the model's).")]
 Namespace = Annotated[str | None, typer.Option("--namespace", "-n")]
 
 
