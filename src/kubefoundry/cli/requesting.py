@@ -49,7 +49,9 @@ HfTokenSecret = Annotated[
 ]
 VllmVersion = Annotated[str | None, typer.Option("--vllm-version")]
 Runtime = Annotated[str | None, typer.Option("--runtime", help="Pin a runtime (see `runtimes`).")]
-Name = Annotated[str | None, typer.Option("--name", help="Deployment name (defaults to the model's).")]
+Name = Annotated[
+    str | None, typer.Option("--name", help="Deployment name (defaults to the model's).")
+]
 Namespace = Annotated[str | None, typer.Option("--namespace", "-n")]
 
 
