@@ -1,0 +1,234 @@
+"""What a cluster has, as ``ClusterFacts``: read from its objects, interpreted with our catalogs.
+
+``cluster/`` fetches the raw objects (nodes, pods, CRDs, storage and gateway classes) and
+hands them here as plain dicts; this module is pure, so it is tested table-driven on real
+node shapes from each cloud. The planner then offers only GPUs the cluster has.
+
+- cloud: the node's ``spec.providerID`` scheme (``aws://``, ``gce://``, ``azure://``), else
+  each cloud's own node labels; nodes with neither are on-prem.
+- GPU type: a label that names the model (GPU feature discovery, GKE, Karpenter on AWS or
+  Azure), else the instance type looked up in the price list; AKS's own label names only the
+  vendor, so AKS pools are identified by their VM size.
+- free GPUs: allocatable minus what running pods request on those nodes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from kubefoundry.catalog import gpus as gpu_catalog
+from kubefoundry.catalog import instances as instance_catalog
+from kubefoundry.core.errors import KubeFoundryError
+from kubefoundry.core.facts import ClusterFacts, NodePool, Provisioner, Taint
+
+GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi")
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+REGION = "topology.kubernetes.io/region"
+_PROVIDER_SCHEMES = {"aws": "aws", "gce": "gcp", "azure": "azure"}
+_CLOUD_LABELS = {
+    "eks.amazonaws.com/nodegroup": "aws",
+    "karpenter.k8s.aws/instance-family": "aws",
+    "cloud.google.com/gke-nodepool": "gcp",
+    "kubernetes.azure.com/agentpool": "azure",
+    "kubernetes.azure.com/cluster": "azure",
+}
+_POOL_LABELS = (
+    "karpenter.sh/nodepool",
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "kubernetes.azure.com/agentpool",
+)
+_PER_NODE_LABELS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+# CRD name → the key runtimes name in ``requires`` (ClusterFacts.installed_runtimes).
+RUNTIME_CRDS = {
+    "leaderworkersets.leaderworkerset.x-k8s.io": "lws",
+    "inferenceservices.serving.kserve.io": "kserve",
+    "inferencepools.inference.networking.k8s.io": "gateway-api-inference-extension",
+    "inferenceobjectives.llm-d.ai": "llm-d",
+    "rayservices.ray.io": "kuberay",
+    "dynamographdeployments.nvidia.com": "dynamo",
+    "workspaces.kaito.sh": "kaito",
+    "scaledobjects.keda.sh": "keda",
+    "externalsecrets.external-secrets.io": "external-secrets",
+    "httproutes.gateway.networking.k8s.io": "gateway-api",
+}
+_PROMETHEUS_CRD = "servicemonitors.monitoring.coreos.com"
+
+
+def facts_from(
+    *,
+    nodes: Sequence[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]] = (),
+    crds: Iterable[Mapping[str, Any]] = (),
+    storage_classes: Iterable[str] = (),
+    gateway_classes: Iterable[str] = (),
+    autoscaler_deployments: Iterable[str] = (),
+    kubernetes_version: str | None = None,
+    gpus: gpu_catalog.GpuCatalog,
+    instances: instance_catalog.InstanceCatalog,
+) -> ClusterFacts:
+    crd_list = list(crds)
+    return ClusterFacts(
+        cloud=_cloud(nodes),
+        region=next((_labels(n)[REGION] for n in nodes if REGION in _labels(n)), None),
+        kubernetes_version=kubernetes_version,
+        node_pools=tuple(_pools(nodes, _requested(pods), gpus=gpus, instances=instances)),
+        provisioner=_provisioner(nodes, autoscaler_deployments),
+        installed_runtimes=_installed(crd_list),
+        storage_classes=tuple(sorted(storage_classes)),
+        gateway_classes=tuple(sorted(gateway_classes)),
+        prometheus_operator=any(_name(c) == _PROMETHEUS_CRD for c in crd_list),
+    )
+
+
+def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("labels") or {})
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _cloud(nodes: Sequence[Mapping[str, Any]]) -> Any:
+    for node in nodes:
+        scheme = str((node.get("spec") or {}).get("providerID", "")).split("://", 1)[0]
+        if scheme in _PROVIDER_SCHEMES:
+            return _PROVIDER_SCHEMES[scheme]
+        for label, cloud in _CLOUD_LABELS.items():
+            if label in _labels(node):
+                return cloud
+    return "onprem" if nodes else None
+
+
+def _gpu_count(node: Mapping[str, Any], field: str = "capacity") -> tuple[str | None, int]:
+    status = (node.get("status") or {}).get(field) or {}
+    for resource in GPU_RESOURCES:
+        if resource in status:
+            return resource, int(str(status[resource]))
+    return None, 0
+
+
+def _identify(
+    labels: Mapping[str, str],
+    *,
+    gpus: gpu_catalog.GpuCatalog,
+    instances: instance_catalog.InstanceCatalog,
+) -> str | None:
+    for platform in gpus.platforms.values():
+        if not platform.identifies_model:
+            continue
+        value = labels.get(platform.label_keys[0])
+        if value:
+            try:
+                return gpus.get(value).id
+            except KubeFoundryError:
+                continue
+    if INSTANCE_TYPE in labels:
+        try:
+            return instances.get(labels[INSTANCE_TYPE]).gpu_id
+        except KubeFoundryError:
+            return None
+    return None
+
+
+def _requested(pods: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """GPUs requested per node by pods that hold them (not finished)."""
+    out: dict[str, int] = defaultdict(int)
+    for pod in pods:
+        spec, phase = pod.get("spec") or {}, (pod.get("status") or {}).get("phase")
+        if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+            continue
+        for container in spec.get("containers") or []:
+            requests = (container.get("resources") or {}).get("requests") or {}
+            limits = (container.get("resources") or {}).get("limits") or {}
+            for resource in GPU_RESOURCES:
+                value = requests.get(resource, limits.get(resource))
+                if value is not None:
+                    out[spec["nodeName"]] += int(str(value))
+    return out
+
+
+def _pools(
+    nodes: Sequence[Mapping[str, Any]],
+    requested: Mapping[str, int],
+    *,
+    gpus: gpu_catalog.GpuCatalog,
+    instances: instance_catalog.InstanceCatalog,
+) -> list[NodePool]:
+    groups: dict[tuple[str, str | None, int, str | None], list[Mapping[str, Any]]] = {}
+    for node in nodes:
+        labels = _labels(node)
+        _, count = _gpu_count(node)
+        gpu = _identify(labels, gpus=gpus, instances=instances) if count else None
+        pool = next((labels[k] for k in _POOL_LABELS if k in labels), None)
+        key = (pool or (f"gpu-{gpu}" if gpu else "cpu"), gpu, count, labels.get(INSTANCE_TYPE))
+        groups.setdefault(key, []).append(node)
+    return [
+        _pool(name, gpu, count, instance_type, members, requested)
+        for (name, gpu, count, instance_type), members in sorted(
+            groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])
+        )
+    ]
+
+
+def _pool(
+    name: str,
+    gpu: str | None,
+    count: int,
+    instance_type: str | None,
+    members: Sequence[Mapping[str, Any]],
+    requested: Mapping[str, int],
+) -> NodePool:
+    shared = set(_labels(members[0]).items())
+    for node in members[1:]:
+        shared &= set(_labels(node).items())
+    labels = {k: v for k, v in shared if k not in _PER_NODE_LABELS}
+    free = sum(
+        max(0, _gpu_count(n, "allocatable")[1] - requested.get(_name(n), 0)) for n in members
+    )
+    taints = {
+        Taint(key=t["key"], value=t.get("value"), effect=t.get("effect", "NoSchedule"))
+        for n in members
+        for t in ((n.get("spec") or {}).get("taints") or [])
+        if t.get("key")
+    }
+    return NodePool(
+        name=name,
+        gpu=gpu,
+        gpus_per_node=count if gpu else 0,
+        nodes=len(members),
+        free_gpus=free if count else None,
+        instance_type=instance_type,
+        labels=dict(sorted(labels.items())),
+        taints=tuple(sorted(taints, key=lambda t: (t.key, t.value or "", t.effect))),
+    )
+
+
+def _provisioner(
+    nodes: Sequence[Mapping[str, Any]], autoscaler_deployments: Iterable[str]
+) -> Provisioner:
+    labels = [_labels(n) for n in nodes]
+    if any("karpenter.azure.com/sku-name" in lab for lab in labels):
+        return "aks-nap"
+    if any("karpenter.sh/nodepool" in lab for lab in labels):
+        return "karpenter"
+    if any(lab.get("cloud.google.com/gke-nodepool", "").startswith("nap-") for lab in labels):
+        return "gke-nap"
+    if any("cluster-autoscaler" in d for d in autoscaler_deployments):
+        return "cluster-autoscaler"
+    return "none"
+
+
+def _installed(crds: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    out = {}
+    for crd in crds:
+        key = RUNTIME_CRDS.get(_name(crd))
+        if key is None:
+            continue
+        versions = (crd.get("spec") or {}).get("versions") or []
+        served = [v["name"] for v in versions if v.get("served", True)]
+        storage = next((v["name"] for v in versions if v.get("storage")), None)
+        out[key] = storage or (served[-1] if served else "")
+    return dict(sorted(out.items()))

@@ -1,0 +1,170 @@
+"""Cluster objects → ClusterFacts, on node shapes from each cloud and real CRDs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from tests.conftest import SHARED
+from tests.support import rendering
+
+from kubefoundry.catalog import gpus, instances
+from kubefoundry.deploy import discovering
+
+GPUS = gpus.load()
+INSTANCES = instances.load()
+
+
+def node(
+    name: str,
+    *,
+    labels: dict[str, str],
+    gpus_: int = 0,
+    provider: str = "",
+    taints: list[dict[str, str]] | None = None,
+    resource: str = "nvidia.com/gpu",
+) -> dict[str, Any]:
+    capacity = {"cpu": "96", "memory": "1Ti"} | ({resource: str(gpus_)} if gpus_ else {})
+    spec: dict[str, Any] = {"providerID": provider} if provider else {}
+    if taints:
+        spec["taints"] = taints
+    return {
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **labels}},
+        "spec": spec,
+        "status": {"capacity": capacity, "allocatable": dict(capacity)},
+    }
+
+
+def pod(node_name: str, gpus_: int, phase: str = "Running") -> dict[str, Any]:
+    return {
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"resources": {"limits": {"nvidia.com/gpu": str(gpus_)}}}],
+        },
+        "status": {"phase": phase},
+    }
+
+
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+GKE = [
+    node(
+        f"gke-h100-{i}",
+        labels={
+            "cloud.google.com/gke-nodepool": "h100-pool",
+            "cloud.google.com/gke-accelerator": "nvidia-h100-80gb",
+            "node.kubernetes.io/instance-type": "a3-highgpu-8g",
+            "topology.kubernetes.io/region": "us-central1",
+        },
+        gpus_=8,
+        provider=f"gce://proj/us-central1-a/gke-h100-{i}",
+        taints=[GPU_TAINT],
+    )
+    for i in range(2)
+] + [
+    node(
+        "gke-cpu-0",
+        labels={"cloud.google.com/gke-nodepool": "default-pool"},
+        provider="gce://proj/us-central1-a/gke-cpu-0",
+    )
+]
+EKS = [
+    node(
+        f"ip-10-0-0-{i}",
+        labels={
+            "karpenter.sh/nodepool": "gpu",
+            "karpenter.k8s.aws/instance-gpu-name": "l4",
+            "node.kubernetes.io/instance-type": "g6.xlarge",
+        },
+        gpus_=1,
+        provider=f"aws:///us-east-1a/i-{i}",
+    )
+    for i in range(4)
+]
+ONPREM = [
+    node(
+        "dgx-1",
+        labels={"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.count": "8"},
+        gpus_=8,
+    )
+]
+
+
+def test_gke_pools_cloud_region_taints_and_free_gpus() -> None:
+    facts = discovering.facts_from(
+        nodes=GKE,
+        pods=[pod("gke-h100-0", 8), pod("gke-h100-1", 2), pod("gke-h100-1", 4, "Succeeded")],
+        gpus=GPUS,
+        instances=INSTANCES,
+    )
+    assert facts.cloud == "gcp"
+    assert facts.region == "us-central1"
+    (h100,) = facts.gpu_pools()
+    assert (h100.name, h100.gpu, h100.gpus_per_node, h100.nodes) == (
+        "h100-pool",
+        "H100-80GB-SXM",
+        8,
+        2,
+    )
+    assert h100.free_gpus == 6
+    assert h100.taints[0].key == "nvidia.com/gpu"
+    assert "kubernetes.io/hostname" not in h100.labels
+    assert h100.labels["cloud.google.com/gke-accelerator"] == "nvidia-h100-80gb"
+    assert len(facts.node_pools) == 2  # the CPU pool is listed too, without GPUs
+
+
+def test_eks_karpenter_is_the_provisioner_and_l4_is_found() -> None:
+    facts = discovering.facts_from(nodes=EKS, gpus=GPUS, instances=INSTANCES)
+    assert facts.cloud == "aws"
+    assert facts.provisioner == "karpenter"
+    (pool,) = facts.gpu_pools()
+    assert (pool.gpu, pool.nodes, pool.free_gpus, pool.instance_type) == ("L4", 4, 4, "g6.xlarge")
+
+
+def test_onprem_gpu_feature_discovery_labels() -> None:
+    facts = discovering.facts_from(nodes=ONPREM, gpus=GPUS, instances=INSTANCES)
+    assert facts.cloud == "onprem"
+    assert facts.gpu_pools()[0].gpu == "A100-80GB-SXM"
+
+
+def test_aks_pools_are_identified_by_vm_size_because_the_label_names_only_the_vendor() -> None:
+    sku = next(i for i in INSTANCES.all() if i.cloud == "azure" and i.gpu_id == "A100-80GB-PCIe")
+    aks = node(
+        "aks-gpu-0",
+        labels={
+            "kubernetes.azure.com/agentpool": "gpu",
+            "kubernetes.azure.com/accelerator": "nvidia",
+            "node.kubernetes.io/instance-type": sku.name,
+        },
+        gpus_=sku.gpu_count,
+        provider="azure:///subscriptions/x/resourceGroups/y/providers/Microsoft.Compute/vm/0",
+    )
+    facts = discovering.facts_from(nodes=[aks], gpus=GPUS, instances=INSTANCES)
+    assert facts.cloud == "azure"
+    assert facts.gpu_pools()[0].gpu == "A100-80GB-PCIe"
+
+
+def test_installed_runtimes_come_from_the_real_crds() -> None:
+    crds = [
+        yaml.safe_load((SHARED / "crds" / path).read_text())
+        for path in (
+            "kserve/inferenceservices.serving.kserve.io.yaml",
+            "lws/leaderworkersets.leaderworkerset.x-k8s.io.yaml",
+            "prometheus-operator/servicemonitors.monitoring.coreos.com.yaml",
+        )
+    ]
+    facts = discovering.facts_from(nodes=EKS, crds=crds, gpus=GPUS, instances=INSTANCES)
+    assert facts.installed_runtimes == {"kserve": "v1beta1", "lws": "v1"}
+    assert facts.prometheus_operator
+
+
+@pytest.mark.parametrize(("nodes", "gpu"), [(GKE, "H100-80GB-SXM"), (EKS, "L4")])
+def test_the_planner_only_offers_what_the_discovered_cluster_has(
+    nodes: list[dict[str, Any]], gpu: str
+) -> None:
+    facts = discovering.facts_from(nodes=nodes, gpus=GPUS, instances=INSTANCES)
+    plan = rendering.plan("qwen2.5-7b", facts=facts)
+    assert plan.gpu == gpu
+    pool = facts.gpu_pools()[0]
+    for key, value in plan.node_selector.items():
+        assert pool.labels.get(key) == value, "the node selector must match the real nodes"
