@@ -33,7 +33,6 @@ class Feature(enum.StrEnum):
     KV_ROUTING = "KV-cache-aware routing"
     PIPELINE_PARALLEL = "pipeline parallelism"
     NON_NVIDIA = "non-NVIDIA accelerators"
-    ANY_MODEL = "models outside the runtime's preset list"
 
 
 @dataclasses.dataclass(frozen=True)

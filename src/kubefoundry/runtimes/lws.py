@@ -53,6 +53,10 @@ class LwsRuntime:
         Feature.DISAGGREGATED: "one kind of group serves every phase; use dynamo or llmd",
         Feature.KV_ROUTING: "the leader Service balances round-robin; use llmd or dynamo",
         Feature.NON_NVIDIA: "renders the CUDA image; use kserve for Intel Gaudi or Xeon",
+        Feature.SCALE_TO_ZERO: (
+            "KEDA reads vLLM's own metrics, which no group exports at zero replicas, so "
+            "nothing would wake the model"
+        ),
     }
 
     def render(self, plan: Plan, options: Options) -> Rendered:
