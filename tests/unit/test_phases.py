@@ -1,0 +1,125 @@
+"""Pod and root-object states → the phase a person reads, with the reason when stuck."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubefoundry.deploy.phases import Phase, of_pod, of_pods, root_failure
+
+
+def pod(
+    name: str = "p",
+    *,
+    scheduled: bool = True,
+    ready: bool = False,
+    waiting: str | None = None,
+    waiting_message: str = "",
+    oom: bool = False,
+    phase: str = "Running",
+    unschedulable: str = "",
+) -> dict[str, Any]:
+    conditions = [
+        {
+            "type": "PodScheduled",
+            "status": "True" if scheduled else "False",
+            "message": unschedulable,
+        },
+        {"type": "Ready", "status": "True" if ready else "False"},
+    ]
+    container: dict[str, Any] = {"name": "vllm", "state": {"running": {}}}
+    if waiting:
+        container["state"] = {"waiting": {"reason": waiting, "message": waiting_message}}
+    if oom:
+        container["lastState"] = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+    return {
+        "metadata": {"name": name},
+        "status": {"phase": phase, "conditions": conditions, "containerStatuses": [container]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("state", "events", "logs", "phase", "words"),
+    [
+        (
+            pod(
+                scheduled=False,
+                unschedulable="0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
+            ),
+            [],
+            [],
+            Phase.SCHEDULING,
+            "Insufficient nvidia.com/gpu",
+        ),
+        (
+            pod(waiting="ContainerCreating"),
+            [{"reason": "Pulling", "message": 'Pulling image "vllm/vllm-openai:v0.19.0"'}],
+            [],
+            Phase.PULLING,
+            "vllm/vllm-openai",
+        ),
+        (pod(), [], ["INFO Downloading model.safetensors 40%"], Phase.DOWNLOADING, "Downloading"),
+        (
+            pod(),
+            [],
+            ["INFO Downloading ...", "INFO Loading weights took 31.2 seconds"],
+            Phase.LOADING,
+            "Loading weights",
+        ),
+        (pod(ready=True), [], [], Phase.READY, "ready"),
+        (
+            pod(waiting="ImagePullBackOff", waiting_message="manifest unknown"),
+            [],
+            [],
+            Phase.FAILED,
+            "manifest unknown",
+        ),
+        (pod(waiting="CrashLoopBackOff", oom=True), [], [], Phase.FAILED, "OOMKilled"),
+        (pod(oom=True), [], [], Phase.FAILED, "lower --max-model-len"),
+    ],
+)
+def test_pod_phases(
+    state: dict[str, Any], events: list[dict[str, str]], logs: list[str], phase: Phase, words: str
+) -> None:
+    progress = of_pod(state, events=events, log_tail=logs)
+    assert progress.phase is phase
+    assert words in progress.message
+
+
+def test_a_deployment_is_as_far_as_its_slowest_replica_and_fails_if_one_fails() -> None:
+    ready, loading = pod("a", ready=True), pod("b")
+    assert of_pods([ready, loading], wanted=2).phase is Phase.LOADING
+    assert of_pods([ready, ready | {"metadata": {"name": "c"}}], wanted=2).phase is Phase.READY
+    failed = pod("d", waiting="ErrImagePull")
+    assert of_pods([ready, failed], wanted=2).phase is Phase.FAILED
+    short = of_pods([ready], wanted=2)
+    assert short.phase is not Phase.READY
+    assert (short.ready, short.wanted) == (1, 2)
+    assert of_pods([], wanted=1).phase is Phase.WAITING
+
+
+def test_phases_classify_themselves() -> None:
+    assert Phase.READY.is_terminal
+    assert Phase.FAILED.is_failed
+    assert not Phase.LOADING.is_terminal
+
+
+def test_operator_failures_on_the_root_object() -> None:
+    isvc = {
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "RuntimeFailed",
+                    "message": "no runtime",
+                }
+            ]
+        }
+    }
+    assert "no runtime" in (root_failure(isvc) or "")
+    progressing = {
+        "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Progressing"}]}
+    }
+    assert root_failure(progressing) is None
