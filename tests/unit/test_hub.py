@@ -314,3 +314,33 @@ def test_the_token_never_appears_in_an_error(
     assert err.__cause__ is None
     assert err.__suppress_context__
     assert fake_hub.calls[0][1]["token"] == CANARY
+
+
+# ----------------------------------------------------------------------------- access check
+
+
+def test_check_access_passes_when_the_hub_says_yes(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def fake_auth_check(repo_id: str, *, token: str | None = None, **_: Any) -> None:
+        seen.append((repo_id, token))
+
+    monkeypatch.setattr(huggingface_hub, "auth_check", fake_auth_check)
+    hub.check_access("meta-llama/Llama-3.1-8B-Instruct", token=CANARY, catalog=CATALOG)
+    assert seen == [("meta-llama/Llama-3.1-8B-Instruct", CANARY)]
+
+
+def test_check_access_on_a_gated_model_says_to_accept_the_licence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from huggingface_hub import errors
+
+    def fake_auth_check(repo_id: str, **_: Any) -> None:
+        raise http_error(errors.GatedRepoError, 403)
+
+    monkeypatch.setattr(huggingface_hub, "auth_check", fake_auth_check)
+    with pytest.raises(PermanentError, match="no access yet") as err:
+        hub.check_access("meta-llama/Llama-3.1-8B-Instruct", token=CANARY, catalog=CATALOG)
+    assert CANARY not in str(err.value)
+    assert err.value.hint
+    assert "huggingface.co/meta-llama/Llama-3.1-8B-Instruct" in err.value.hint

@@ -171,6 +171,25 @@ def _from_hub(
     )
 
 
+def check_access(
+    repo_id: str, *, token: str | None, catalog: models.ModelCatalog, offline: bool = False
+) -> None:
+    """Raise unless ``token`` may download ``repo_id`` (a gated model's licence accepted).
+
+    Run before deploying a gated model, so a missing licence is a clear error here rather
+    than a pod that crash-loops on a 403 after the image pull.
+    """
+    import huggingface_hub
+
+    try:
+        huggingface_hub.auth_check(repo_id, token=token)
+    except Exception as exc:
+        translated = _translate(exc, repo_id=repo_id, catalog=catalog, token=token, offline=offline)
+        if translated is None:
+            raise
+        raise translated from None
+
+
 def _translate(
     exc: Exception, *, repo_id: str, catalog: models.ModelCatalog, token: str | None, offline: bool
 ) -> KubeFoundryError | None:
