@@ -1,0 +1,252 @@
+"""Server-side apply, dry-run first, root first, children owned by the root.
+
+1. Every object goes to the API server as a server-side dry run (``fieldValidation=Strict``):
+   the cluster's own CRD versions, CEL rules and admission decide. Any refusal stops here
+   with every reason listed, and nothing has been written.
+2. The root object is applied first; its UID becomes the owner of every other namespaced
+   object, so deleting the root garbage-collects them. The model cache is never owned: it
+   outlives the deployment. Cluster-scoped objects cannot be owned by a namespaced root.
+3. Re-applying the same objects changes nothing (field manager ``kubefoundry``); a field
+   another manager owns is a ``ConflictError`` unless ``force_conflicts``. A failure half-way
+   is reported with what was and was not applied; applying again converges.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+from kubefoundry.cluster import errors
+from kubefoundry.cluster.connecting import Connection
+from kubefoundry.core.errors import (
+    InvalidInputError,
+    KubeFoundryError,
+    PermanentError,
+    RetryableError,
+)
+
+FIELD_MANAGER = "kubefoundry"
+ROOT_ANNOTATION = "kubefoundry.io/root"
+KEEP_ANNOTATION = "kubefoundry.io/keep-on-delete"
+RETRIES = 4
+
+Action = Literal["created", "configured", "unchanged", "validated"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    kind: str
+    name: str
+    namespace: str | None
+    action: Action
+    uid: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name} {self.action}"
+
+
+class PartialApplyError(PermanentError):
+    """Some objects were applied and one failed; applying again converges."""
+
+    def __init__(
+        self, cause: KubeFoundryError, *, applied: Sequence[Applied], pending: Sequence[str]
+    ):
+        done = ", ".join(str(a) for a in applied) or "none"
+        super().__init__(
+            f"Applied {len(applied)} of {len(applied) + len(pending)} objects, then: "
+            f"{cause.message} Applied: {done}. Not applied: {', '.join(pending)}.",
+            hint=(cause.hint + " " if cause.hint else "")
+            + "Fix the cause and apply again: applying is idempotent and converges.",
+        )
+        self.cause, self.applied, self.pending = cause, list(applied), list(pending)
+
+
+def apply(
+    conn: Connection,
+    manifests: Sequence[Mapping[str, Any]],
+    *,
+    dry_run_only: bool = False,
+    force_conflicts: bool = False,
+    progress: Callable[[Applied], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Applied]:
+    client = conn.dynamic()
+    objects = [_namespaced(client, m, conn.namespace) for m in manifests]
+    refusals = []
+    for obj in objects:
+        try:
+            _server_side_apply(client, obj, dry_run=True, force=force_conflicts, sleep=sleep)
+        except KubeFoundryError as exc:
+            refusals.append(f"{_ref(obj)}: {exc.message}")
+    if refusals:
+        raise InvalidInputError(
+            "The cluster refused the objects in a dry run; nothing was applied:\n  "
+            + "\n  ".join(refusals),
+            hint="Check that the operators are installed in the versions we render for "
+            "(`kubefoundry cluster`), or render for another runtime.",
+        )
+    if dry_run_only:
+        return [_applied(obj, "validated") for obj in objects]
+    return _apply_for_real(client, objects, force=force_conflicts, progress=progress, sleep=sleep)
+
+
+def _apply_for_real(
+    client: DynamicClient,
+    objects: list[dict[str, Any]],
+    *,
+    force: bool,
+    progress: Callable[[Applied], None] | None,
+    sleep: Callable[[float], None],
+) -> list[Applied]:
+    ordered = sorted(objects, key=lambda o: not _is_root(o))
+    applied: list[Applied] = []
+    owner: dict[str, Any] | None = None
+    for index, obj in enumerate(ordered):
+        body = _owned(obj, owner) if owner else obj
+        try:
+            before = _resource_version(client, body)
+            result = _server_side_apply(client, body, dry_run=False, force=force, sleep=sleep)
+        except KubeFoundryError as exc:
+            pending = [_ref(o) for o in ordered[index:]]
+            if not applied:
+                raise
+            raise PartialApplyError(exc, applied=applied, pending=pending) from None
+        meta = result.get("metadata") or {}
+        action: Action = (
+            "created"
+            if before is None
+            else "unchanged"
+            if before == meta.get("resourceVersion")
+            else "configured"
+        )
+        done = _applied(body, action, uid=meta.get("uid"))
+        applied.append(done)
+        if progress:
+            progress(done)
+        if _is_root(obj):
+            owner = {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "name": meta.get("name"),
+                "uid": meta.get("uid"),
+                "namespace": meta.get("namespace"),
+            }
+    return applied
+
+
+def _owned(obj: dict[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    keep = (meta.get("annotations") or {}).get(KEEP_ANNOTATION) == "true"
+    if keep or not meta.get("namespace") or meta.get("namespace") != owner["namespace"]:
+        return obj
+    out = copy.deepcopy(obj)
+    out["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": owner["name"],
+            "uid": owner["uid"],
+            "controller": False,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    return out
+
+
+def _server_side_apply(
+    client: DynamicClient,
+    obj: Mapping[str, Any],
+    *,
+    dry_run: bool,
+    force: bool,
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
+    resource = _resource(client, obj)
+    meta = obj["metadata"]
+    delay = 0.5
+    for attempt in range(RETRIES):
+        try:
+            result = client.server_side_apply(
+                resource,
+                body=dict(obj),
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                field_manager=FIELD_MANAGER,
+                force_conflicts=force or None,
+                dry_run="All" if dry_run else None,
+                query_params=[("fieldValidation", "Strict")],
+            )
+            return dict(result.to_dict())
+        except ApiException as exc:
+            error = errors.translate(
+                exc,
+                verb="apply",
+                kind=obj["kind"],
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+            )
+            if not isinstance(error, RetryableError) or attempt == RETRIES - 1:
+                raise error from None
+            sleep(max(delay, error.delay_s))
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _resource(client: DynamicClient, obj: Mapping[str, Any]) -> Any:
+    try:
+        return client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    except ResourceNotFoundError:
+        raise InvalidInputError(
+            f"This cluster does not serve {obj['kind']} ({obj['apiVersion']}).",
+            hint="Its operator or CRD is not installed (or in another version); "
+            "`kubefoundry cluster` lists what is installed.",
+        ) from None
+
+
+def _namespaced(
+    client: DynamicClient, manifest: Mapping[str, Any], namespace: str
+) -> dict[str, Any]:
+    obj = copy.deepcopy(dict(manifest))
+    resource = _resource(client, obj)
+    if resource.namespaced:
+        obj["metadata"].setdefault("namespace", namespace)
+    return obj
+
+
+def _resource_version(client: DynamicClient, obj: Mapping[str, Any]) -> str | None:
+    meta = obj["metadata"]
+    try:
+        found = client.get(
+            _resource(client, obj), name=meta["name"], namespace=meta.get("namespace")
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise errors.translate(
+            exc, verb="get", kind=obj["kind"], name=meta["name"], namespace=meta.get("namespace")
+        ) from None
+    return str(found.metadata.resourceVersion)
+
+
+def _is_root(obj: Mapping[str, Any]) -> bool:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(ROOT_ANNOTATION) == "true"
+
+
+def _ref(obj: Mapping[str, Any]) -> str:
+    return f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+
+
+def _applied(obj: Mapping[str, Any], action: Action, uid: str | None = None) -> Applied:
+    meta = obj["metadata"]
+    return Applied(obj["kind"], meta["name"], meta.get("namespace"), action, uid)
+
+
+def kinds(manifests: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    return {(str(m.get("apiVersion")), str(m.get("kind"))) for m in manifests}
