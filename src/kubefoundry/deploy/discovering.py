@@ -20,6 +20,7 @@ from typing import Any
 
 from kubefoundry.catalog import gpus as gpu_catalog
 from kubefoundry.catalog import instances as instance_catalog
+from kubefoundry.cluster import connecting, reading
 from kubefoundry.core.errors import KubeFoundryError
 from kubefoundry.core.facts import ClusterFacts, NodePool, Provisioner, Taint
 
@@ -81,6 +82,23 @@ def facts_from(
         gateway_classes=tuple(sorted(gateway_classes)),
         prometheus_operator=any(_name(c) == _PROMETHEUS_CRD for c in crd_list),
     )
+
+
+def discover(conn: connecting.Connection) -> tuple[ClusterFacts, list[str]]:
+    """The facts of the cluster behind ``conn``, and what could not be read (RBAC)."""
+    snap = reading.read(conn)
+    facts = facts_from(
+        nodes=snap.nodes,
+        pods=snap.pods,
+        crds=snap.crds,
+        storage_classes=snap.storage_classes,
+        gateway_classes=snap.gateway_classes,
+        autoscaler_deployments=snap.autoscalers,
+        kubernetes_version=snap.version,
+        gpus=gpu_catalog.load(),
+        instances=instance_catalog.load(),
+    )
+    return facts, snap.refused
 
 
 def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
