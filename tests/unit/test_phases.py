@@ -123,3 +123,40 @@ def test_operator_failures_on_the_root_object() -> None:
         "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Progressing"}]}
     }
     assert root_failure(progressing) is None
+
+
+@pytest.mark.parametrize(
+    ("root", "ready"),
+    [
+        ({"kind": "Deployment", "spec": {"replicas": 2}, "status": {"availableReplicas": 2}}, True),
+        (
+            {"kind": "Deployment", "spec": {"replicas": 2}, "status": {"availableReplicas": 1}},
+            False,
+        ),
+        (
+            {"kind": "LeaderWorkerSet", "spec": {"replicas": 1}, "status": {"readyReplicas": 1}},
+            True,
+        ),
+        ({"kind": "RayService", "status": {"serviceStatus": "Running"}}, True),
+        ({"kind": "DynamoGraphDeployment", "status": {"state": "pending"}}, False),
+        (
+            {
+                "kind": "InferenceService",
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            },
+            True,
+        ),
+        (
+            {
+                "kind": "Workspace",
+                "status": {"conditions": [{"type": "InferenceReady", "status": "False"}]},
+            },
+            False,
+        ),
+        ({"kind": "InferenceService", "status": {}}, None),
+    ],
+)
+def test_root_readiness_is_read_per_kind(root: dict[str, Any], ready: bool | None) -> None:
+    from kubefoundry.deploy.phases import root_ready
+
+    assert root_ready(root) is ready

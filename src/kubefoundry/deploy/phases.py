@@ -195,3 +195,31 @@ def _last_matching(lines: Sequence[str], hints: Iterable[str]) -> str | None:
         if any(h in line for h in hints):
             return line
     return None
+
+
+def root_ready(root: Mapping[str, Any]) -> bool | None:
+    """Whether the runtime's root object says it serves; None when it does not say.
+
+    Read per kind, the way each operator reports: Deployments and LeaderWorkerSets count
+    ready replicas; KServe, KAITO and llm-d objects set a Ready-like condition; KubeRay
+    reports ``serviceStatus``; Dynamo a ``state``.
+    """
+    kind, status = root.get("kind"), root.get("status") or {}
+    spec = root.get("spec") or {}
+    if kind == "Deployment":
+        wanted = int(spec.get("replicas", 1))
+        return int(status.get("availableReplicas") or 0) >= wanted if status else None
+    if kind == "LeaderWorkerSet":
+        wanted = int(spec.get("replicas", 1))
+        return int(status.get("readyReplicas") or 0) >= wanted if status else None
+    if kind == "RayService":
+        state = status.get("serviceStatus")
+        if state is not None:
+            return bool(state == "Running")
+    if kind == "DynamoGraphDeployment" and "state" in status:
+        return bool(status["state"] in ("successful", "ready", "Ready"))
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    for name in ("Ready", "InferenceReady", "WorkspaceSucceeded", "Available"):
+        if name in conditions:
+            return bool(conditions[name] == "True")
+    return None

@@ -1,0 +1,150 @@
+"""Read a deployment back from the cluster: its root, pods, events, logs; list and delete.
+
+The cluster is the source of truth: a deployment is the object that carries
+``kubefoundry.io/root`` and ``kubefoundry.io/deployment: <name>``; everything else that
+belongs to it carries the same label (pods through their templates, where an operator keeps
+labels). Deleting removes the root (its owned children go with it, by garbage collection) and
+every other labelled object; the model cache carries no deployment label and stays unless
+asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+from kubefoundry.cluster import errors
+from kubefoundry.cluster.connecting import Connection
+
+DEPLOYMENT = "kubefoundry.io/deployment"
+MANAGED = "app.kubernetes.io/managed-by=kubefoundry"
+ROOT = "kubefoundry.io/root"
+
+Kind = tuple[str, str]  # (apiVersion, kind)
+
+
+def roots(
+    conn: Connection, kinds: Iterable[Kind], *, namespace: str | None
+) -> list[dict[str, Any]]:
+    """Every deployment root of the given kinds, in one namespace or all (``None``)."""
+    dyn, out = conn.dynamic(), []
+    for api_version, kind in kinds:
+        resource = _served(dyn, api_version, kind)
+        if resource is None:
+            continue
+        try:
+            found = dyn.get(resource, namespace=namespace, label_selector=MANAGED)
+        except ApiException as exc:
+            if exc.status == 403 and namespace is None:
+                continue  # not readable cluster-wide: the CLI says which namespaces were read
+            raise errors.translate(exc, verb="list", kind=kind, namespace=namespace) from None
+        for item in found.to_dict().get("items", []):
+            if ((item.get("metadata") or {}).get("annotations") or {}).get(ROOT) == "true":
+                out.append(item | {"apiVersion": api_version, "kind": kind})
+    return sorted(out, key=lambda r: (r["metadata"].get("namespace", ""), r["metadata"]["name"]))
+
+
+def root(
+    conn: Connection, kinds: Iterable[Kind], *, name: str, namespace: str
+) -> dict[str, Any] | None:
+    for item in roots(conn, kinds, namespace=namespace):
+        if (item["metadata"].get("labels") or {}).get(DEPLOYMENT) == name:
+            return item
+    return None
+
+
+def pods(conn: Connection, *, name: str, namespace: str) -> list[dict[str, Any]]:
+    core = client.CoreV1Api(conn.api)
+    try:
+        found = core.list_namespaced_pod(namespace, label_selector=f"{DEPLOYMENT}={name}")
+    except ApiException as exc:
+        raise errors.translate(exc, verb="list", kind="Pod", namespace=namespace) from None
+    items: list[dict[str, Any]] = conn.api.sanitize_for_serialization(found.items)
+    return items
+
+
+def events(
+    conn: Connection, *, namespace: str, names: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    core = client.CoreV1Api(conn.api)
+    try:
+        found = core.list_namespaced_event(namespace)
+    except ApiException:
+        return {}  # events are a help, never a reason to fail
+    out: dict[str, list[dict[str, Any]]] = {}
+    for event in conn.api.sanitize_for_serialization(found.items):
+        involved = str((event.get("involvedObject") or {}).get("name", ""))
+        if involved in names:
+            out.setdefault(involved, []).append(event)
+    for items in out.values():
+        items.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    return out
+
+
+def log_tail(conn: Connection, *, pod: str, namespace: str, lines: int = 20) -> list[str]:
+    core = client.CoreV1Api(conn.api)
+    try:
+        text = core.read_namespaced_pod_log(pod, namespace, tail_lines=lines)
+    except ApiException:
+        return []  # not started yet
+    return str(text).splitlines()
+
+
+def follow_logs(
+    conn: Connection, *, pod: str, namespace: str, container: str | None = None, tail: int = 100
+) -> Iterator[str]:
+    core = client.CoreV1Api(conn.api)
+    try:
+        stream = core.read_namespaced_pod_log(
+            pod,
+            namespace,
+            container=container,
+            follow=True,
+            tail_lines=tail,
+            _preload_content=False,
+        )
+    except ApiException as exc:
+        raise errors.translate(
+            exc, verb="get", kind="pods/log", name=pod, namespace=namespace
+        ) from None
+    for line in stream:
+        raw: Any = line
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        yield text.rstrip("\n")
+
+
+def delete(conn: Connection, kinds: Iterable[Kind], *, name: str, namespace: str) -> list[str]:
+    """Delete every object labelled with this deployment; return what was deleted."""
+    dyn, deleted = conn.dynamic(), []
+    for api_version, kind in kinds:
+        resource = _served(dyn, api_version, kind)
+        if resource is None:
+            continue
+        where = namespace if resource.namespaced else None
+        try:
+            found = dyn.get(resource, namespace=where, label_selector=f"{DEPLOYMENT}={name}")
+            for item in found.to_dict().get("items", []):
+                item_name = item["metadata"]["name"]
+                dyn.delete(
+                    resource, name=item_name, namespace=where, propagation_policy="Background"
+                )
+                deleted.append(f"{kind}/{item_name}")
+        except ApiException as exc:
+            if exc.status == 404:
+                continue
+            raise errors.translate(
+                exc, verb="delete", kind=kind, name=name, namespace=where
+            ) from None
+    return deleted
+
+
+def _served(dyn: DynamicClient, api_version: str, kind: str) -> Any | None:
+    try:
+        return dyn.resources.get(api_version=api_version, kind=kind)
+    except ResourceNotFoundError:
+        return None
