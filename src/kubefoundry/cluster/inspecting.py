@@ -148,3 +148,21 @@ def _served(dyn: DynamicClient, api_version: str, kind: str) -> Any | None:
         return dyn.resources.get(api_version=api_version, kind=kind)
     except ResourceNotFoundError:
         return None
+
+
+def delete_cache(conn: Connection, *, model: str, namespace: str) -> list[str]:
+    """Delete the model-cache PVC(s) of ``model`` (label ``kubefoundry.io/model``)."""
+    core = client.CoreV1Api(conn.api)
+    selector = f"kubefoundry.io/model={model},app.kubernetes.io/component=model-cache"
+    try:
+        found = core.list_namespaced_persistent_volume_claim(namespace, label_selector=selector)
+        names = [
+            str(n["metadata"]["name"]) for n in conn.api.sanitize_for_serialization(found.items)
+        ]
+        for name in names:
+            core.delete_namespaced_persistent_volume_claim(name, namespace)
+    except ApiException as exc:
+        raise errors.translate(
+            exc, verb="delete", kind="PersistentVolumeClaim", namespace=namespace
+        ) from None
+    return [f"PersistentVolumeClaim/{n}" for n in names]

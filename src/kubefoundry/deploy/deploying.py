@@ -1,0 +1,229 @@
+"""Deploy, watch, list, inspect and delete: the cluster half of KubeFoundry.
+
+``deploy`` = render (pure) → check (errors stop) → permissions (say what is missing before
+writing anything) → token (a gated model's licence checked with the local token, the Secret
+created or found) → server-side apply (dry run of everything first). ``watch`` polls the
+root, pods, events and log tails and yields a ``Progress`` each time the phase or its message
+changes, until ready, failed or the time budget (the plan's startup budget) runs out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kubefoundry.catalog import hub, models
+from kubefoundry.catalog.models import ModelEntry
+from kubefoundry.cluster import access, applying, inspecting, secrets
+from kubefoundry.cluster.connecting import Connection
+from kubefoundry.core.errors import InvalidInputError, PermanentError
+from kubefoundry.core.facts import ClusterFacts
+from kubefoundry.deploy import phases, rendering
+from kubefoundry.planning.request import DeploymentRequest
+from kubefoundry.runtimes import base
+from kubefoundry.runtimes.common import pods
+
+# The objects that can be a deployment's root (kubefoundry.io/root), one per runtime.
+ROOT_KINDS: tuple[inspecting.Kind, ...] = (
+    ("apps/v1", "Deployment"),
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
+    ("serving.kserve.io/v1beta1", "InferenceService"),
+    ("serving.kserve.io/v1alpha2", "LLMInferenceService"),
+    ("inference.networking.k8s.io/v1", "InferencePool"),
+    ("ray.io/v1", "RayService"),
+    ("nvidia.com/v1beta1", "DynamoGraphDeployment"),
+    ("kaito.sh/v1beta1", "Workspace"),
+    ("kaito.sh/v1beta1", "InferenceSet"),
+)
+# Every kind any runtime renders: what ``delete`` looks for by label.
+KINDS: tuple[inspecting.Kind, ...] = (
+    *ROOT_KINDS,
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "ServiceAccount"),
+    ("v1", "PersistentVolumeClaim"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("networking.k8s.io/v1", "Ingress"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+    ("apisix.apache.org/v2", "ApisixRoute"),
+    ("external-secrets.io/v1", "ExternalSecret"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("serving.kserve.io/v1alpha1", "ServingRuntime"),
+    ("llm-d.ai/v1alpha2", "InferenceObjective"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployed:
+    result: rendering.Result
+    applied: list[applying.Applied]
+    namespace: str
+    token_secret: str | None  # "created"/"updated"/"found" + name, for the CLI to say
+
+
+def deploy(
+    request: DeploymentRequest,
+    model: ModelEntry,
+    *,
+    conn: Connection,
+    options: base.Options,
+    facts: ClusterFacts | None,
+    token: str | None,
+    force_conflicts: bool = False,
+    progress: Callable[[applying.Applied], None] | None = None,
+) -> Deployed:
+    namespace = request.namespace or conn.namespace
+    request = request.model_copy(update={"namespace": namespace})
+    result = rendering.render(request, model, options=options, facts=facts)
+    errors = [f for f in rendering.check(result, facts=facts) if f.is_error]
+    if errors:
+        raise InvalidInputError(
+            "The rendered objects have errors: "
+            + "; ".join(f"{f.ref} [{f.rule}] {f.message}" for f in errors[:5]),
+            hint="Run `kubefoundry render` with the same options to see every finding.",
+        )
+    manifests = result.rendered.manifests
+    missing = access.missing_for_apply(conn, manifests, namespace=namespace)
+    if missing:
+        raise PermanentError(
+            f"You may not deploy into namespace {namespace}; missing permissions: "
+            + ", ".join(missing)
+            + ".",
+            hint="Ask a cluster admin for a Role with these verbs, or pick a namespace you "
+            "may write to (-n).",
+        )
+    said = _token(result, conn=conn, options=options, namespace=namespace, token=token)
+    applied = applying.apply(conn, manifests, force_conflicts=force_conflicts, progress=progress)
+    return Deployed(result, applied, namespace, said)
+
+
+def _token(
+    result: rendering.Result,
+    *,
+    conn: Connection,
+    options: base.Options,
+    namespace: str,
+    token: str | None,
+) -> str | None:
+    plan = result.plan
+    if not pods.needs_token(plan, options) or options.token.source == "external-secret":
+        return None
+    name = pods.token_secret_name(plan, options)
+    if token:
+        hub.check_access(plan.model_id, token=token, catalog=models.ModelCatalog.load())
+        action = secrets.ensure_token(
+            conn, name=name, namespace=namespace, token=token, key=options.token.secret_key
+        )
+        return f"{action} Secret {name}"
+    if secrets.exists(conn, name=name, namespace=namespace):
+        return f"found Secret {name}"
+    raise PermanentError(
+        f"{plan.model_id} is gated and Secret {name} does not exist in {namespace}.",
+        hint="Set HF_TOKEN (KubeFoundry creates the Secret and never prints the token), or "
+        f"create it yourself: kubectl -n {namespace} create secret generic {name} "
+        "--from-file=token=PATH.",
+    )
+
+
+def wanted_replicas(root: dict[str, Any]) -> int:
+    summary = (root.get("metadata", {}).get("annotations") or {}).get("kubefoundry.io/plan", "{}")
+    try:
+        return max(1, int(json.loads(summary).get("replicas", 1)))
+    except (ValueError, TypeError):
+        return 1
+
+
+def status(conn: Connection, *, name: str, namespace: str) -> phases.Progress:
+    found = inspecting.root(conn, ROOT_KINDS, name=name, namespace=namespace)
+    if found is None:
+        raise PermanentError(
+            f"No deployment {name!r} in namespace {namespace}.",
+            hint="`kubefoundry ls -A` lists the deployments you may read.",
+        )
+    failure = phases.root_failure(found)
+    if failure:
+        return phases.Progress(phases.Phase.FAILED, f"{found['kind']} {name}: {failure}")
+    wanted = wanted_replicas(found)
+    running = inspecting.pods(conn, name=name, namespace=namespace)
+    ready = phases.root_ready(found)
+    if ready:
+        return phases.Progress(
+            phases.Phase.READY, f"{found['kind']} {name} is ready", wanted, wanted
+        )
+    if not running:
+        return phases.Progress(
+            phases.Phase.WAITING, f"waiting for {found['kind']} {name} to start its pods", 0, wanted
+        )
+    names = [p["metadata"]["name"] for p in running]
+    events = inspecting.events(conn, namespace=namespace, names=names)
+    logs = {
+        p["metadata"]["name"]: inspecting.log_tail(
+            conn, pod=p["metadata"]["name"], namespace=namespace
+        )
+        for p in running
+        if (p.get("status") or {}).get("phase") == "Running"
+    }
+    return phases.of_pods(running, wanted=wanted, events=events, logs=logs)
+
+
+def watch(
+    conn: Connection,
+    *,
+    name: str,
+    namespace: str,
+    timeout_s: float,
+    poll_s: float = 2.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[phases.Progress]:
+    """Each new state until ready or failed; a timeout is a failure that says where it stuck."""
+    deadline, last = clock() + timeout_s, None
+    while True:
+        now = status(conn, name=name, namespace=namespace)
+        if (now.phase, now.message, now.ready) != last:
+            last = (now.phase, now.message, now.ready)
+            yield now
+        if now.phase.is_terminal:
+            return
+        if clock() >= deadline:
+            yield phases.Progress(
+                phases.Phase.FAILED,
+                f"not ready after {timeout_s:.0f}s; still {now.phase.label}: {now.message}",
+                now.ready,
+                now.wanted,
+            )
+            return
+        sleep(poll_s)
+
+
+def delete(conn: Connection, *, name: str, namespace: str, delete_cache: bool = False) -> list[str]:
+    found = inspecting.root(conn, ROOT_KINDS, name=name, namespace=namespace)
+    if found is None:
+        raise PermanentError(
+            f"No deployment {name!r} in namespace {namespace}.",
+            hint="`kubefoundry ls -A` lists the deployments you may read.",
+        )
+    deleted = inspecting.delete(conn, KINDS, name=name, namespace=namespace)
+    if delete_cache:
+        deleted += _delete_cache(conn, found, namespace=namespace)
+    return deleted
+
+
+def _delete_cache(conn: Connection, root: dict[str, Any], *, namespace: str) -> list[str]:
+    model = (root["metadata"].get("labels") or {}).get("kubefoundry.io/model")
+    others = [
+        r
+        for r in inspecting.roots(conn, ROOT_KINDS, namespace=namespace)
+        if (r["metadata"].get("labels") or {}).get("kubefoundry.io/model") == model
+        and r["metadata"]["name"] != root["metadata"]["name"]
+    ]
+    if others or not model:
+        return []  # another deployment of the model still uses the cache
+    return inspecting.delete_cache(conn, model=model, namespace=namespace)
