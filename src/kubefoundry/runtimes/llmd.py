@@ -75,7 +75,7 @@ class LlmdRuntime:
         if options.exposure in ("ingress", "apisix"):
             raise InvalidInputError(
                 f"An {options.exposure} route cannot send traffic to an InferencePool.",
-                hint="Use --exposure httproute with a Gateway that implements the Inference "
+                hint="Use --expose httproute with a Gateway that implements the Inference "
                 "Extension (Istio, kgateway, GKE, agentgateway).",
             )
         pools = pools_for(plan, options)
