@@ -1,0 +1,108 @@
+"""How to serve, beyond the plan: the options ``render`` and ``deploy`` share.
+
+Each flag maps to one field of ``runtimes.base.Options``; ``options(...)`` checks the values
+and builds it, so a typo is a clear error naming the flag and its valid values.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.runtimes import base
+
+Expose = Annotated[str, typer.Option("--expose", help="none | httproute | ingress | apisix")]
+Host = Annotated[str | None, typer.Option("--host", help="Hostname for the route.")]
+Gateway = Annotated[str, typer.Option("--gateway", help="Gateway the HTTPRoute attaches to.")]
+Monitoring = Annotated[str, typer.Option("--monitoring", help="servicemonitor | podmonitor | none")]
+TokenSource = Annotated[str, typer.Option("--token-source", help="secret | external-secret")]
+SecretStore = Annotated[
+    str, typer.Option("--secret-store", help="ClusterSecretStore for --token-source.")
+]
+TokenPath = Annotated[
+    str, typer.Option("--token-path", help="Remote key of the token in the secret store.")
+]
+ModelCache = Annotated[
+    bool, typer.Option("--model-cache/--no-model-cache", help="Cache weights on a PVC.")
+]
+CacheSize = Annotated[int | None, typer.Option("--cache-size", help="PVC size in GiB.")]
+StorageClass = Annotated[str | None, typer.Option("--storage-class")]
+Disaggregated = Annotated[
+    bool, typer.Option("--disaggregated", help="Split prefill and decode (dynamo, llmd, kserve).")
+]
+Workload = Annotated[
+    str, typer.Option("--workload", help="chat | rag | agent | batch (routing choices)")
+]
+Platform = Annotated[
+    str | None, typer.Option("--platform", help="kserve: nvidia | xeon | gaudi | gaudi3")
+]
+LlmInferenceService = Annotated[
+    bool, typer.Option("--llm-inference-service", help="kserve: LLMInferenceService (llm-d).")
+]
+MultiNode = Annotated[str, typer.Option("--multi-node", help="lws: ray | native")]
+
+DEFAULTS: dict[str, Any] = {
+    "expose": "none",
+    "host": None,
+    "gateway": "inference-gateway",
+    "monitoring": "servicemonitor",
+    "token_source": "secret",
+    "secret_store": "vault-backend",
+    "token_path": "secret/shared/huggingface/token",
+    "model_cache": True,
+    "cache_size": None,
+    "storage_class": None,
+    "disaggregated": False,
+    "workload": "chat",
+    "platform": None,
+    "llm_inference_service": False,
+    "multi_node": "ray",
+}
+
+
+def one_of(flag: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidInputError(
+            f"{flag} {value!r} is not one of: {', '.join(allowed)}.",
+            hint=f"Use {flag} " + " | ".join(allowed) + ".",
+        )
+    return value
+
+
+def options(flags: dict[str, Any], *, hf_token_secret: str | None) -> base.Options:
+    """``base.Options`` from a command's flags (its ``locals()``), checked."""
+    f = {k: flags.get(k, v) for k, v in DEFAULTS.items()}
+    for flag, key, allowed in (
+        ("--expose", "expose", ("none", "httproute", "ingress", "apisix")),
+        ("--monitoring", "monitoring", ("none", "servicemonitor", "podmonitor")),
+        ("--workload", "workload", ("chat", "rag", "agent", "batch")),
+        ("--multi-node", "multi_node", ("ray", "native")),
+        ("--token-source", "token_source", ("secret", "external-secret")),
+    ):
+        one_of(flag, f[key], allowed)
+    if f["platform"] is not None:
+        one_of("--platform", f["platform"], ("nvidia", "xeon", "gaudi", "gaudi3"))
+    token = base.TokenOptions(
+        source="external-secret" if f["token_source"] == "external-secret" else "secret",
+        store=f["secret_store"],
+        remote_key=f["token_path"],
+        secret_name=hf_token_secret,
+    )
+    cache = base.CacheOptions(
+        enabled=f["model_cache"], size_gib=f["cache_size"], storage_class=f["storage_class"]
+    )
+    return base.Options(
+        exposure=f["expose"],
+        host=f["host"],
+        gateway=f["gateway"],
+        monitoring=f["monitoring"],
+        token=token,
+        cache=cache,
+        disaggregated=f["disaggregated"],
+        workload=f["workload"],
+        platform=f["platform"],
+        llm_inference_service=f["llm_inference_service"],
+        multi_node=f["multi_node"],
+    )
