@@ -17,6 +17,7 @@ from kubefoundry import __version__
 from kubefoundry.cli import (
     catalog_cmds,
     check_cmd,
+    cluster_cmds,
     estimate_cmd,
     output,
     plan_cmd,
@@ -38,6 +39,12 @@ app.command("plan")(plan_cmd.plan)
 app.command("render")(render_cmd.render)
 app.command("estimate")(estimate_cmd.estimate)
 app.command("runtimes")(runtimes_cmd.runtimes)
+app.command("cluster")(cluster_cmds.cluster)
+app.command("deploy")(cluster_cmds.deploy)
+app.command("ls")(cluster_cmds.ls)
+app.command("status")(cluster_cmds.status)
+app.command("logs")(cluster_cmds.logs)
+app.command("delete")(cluster_cmds.delete)
 app.command("check")(check_cmd.check)
 
 

@@ -1,0 +1,308 @@
+"""``cluster``, ``deploy``, ``ls``, ``status``, ``logs``, ``delete``: KubeFoundry on a cluster.
+
+kubectl conventions: ``--kubeconfig``, ``--context``, ``-n/--namespace`` (default: the
+context's), ``-A`` to list every namespace you may read, ``-o json|yaml`` where the output
+is data. Nothing waits for input: ``delete`` asks only on a terminal, and ``--yes`` skips it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from kubefoundry.cli import output, requesting, serving
+from kubefoundry.cluster import connecting, inspecting
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.deploy import deploying, discovering, phases
+
+Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")]
+Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
+OutputFormat = Annotated[str | None, typer.Option("--output", "-o", help="json | yaml")]
+_STYLE = {phases.Phase.READY: "bold green", phases.Phase.FAILED: "bold red"}
+
+
+def _connect(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Any:
+    return connecting.connect(
+        connecting.Target(kubeconfig=kubeconfig, context=context, namespace=namespace)
+    )
+
+
+def _data(value: Any, fmt: str | None) -> bool:
+    """Print ``value`` as JSON or YAML when asked; False when the caller prints a table."""
+    if fmt is None:
+        return False
+    serving.one_of("-o", fmt, ("json", "yaml"))
+    if fmt == "json":
+        output.print_json(value)
+    else:
+        print(yaml.safe_dump(value, sort_keys=False), end="")
+    return True
+
+
+def cluster(
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    fmt: OutputFormat = None,
+) -> None:
+    """What the cluster has: cloud, GPU node pools, installed runtimes, classes."""
+    conn = _connect(kubeconfig, context, None)
+    facts, refused = discovering.discover(conn)
+    if _data(facts.model_dump(mode="json") | {"unreadable": refused}, fmt):
+        return
+    console = output.console()
+    console.print(
+        f"[bold]{conn.context}[/] ({conn.server}): Kubernetes {facts.kubernetes_version or '?'}, "
+        f"cloud {facts.cloud or '?'}, provisioner {facts.provisioner}"
+    )
+    table = Table(title="Node pools")
+    for column in ("pool", "GPU", "GPUs/node", "nodes", "free GPUs", "instance type", "taints"):
+        table.add_column(column)
+    for p in facts.node_pools:
+        table.add_row(
+            p.name,
+            p.gpu or "-",
+            str(p.gpus_per_node or "-"),
+            str(p.nodes),
+            "-" if p.free_gpus is None else str(p.free_gpus),
+            p.instance_type or "-",
+            ", ".join(f"{t.key}:{t.effect}" for t in p.taints) or "-",
+        )
+    console.print(table)
+    runtimes = ", ".join(f"{k} {v}" for k, v in facts.installed_runtimes.items()) or "none"
+    console.print(f"Installed: {runtimes}; Prometheus operator: {facts.prometheus_operator}")
+    console.print(f"Storage classes: {', '.join(facts.storage_classes) or 'none'}")
+    console.print(f"Gateway classes: {', '.join(facts.gateway_classes) or 'none'}")
+    for line in refused:
+        output.stderr().print(Text.assemble(("not readable: ", "yellow"), line))
+
+
+def deploy(
+    model: requesting.Model = None,
+    file: requesting.RequestFile = None,
+    runtime: requesting.Runtime = None,
+    tier: requesting.Tier = None,
+    gpu: requesting.Gpu = None,
+    gpu_count: requesting.GpuCount = None,
+    cloud: requesting.Cloud = None,
+    context_length: requesting.ContextLength = None,
+    quantization: requesting.Quantization = None,
+    kv_cache_dtype: requesting.KvCacheDtype = None,
+    replicas: requesting.Replicas = None,
+    usd_per_gpu_hour: requesting.UsdPerGpuHour = None,
+    name: requesting.Name = None,
+    namespace: requesting.Namespace = None,
+    config: requesting.Config = None,
+    hf_token_secret: requesting.HfTokenSecret = None,
+    vllm_version: requesting.VllmVersion = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    expose: serving.Expose = "none",
+    host: serving.Host = None,
+    gateway: serving.Gateway = "inference-gateway",
+    monitoring: serving.Monitoring = "servicemonitor",
+    token_source: serving.TokenSource = "secret",
+    secret_store: serving.SecretStore = "vault-backend",
+    token_path: serving.TokenPath = "secret/shared/huggingface/token",
+    model_cache: serving.ModelCache = True,
+    cache_size: serving.CacheSize = None,
+    storage_class: serving.StorageClass = None,
+    disaggregated: serving.Disaggregated = False,
+    workload: serving.Workload = "chat",
+    platform: serving.Platform = None,
+    llm_inference_service: serving.LlmInferenceService = False,
+    multi_node: serving.MultiNode = "ray",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Watch until ready.")] = True,
+    timeout: Annotated[
+        int | None,
+        typer.Option("--timeout", help="Seconds to wait [default: the plan's startup budget]."),
+    ] = None,
+    force_conflicts: Annotated[
+        bool, typer.Option("--force-conflicts", help="Take over fields other managers own.")
+    ] = False,
+) -> None:
+    """Plan, render, check and apply MODEL to the cluster, then watch it come up."""
+    request = requesting.from_flags(file, locals())
+    options = serving.options(locals(), hf_token_secret=request.hf_token_secret)
+    conn = _connect(kubeconfig, context, request.namespace)
+    entry = requesting.resolve(request, config=config)
+    facts, _ = discovering.discover(conn)
+    err = output.stderr()
+    done = deploying.deploy(
+        request,
+        entry,
+        conn=conn,
+        options=options,
+        facts=facts,
+        token=os.environ.get("HF_TOKEN"),
+        force_conflicts=force_conflicts,
+        progress=lambda a: err.print(f"  {a.kind}/{a.name} {a.action}"),
+    )
+    output.explain_render(done.result)
+    plan = done.result.plan
+    if done.token_secret:
+        err.print(f"Token: {done.token_secret}")
+    err.print(
+        Text.assemble(
+            ("Deployed ", "bold"),
+            plan.name,
+            f" to namespace {done.namespace} on ",
+            plan.runtime or "?",
+        )
+    )
+    if not wait:
+        return
+    budget = timeout or plan.probes.startup_budget_s + 120
+    final = _watch(conn, name=plan.name, namespace=done.namespace, timeout_s=budget)
+    if final.phase.is_failed:
+        raise typer.Exit(1)
+
+
+def _watch(conn: Any, *, name: str, namespace: str, timeout_s: float) -> phases.Progress:
+    err = output.stderr()
+    last = phases.Progress(phases.Phase.WAITING, "starting")
+    with Live(Text("starting…"), console=err, transient=False, refresh_per_second=4) as live:
+        for progress in deploying.watch(conn, name=name, namespace=namespace, timeout_s=timeout_s):
+            last = progress
+            live.update(_line(progress))
+    return last
+
+
+def _line(p: phases.Progress) -> Text:
+    counts = f" ({p.ready}/{p.wanted} ready)" if p.wanted else ""
+    return Text.assemble(
+        (p.phase.label, _STYLE.get(p.phase, "bold yellow")), counts, ": ", p.message
+    )
+
+
+def ls(
+    namespace: requesting.Namespace = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Every namespace you may read.")
+    ] = False,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    fmt: OutputFormat = None,
+) -> None:
+    """List KubeFoundry deployments."""
+    conn = _connect(kubeconfig, context, namespace)
+    found = inspecting.roots(
+        conn, deploying.ROOT_KINDS, namespace=None if all_namespaces else conn.namespace
+    )
+    rows = [_row(r) for r in found]
+    if _data(rows, fmt):
+        return
+    table = Table(title=f"Deployments ({'all namespaces' if all_namespaces else conn.namespace})")
+    for column in ("namespace", "name", "runtime", "model", "kind", "GPUs", "replicas", "$/h"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[k])
+                for k in (
+                    "namespace",
+                    "name",
+                    "runtime",
+                    "model",
+                    "kind",
+                    "gpu",
+                    "replicas",
+                    "usd_per_hour",
+                )
+            )
+        )
+    output.console().print(table)
+
+
+def _row(root: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    meta = root["metadata"]
+    plan = json.loads((meta.get("annotations") or {}).get("kubefoundry.io/plan", "{}"))
+    labels = meta.get("labels") or {}
+    return {
+        "namespace": meta.get("namespace"),
+        "name": labels.get("kubefoundry.io/deployment", meta["name"]),
+        "runtime": labels.get("kubefoundry.io/runtime"),
+        "model": plan.get("model"),
+        "kind": root["kind"],
+        "gpu": plan.get("gpu"),
+        "replicas": plan.get("replicas"),
+        "usd_per_hour": plan.get("usdPerHour"),
+    }
+
+
+def status(
+    name: Annotated[str, typer.Argument(help="Deployment name (see `kubefoundry ls`).")],
+    namespace: requesting.Namespace = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    fmt: OutputFormat = None,
+) -> None:
+    """Where a deployment is: ready, or the phase it is in and why."""
+    conn = _connect(kubeconfig, context, namespace)
+    progress = deploying.status(conn, name=name, namespace=conn.namespace)
+    if not _data(progress.to_dict(), fmt):
+        output.console().print(_line(progress))
+    if progress.phase.is_failed:
+        raise typer.Exit(1)
+
+
+def logs(
+    name: Annotated[str, typer.Argument(help="Deployment name.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new lines.")] = False,
+    tail: Annotated[int, typer.Option("--tail", help="Lines from the end.")] = 100,
+    namespace: requesting.Namespace = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """The engine's log lines (the first pod's; every pod's with several replicas)."""
+    conn = _connect(kubeconfig, context, namespace)
+    found = inspecting.pods(conn, name=name, namespace=conn.namespace)
+    if not found:
+        raise InvalidInputError(
+            f"No pods for {name!r} in namespace {conn.namespace} yet.",
+            hint=f"`kubefoundry status {name}` says what it is waiting for.",
+        )
+    for pod in found[: 1 if follow else len(found)]:
+        pod_name = pod["metadata"]["name"]
+        if len(found) > 1 and not follow:
+            print(f"==> {pod_name} <==")
+        if follow:
+            for line in inspecting.follow_logs(
+                conn, pod=pod_name, namespace=conn.namespace, tail=tail
+            ):
+                print(line, flush=True)
+        else:
+            print(
+                "\n".join(
+                    inspecting.log_tail(conn, pod=pod_name, namespace=conn.namespace, lines=tail)
+                )
+            )
+
+
+def delete(
+    name: Annotated[str, typer.Argument(help="Deployment name.")],
+    namespace: requesting.Namespace = None,
+    delete_cache: Annotated[
+        bool, typer.Option("--delete-cache", help="Also delete the model cache if unused.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Delete a deployment and everything it owns; the model cache stays unless asked."""
+    conn = _connect(kubeconfig, context, namespace)
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Delete {name} in namespace {conn.namespace}?", abort=True)
+    deleted = deploying.delete(conn, name=name, namespace=conn.namespace, delete_cache=delete_cache)
+    for item in deleted:
+        output.stderr().print(f"  deleted {item}")
+    output.stderr().print(Text.assemble(("Deleted ", "bold"), f"{name} ({len(deleted)} objects)"))
