@@ -111,7 +111,7 @@ def _apply_for_real(
     for index, obj in enumerate(ordered):
         body = _owned(obj, owner) if owner else obj
         try:
-            before = _resource_version(client, body)
+            before = _current(client, body)
             result = _server_side_apply(client, body, dry_run=False, force=force, sleep=sleep)
         except KubeFoundryError as exc:
             pending = [_ref(o) for o in ordered[index:]]
@@ -123,7 +123,7 @@ def _apply_for_real(
             "created"
             if before is None
             else "unchanged"
-            if before == meta.get("resourceVersion")
+            if _content(before) == _content(result)
             else "configured"
         )
         done = _applied(body, action, uid=meta.get("uid"))
@@ -220,7 +220,17 @@ def _namespaced(
     return obj
 
 
-def _resource_version(client: DynamicClient, obj: Mapping[str, Any]) -> str | None:
+_VOLATILE = ("resourceVersion", "managedFields")
+
+
+def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What a person would call the object: without bookkeeping fields and status."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    out["metadata"] = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _VOLATILE}
+    return out
+
+
+def _current(client: DynamicClient, obj: Mapping[str, Any]) -> dict[str, Any] | None:
     meta = obj["metadata"]
     try:
         found = client.get(
@@ -232,7 +242,7 @@ def _resource_version(client: DynamicClient, obj: Mapping[str, Any]) -> str | No
         raise errors.translate(
             exc, verb="get", kind=obj["kind"], name=meta["name"], namespace=meta.get("namespace")
         ) from None
-    return str(found.metadata.resourceVersion)
+    return dict(found.to_dict())
 
 
 def _is_root(obj: Mapping[str, Any]) -> bool:
