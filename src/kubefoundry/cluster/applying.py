@@ -79,22 +79,34 @@ def apply(
 ) -> list[Applied]:
     client = conn.dynamic()
     objects = [_namespaced(client, m, conn.namespace) for m in manifests]
-    refusals = []
+    refusals: list[tuple[str, KubeFoundryError]] = []
     for obj in objects:
         try:
             _server_side_apply(client, obj, dry_run=True, force=force_conflicts, sleep=sleep)
         except KubeFoundryError as exc:
-            refusals.append(f"{_ref(obj)}: {exc.message}")
+            refusals.append((_ref(obj), exc))
     if refusals:
-        raise InvalidInputError(
-            "The cluster refused the objects in a dry run; nothing was applied:\n  "
-            + "\n  ".join(refusals),
-            hint="Check that the operators are installed in the versions we render for "
-            "(`kubefoundry cluster`), or render for another runtime.",
-        )
+        raise _refused(refusals)
     if dry_run_only:
         return [_applied(obj, "validated") for obj in objects]
     return _apply_for_real(client, objects, force=force_conflicts, progress=progress, sleep=sleep)
+
+
+def _refused(refusals: list[tuple[str, KubeFoundryError]]) -> KubeFoundryError:
+    """One error for every refusal of the dry run, keeping the type (and fix) when they agree."""
+    lines = "\n  ".join(f"{ref}: {exc.message}" for ref, exc in refusals)
+    message = f"The cluster refused the objects in a dry run; nothing was applied:\n  {lines}"
+    first = refusals[0][1]
+    if all(type(exc) is type(first) for _, exc in refusals) and first.hint:
+        same = type(first).__new__(type(first))
+        same.__dict__.update(first.__dict__)
+        same.message, same.args = message, (message,)
+        return same
+    return InvalidInputError(
+        message,
+        hint="Check that the operators are installed in the versions we render for "
+        "(`kubefoundry cluster`), or render for another runtime.",
+    )
 
 
 def _apply_for_real(

@@ -83,6 +83,7 @@ def translate(
 def _forbidden(
     code: int, message: str, *, verb: str, kind: str, what: str, namespace: str | None
 ) -> ForbiddenError:
+    verb = {"apply": "patch"}.get(verb, verb)  # server-side apply needs patch (and create)
     scope = f"-n {namespace}" if namespace else "--all-namespaces"
     plural = kind.lower() + ("es" if kind.lower().endswith("s") else "s")
     if code == 401:
