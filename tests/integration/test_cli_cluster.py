@@ -1,0 +1,72 @@
+"""The real ``kubefoundry`` command against the real API server: deploy, ls, status, delete,
+cluster — with kubectl's flags, data output and no prompts without a terminal."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.test_cli import run
+from tests.support import controlplane
+
+
+def kf(plane: controlplane.ControlPlane, *args: str) -> tuple[int, str, str]:
+    result = run(*args, "--kubeconfig", str(plane.kubeconfig))
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_deploy_ls_status_delete(control_plane: controlplane.ControlPlane, namespace: str) -> None:
+    code, _, err = kf(
+        control_plane, "deploy", "qwen2.5-7b", "-n", namespace, "--no-wait", "--monitoring", "none"
+    )
+    assert code == 0, err
+    assert "Deployed qwen2-5-7b-instruct" in err
+    assert "Deployment/qwen2-5-7b-instruct created" in err
+    code, out, err = kf(control_plane, "ls", "-n", namespace, "-o", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert (row["name"], row["runtime"], row["model"]) == (
+        "qwen2-5-7b-instruct",
+        "vllm",
+        "Qwen/Qwen2.5-7B-Instruct",
+    )
+    code, out, err = kf(
+        control_plane, "status", "qwen2-5-7b-instruct", "-n", namespace, "-o", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["phase"] in ("waiting for the operator", "scheduling")
+    code, _, err = kf(
+        control_plane, "deploy", "qwen2.5-7b", "-n", namespace, "--no-wait", "--monitoring", "none"
+    )
+    assert code == 0, err
+    assert "created" not in err  # the same request again changes nothing
+    assert "unchanged" in err
+    code, _, err = kf(control_plane, "delete", "qwen2-5-7b-instruct", "-n", namespace)
+    assert code == 0, err  # no terminal on stdin: no prompt
+    assert "Deployment/qwen2-5-7b-instruct" in err
+    code, out, _ = kf(control_plane, "ls", "-n", namespace, "-o", "json")
+    assert json.loads(out) == []
+
+
+def test_cluster_command_reports_installed_runtimes(
+    control_plane: controlplane.ControlPlane,
+) -> None:
+    code, out, err = kf(control_plane, "cluster", "-o", "json")
+    assert code == 0, err
+    facts = json.loads(out)
+    assert "kserve" in facts["installed_runtimes"]
+    assert facts["unreadable"] == []
+
+
+def test_status_of_an_unknown_deployment_is_a_clear_error(
+    control_plane: controlplane.ControlPlane, namespace: str
+) -> None:
+    code, _, err = kf(control_plane, "status", "nope", "-n", namespace)
+    assert code == 2
+    assert "No deployment 'nope'" in err
+    assert "Traceback" not in err
+
+
+def test_a_missing_kubeconfig_says_how_to_get_one(tmp_path: object) -> None:
+    result = run("ls", "--kubeconfig", "/nonexistent/kubeconfig")
+    assert result.returncode == 2
+    assert "sandbox up" in result.stderr
