@@ -144,8 +144,8 @@ def deploy(
         token=os.environ.get("HF_TOKEN"),
         force_conflicts=force_conflicts,
         progress=lambda a: err.print(f"  {a.kind}/{a.name} {a.action}"),
+        on_rendered=output.explain_render,
     )
-    output.explain_render(done.result)
     plan = done.result.plan
     if done.token_secret:
         err.print(f"Token: {done.token_secret}")
@@ -193,9 +193,21 @@ def ls(
 ) -> None:
     """List KubeFoundry deployments."""
     conn = _connect(kubeconfig, context, namespace)
+    hidden: list[str] = []
     found = inspecting.roots(
-        conn, deploying.ROOT_KINDS, namespace=None if all_namespaces else conn.namespace
+        conn,
+        deploying.ROOT_KINDS,
+        namespace=None if all_namespaces else conn.namespace,
+        unreadable=hidden,
     )
+    if hidden:
+        output.stderr().print(
+            Text.assemble(
+                ("note: ", "yellow"),
+                f"you may not list {', '.join(hidden)} in every namespace; those are left out "
+                f"(try -n NAMESPACE).",
+            )
+        )
     rows = [_row(r) for r in found]
     if _data(rows, fmt):
         return

@@ -29,9 +29,17 @@ Kind = tuple[str, str]  # (apiVersion, kind)
 
 
 def roots(
-    conn: Connection, kinds: Iterable[Kind], *, namespace: str | None
+    conn: Connection,
+    kinds: Iterable[Kind],
+    *,
+    namespace: str | None,
+    unreadable: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every deployment root of the given kinds, in one namespace or all (``None``)."""
+    """Every deployment root of the given kinds, in one namespace or all (``None``).
+
+    Kinds the user may not list across all namespaces are skipped and named in
+    ``unreadable`` (when given), so the caller can say what the list leaves out.
+    """
     dyn, out = conn.dynamic(), []
     for api_version, kind in kinds:
         resource = _served(dyn, api_version, kind)
@@ -41,7 +49,9 @@ def roots(
             found = dyn.get(resource, namespace=namespace, label_selector=MANAGED)
         except ApiException as exc:
             if exc.status == 403 and namespace is None:
-                continue  # not readable cluster-wide: the CLI says which namespaces were read
+                if unreadable is not None:
+                    unreadable.append(kind)
+                continue
             raise errors.translate(exc, verb="list", kind=kind, namespace=namespace) from None
         for item in found.to_dict().get("items", []):
             if ((item.get("metadata") or {}).get("annotations") or {}).get(ROOT) == "true":

@@ -78,10 +78,13 @@ def deploy(
     token: str | None,
     force_conflicts: bool = False,
     progress: Callable[[applying.Applied], None] | None = None,
+    on_rendered: Callable[[rendering.Result], None] | None = None,
 ) -> Deployed:
     namespace = request.namespace or conn.namespace
     request = request.model_copy(update={"namespace": namespace})
     result = rendering.render(request, model, options=options, facts=facts)
+    if on_rendered:
+        on_rendered(result)
     errors = [f for f in rendering.check(result, facts=facts) if f.is_error]
     if errors:
         raise InvalidInputError(
