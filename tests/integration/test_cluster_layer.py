@@ -245,3 +245,20 @@ def test_a_read_only_user_is_told_what_it_may_not_do(
         applying.apply(reader, manifests())
     assert err.value.hint
     assert "kubectl auth can-i" in err.value.hint
+
+
+def test_a_crd_version_other_than_the_rendered_one_is_named(
+    control_plane: controlplane.ControlPlane, namespace: str
+) -> None:
+    conn = connect(control_plane, namespace)
+    old = {
+        "apiVersion": "serving.kserve.io/v1alpha9",
+        "kind": "InferenceService",
+        "metadata": {"name": "m"},
+    }
+    with pytest.raises(
+        PermanentError, match=r"serves InferenceService only as serving\.kserve\.io/v1beta1"
+    ) as err:
+        applying.apply(conn, [old])
+    assert err.value.hint
+    assert "Upgrade" in err.value.hint

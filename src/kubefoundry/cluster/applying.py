@@ -215,11 +215,28 @@ def _resource(client: DynamicClient, obj: Mapping[str, Any]) -> Any:
     try:
         return client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
     except ResourceNotFoundError:
+        served = _served_versions(client, obj)
+        if served:
+            raise InvalidInputError(
+                f"This cluster serves {obj['kind']} only as {', '.join(served)}, not "
+                f"{obj['apiVersion']} (what KubeFoundry renders).",
+                hint="Upgrade that operator to a release that serves "
+                f"{obj['apiVersion']}, or render for another runtime.",
+            ) from None
         raise InvalidInputError(
             f"This cluster does not serve {obj['kind']} ({obj['apiVersion']}).",
-            hint="Its operator or CRD is not installed (or in another version); "
-            "`kubefoundry cluster` lists what is installed.",
+            hint="Its operator or CRD is not installed; `kubefoundry cluster` lists what is "
+            "installed.",
         ) from None
+
+
+def _served_versions(client: DynamicClient, obj: Mapping[str, Any]) -> list[str]:
+    group = str(obj["apiVersion"]).rpartition("/")[0]
+    try:
+        found = client.resources.search(kind=obj["kind"], group=group)
+    except Exception:  # discovery hiccups only lose the detail, never the error
+        return []
+    return sorted({f"{r.group}/{r.api_version}" for r in found if r.group == group})
 
 
 def _namespaced(
