@@ -16,7 +16,7 @@ from kubefoundry.catalog import instances
 from kubefoundry.core.errors import DoesNotFitError, InvalidInputError
 from kubefoundry.planning import tiers
 from kubefoundry.planning.plans import Plan
-from kubefoundry.runtimes import base, choosing, kaito
+from kubefoundry.runtimes import base, choosing, kaito, kaito_nodes
 from kubefoundry.runtimes.common import pods
 
 RUNTIME = kaito.KaitoRuntime()
@@ -161,7 +161,7 @@ def test_instance_type_is_a_kaito_azure_sku_with_the_planned_gpu() -> None:
         assert sku.cloud == "azure"
         assert sku.gpu_id == plan.gpu
         assert sku.gpu_count == pods.gpus_per_pod(plan)  # an exact fit exists for these
-        assert sku.name in kaito.AZURE_SKUS
+        assert sku.name in kaito_nodes.AZURE_SKUS
 
 
 def test_azure_selects_a_label_kaito_stamps_not_the_reserved_cloud_label() -> None:
