@@ -23,6 +23,7 @@ from kubefoundry.cli import (
     plan_cmd,
     render_cmd,
     runtimes_cmd,
+    sandbox_cmds,
 )
 from kubefoundry.core.errors import KubeFoundryError
 
@@ -46,6 +47,7 @@ app.command("status")(cluster_cmds.status)
 app.command("logs")(cluster_cmds.logs)
 app.command("delete")(cluster_cmds.delete)
 app.command("check")(check_cmd.check)
+app.add_typer(sandbox_cmds.app, name="sandbox")
 
 
 @app.command("version")

@@ -1,0 +1,295 @@
+"""The command line of each sandbox component, and the kubeconfig they and users share.
+
+Pure: paths and ports in, argv out. Every flag is upstream's own; what each one is for:
+
+- etcd: one member, data in the work folder, client and peer URLs on loopback.
+- kube-apiserver: loopback only; a self-signed serving certificate it writes to ``--cert-dir``;
+  one static token for an ``admin`` user in ``system:masters`` (``--token-auth-file``); RBAC;
+  a service-account key pair (signs the tokens pods get) and a service CIDR.
+- kube-controller-manager: the admin kubeconfig for every controller (no per-controller
+  service accounts), no leader election, the default controllers (``*``: garbage collector,
+  namespace, Deployment/ReplicaSet, StatefulSet, Job, service accounts, node lifecycle...;
+  the cloud ones stay off without a cloud provider). ``--service-account-private-key-file``
+  lets the token controller sign legacy service-account token Secrets and ``--root-ca-file``
+  is the CA it publishes to every namespace as ``kube-root-ca.crt``; certificate signing
+  (``--cluster-signing-*``) is left out: no kubelet asks for a certificate here.
+- kube-scheduler: the admin kubeconfig, no leader election, the default profile.
+- kwok: plays the kubelet of nodes annotated ``kwok.x-k8s.io/node=fake`` with its default
+  stages (nodes Ready; pods Running and Ready, deleted pods removed), renewing a Lease per
+  node as kubelets do; pod IPs from a private range.
+- the storage provisioner (``testcluster provisioner``, our own): binds a PersistentVolume to
+  every claim of the default StorageClass ``standard`` (the model cache needs one to be
+  bound before its pods schedule); the volumes hold no data, since nothing mounts them.
+- the LeaderWorkerSet controller (sigs.k8s.io/lws): the admin kubeconfig, a configuration
+  file (no leader election, no metrics, no certificate rotation) and its admission webhooks
+  served on loopback with a certificate ``testcluster certgen`` made; the API server calls
+  them through webhook configurations that name that URL and certificate (LWS's own
+  ``config/webhook`` manifests, service references replaced by the URL).
+
+The components serve their health endpoints on loopback ports (kube-controller-manager and
+kube-scheduler over HTTPS with an in-memory self-signed certificate).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KWOK_SELECTOR = "kwok.x-k8s.io/node=fake"
+POD_CIDR = "10.244.0.1/16"
+NODE_LEASE_S = 40  # the kubelet's default
+SERVICE_CIDR = "10.96.0.0/16"
+CONTEXT = "kubefoundry-sandbox"
+
+
+@dataclasses.dataclass(frozen=True)
+class Ports:
+    etcd: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    kwok: int
+    lws_webhook: int
+    lws_health: int
+    provisioner: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where everything lives in the sandbox's folder."""
+
+    workdir: Path
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.workdir / "etcd"
+
+    @property
+    def certs(self) -> Path:
+        return self.workdir / "certs"
+
+    @property
+    def ca_file(self) -> Path:  # the API server's self-signed serving certificate
+        return self.certs / "apiserver.crt"
+
+    @property
+    def tokens(self) -> Path:
+        return self.workdir / "tokens.csv"
+
+    @property
+    def sa_key(self) -> Path:
+        return self.workdir / "sa.key"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def logs(self) -> Path:
+        return self.workdir / "logs"
+
+    @property
+    def kwok_home(self) -> Path:  # KWOK_WORKDIR: keeps a user's ~/.kwok/kwok.yaml out
+        return self.workdir / "kwok"
+
+    @property
+    def lws_certs(self) -> Path:  # tls.crt, tls.key of the LWS webhook server
+        return self.workdir / "lws-certs"
+
+    @property
+    def lws_config(self) -> Path:
+        return self.workdir / "lws-config.yaml"
+
+
+def etcd(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    return [
+        str(binary), "etcd",
+        "--data-dir", str(layout.etcd_data),
+        "--listen-client-urls", f"http://127.0.0.1:{ports.etcd}",
+        "--listen-peer-urls", f"http://127.0.0.1:{ports.etcd_peer}",
+    ]  # fmt: skip
+
+
+def apiserver(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    return [
+        str(binary), "apiserver",
+        f"--etcd-servers=http://127.0.0.1:{ports.etcd}",
+        f"--secure-port={ports.apiserver}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--cert-dir={layout.certs}",
+        f"--token-auth-file={layout.tokens}",
+        "--authorization-mode=RBAC",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={layout.sa_key}",
+        f"--service-account-signing-key-file={layout.sa_key}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--allow-privileged=true",
+    ]  # fmt: skip
+
+
+def controller_manager(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    return [
+        str(binary), "controller-manager",
+        f"--kubeconfig={layout.kubeconfig}",
+        "--leader-elect=false",
+        "--controllers=*",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={ports.controller_manager}",
+        f"--service-account-private-key-file={layout.sa_key}",
+        f"--root-ca-file={layout.ca_file}",
+    ]  # fmt: skip
+
+
+def scheduler(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    return [
+        str(binary), "scheduler",
+        f"--kubeconfig={layout.kubeconfig}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={ports.scheduler}",
+    ]  # fmt: skip
+
+
+def kwok(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    return [
+        str(binary),
+        f"--kubeconfig={layout.kubeconfig}",
+        "--manage-all-nodes=false",
+        f"--manage-nodes-with-annotation-selector={KWOK_SELECTOR}",
+        f"--server-address=127.0.0.1:{ports.kwok}",
+        f"--cidr={POD_CIDR}",
+        # Renew each node's Lease (every 10 s): without leases the node lifecycle controller
+        # only sees kwok's status heartbeats, which are further apart than its grace period,
+        # so nodes would flap to Unknown and their pods be marked not Ready.
+        f"--node-lease-duration-seconds={NODE_LEASE_S}",
+    ]
+
+
+PROVISIONER = "kubefoundry.io/sandbox"
+STORAGE_CLASS = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {
+        "name": "standard",
+        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+    },
+    "provisioner": PROVISIONER,
+    "reclaimPolicy": "Delete",
+    "volumeBindingMode": "Immediate",
+}
+
+
+def provisioner(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    return [
+        str(binary), "provisioner",
+        f"--kubeconfig={layout.kubeconfig}",
+        f"--name={PROVISIONER}",
+        f"--health-address=127.0.0.1:{ports.provisioner}",
+    ]  # fmt: skip
+
+
+def lws(binary: Path, layout: Layout) -> list[str]:
+    return [str(binary), f"--kubeconfig={layout.kubeconfig}", f"--config={layout.lws_config}"]
+
+
+def lws_config(layout: Layout, ports: Ports) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "config.lws.x-k8s.io/v1alpha1",
+            "kind": "Configuration",
+            "leaderElection": {"leaderElect": False},
+            "internalCertManagement": {"enable": False},
+            "webhook": {
+                "host": "127.0.0.1",
+                "port": ports.lws_webhook,
+                "certDir": str(layout.lws_certs),
+            },
+            "health": {"healthProbeBindAddress": f"127.0.0.1:{ports.lws_health}"},
+            "metrics": {"bindAddress": "0"},
+        },
+        sort_keys=False,
+    )
+
+
+LWS_POD_SELECTOR = {
+    "matchExpressions": [{"key": "leaderworkerset.sigs.k8s.io/name", "operator": "Exists"}]
+}
+
+
+def lws_webhooks(ports: Ports, ca_pem: bytes) -> list[dict[str, Any]]:
+    """LWS's webhook configurations (its config/webhook), calling the loopback server."""
+    bundle = base64.b64encode(ca_pem).decode()
+
+    def hook(name: str, path: str, group: str, resource: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "admissionReviewVersions": ["v1"],
+            "clientConfig": {
+                "url": f"https://127.0.0.1:{ports.lws_webhook}{path}",
+                "caBundle": bundle,
+            },
+            "failurePolicy": "Fail",
+            "sideEffects": "None",
+            "rules": [
+                {
+                    "apiGroups": [group],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE"],
+                    "resources": [resource],
+                }
+            ],
+            **({"objectSelector": LWS_POD_SELECTOR} if resource == "pods" else {}),
+        }
+
+    lws_path = "leaderworkerset-x-k8s-io-v1-leaderworkerset"
+    group = "leaderworkerset.x-k8s.io"
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": "lws-mutating-webhook-configuration"},
+            "webhooks": [
+                hook("mleaderworkerset.kb.io", f"/mutate-{lws_path}", group, "leaderworkersets"),
+                hook("mpod.kb.io", "/mutate--v1-pod", "", "pods"),
+            ],
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "lws-validating-webhook-configuration"},
+            "webhooks": [
+                hook("vleaderworkerset.kb.io", f"/validate-{lws_path}", group, "leaderworkersets"),
+                hook("vpod.kb.io", "/validate--v1-pod", "", "pods"),
+            ],
+        },
+    ]
+
+
+def kubeconfig(*, server: str, token: str, ca_pem: bytes) -> str:
+    """A kubeconfig for the admin user, with the server's certificate embedded (so a copy
+    works from anywhere)."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": CONTEXT,
+                    "cluster": {
+                        "server": server,
+                        "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+                    },
+                }
+            ],
+            "users": [{"name": "admin", "user": {"token": token}}],
+            "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": "admin"}}],
+            "current-context": CONTEXT,
+        },
+        sort_keys=False,
+    )

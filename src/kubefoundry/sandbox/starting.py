@@ -1,0 +1,190 @@
+"""Start a sandbox, in order, each step waiting for the last:
+
+1. etcd (``/health``) → kube-apiserver (``/readyz``, its certificate verified) → the admin
+   kubeconfig → kube-controller-manager, kube-scheduler, kwok and the storage provisioner
+   (their ``/healthz``), and the default StorageClass;
+2. the CRDs, until every one is Established;
+3. the LeaderWorkerSet controller (when its CRD is among them: it watches that kind from the
+   start) and then its webhook configurations;
+4. the node pools, until kwok reports every node Ready.
+
+The state file is written as soon as processes run. Anything that fails stops what was
+started and says why, with the end of the failing process's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from kubefoundry.cluster import bootstrapping, connecting
+from kubefoundry.sandbox import building, components, pools, processes, running
+
+FIELD_MANAGER = "kubefoundry-sandbox"
+LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
+Say = Callable[[str], None]
+
+
+def start(
+    binaries: building.Binaries,
+    *,
+    workdir: Path,
+    crds: Sequence[Path],
+    node_pools: Sequence[pools.Pool] = pools.DEFAULT_POOLS,
+    say: Say = lambda _: None,
+    timeout_s: float = 180.0,
+) -> running.Sandbox:
+    """Start everything in ``workdir`` and return once the sandbox is ready."""
+    nodes = pools.all_nodes(tuple(node_pools))  # a bad pool fails before anything starts
+    starter = _Starter(binaries, components.Layout(workdir), say=say, timeout_s=timeout_s)
+    try:
+        sandbox = starter.control_plane()
+        conn = connecting.connect(connecting.Target(kubeconfig=sandbox.kubeconfig))
+        try:
+            began = time.monotonic()
+            say(f"installing {len(crds)} CRDs")
+            bootstrapping.install_crds(conn, crds, field_manager=FIELD_MANAGER, timeout_s=timeout_s)
+            say(f"CRDs Established in {time.monotonic() - began:.0f}s")
+            objects = [components.STORAGE_CLASS, *pools.cluster_objects(tuple(node_pools))]
+            bootstrapping.apply_objects(conn, objects, field_manager=FIELD_MANAGER)
+            if LWS_CRD in {path.stem for path in crds}:
+                starter.lws(conn)
+            bootstrapping.apply_nodes(conn, nodes, field_manager=FIELD_MANAGER)
+            names = tuple(n["metadata"]["name"] for n in nodes)
+            starter.wait_nodes(conn, names)
+        finally:
+            conn.close()
+        say(f"{len(names)} nodes Ready in {len(node_pools)} pools")
+        sandbox = dataclasses.replace(sandbox, processes=tuple(starter.started), nodes=names)
+        running.write_state(sandbox)
+        return sandbox
+    except BaseException:
+        for proc in reversed(starter.started):
+            processes.stop(proc)
+        raise
+
+
+@contextlib.contextmanager
+def started(
+    binaries: building.Binaries,
+    *,
+    workdir: Path,
+    crds: Sequence[Path],
+    node_pools: Sequence[pools.Pool] = pools.DEFAULT_POOLS,
+    say: Say = lambda _: None,
+) -> Iterator[running.Sandbox]:
+    """A sandbox for the length of a ``with`` block (the test suite's)."""
+    sandbox = start(binaries, workdir=workdir, crds=crds, node_pools=node_pools, say=say)
+    try:
+        yield sandbox
+    finally:
+        running.stop(sandbox)
+
+
+class _Starter:
+    def __init__(
+        self,
+        binaries: building.Binaries,
+        layout: components.Layout,
+        *,
+        say: Say,
+        timeout_s: float,
+    ) -> None:
+        self.binaries, self.layout, self.say, self.timeout_s = binaries, layout, say, timeout_s
+        self.ports = components.Ports(*processes.free_ports(9))
+        self.started: list[processes.Process] = []
+        self.sandbox: running.Sandbox | None = None
+
+    def run(self, name: str, argv: list[str], url: str, **probe: Any) -> processes.Process:
+        env = {"KWOK_WORKDIR": str(self.layout.kwok_home)} if name == "kwok" else None
+        proc = processes.start(name, argv, log=self.layout.logs / f"{name}.log", env=env)
+        self.started.append(proc)
+        if self.sandbox is not None:  # from here on, `sandbox down` can stop what runs
+            self.sandbox = dataclasses.replace(self.sandbox, processes=tuple(self.started))
+            running.write_state(self.sandbox)
+        processes.wait_healthy(url, proc=proc, timeout_s=self.timeout_s, **probe)
+        self.say(f"{name} ready")
+        return proc
+
+    def control_plane(self) -> running.Sandbox:
+        layout, ports, binary = self.layout, self.ports, self.binaries.testcluster
+        for folder in (layout.workdir, layout.logs, layout.kwok_home):
+            folder.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_hex(16)
+        layout.tokens.write_text(f"{token},admin,admin,system:masters\n")
+        layout.tokens.chmod(0o600)
+        _tool(binary, "keygen", layout.sa_key)
+        etcd = f"http://127.0.0.1:{ports.etcd}/health"
+        self.run("etcd", components.etcd(binary, layout, ports), etcd)
+        server = f"https://127.0.0.1:{ports.apiserver}"
+        argv = components.apiserver(binary, layout, ports)
+        self.run("kube-apiserver", argv, f"{server}/readyz", token=token, ca_file=layout.ca_file)
+        ca_pem = layout.ca_file.read_bytes()
+        layout.kubeconfig.write_text(
+            components.kubeconfig(server=server, token=token, ca_pem=ca_pem)
+        )
+        layout.kubeconfig.chmod(0o600)
+        self.sandbox = running.Sandbox(
+            workdir=layout.workdir,
+            server=server,
+            token=token,
+            ca_file=layout.ca_file,
+            kubeconfig=layout.kubeconfig,
+            processes=tuple(self.started),
+            nodes=(),
+        )
+        running.write_state(self.sandbox)
+        for name, argv, port in (
+            (
+                "kube-controller-manager",
+                components.controller_manager(binary, layout, ports),
+                ports.controller_manager,
+            ),
+            ("kube-scheduler", components.scheduler(binary, layout, ports), ports.scheduler),
+        ):
+            self.run(name, argv, f"https://127.0.0.1:{port}/healthz")
+        kwok = components.kwok(self.binaries.kwok, layout, ports)
+        self.run("kwok", kwok, f"http://127.0.0.1:{ports.kwok}/healthz")
+        argv = components.provisioner(binary, layout, ports)
+        self.run("provisioner", argv, f"http://127.0.0.1:{ports.provisioner}/healthz")
+        return self.sandbox
+
+    def lws(self, conn: connecting.Connection) -> None:
+        layout, ports = self.layout, self.ports
+        _tool(self.binaries.testcluster, "certgen", layout.lws_certs)
+        layout.lws_config.write_text(components.lws_config(layout, ports))
+        argv = components.lws(self.binaries.lws, layout)
+        self.run("lws-controller", argv, f"http://127.0.0.1:{ports.lws_health}/readyz")
+        hooks = components.lws_webhooks(ports, (layout.lws_certs / "tls.crt").read_bytes())
+        bootstrapping.apply_objects(conn, hooks, field_manager=FIELD_MANAGER)
+
+    def wait_nodes(self, conn: connecting.Connection, names: Sequence[str]) -> None:
+        kwok = next(p for p in self.started if p.name == "kwok")
+        deadline = time.monotonic() + self.timeout_s
+        waiting = set(names)
+        while waiting and time.monotonic() < deadline:
+            if not processes.alive(kwok):
+                raise processes.StartError(
+                    f"kwok exited; the end of {kwok.log}:\n{processes.tail(kwok.log)}"
+                )
+            waiting -= bootstrapping.ready_nodes(conn, names)
+            if waiting:
+                time.sleep(0.3)
+        if waiting:
+            raise processes.StartError(
+                f"nodes not Ready after {self.timeout_s:.0f}s: {', '.join(sorted(waiting))}; "
+                f"the end of {kwok.log}:\n{processes.tail(kwok.log)}"
+            )
+
+
+def _tool(binary: Path, command: str, path: Path) -> None:
+    """``testcluster keygen PATH`` / ``certgen DIR``: keys made by our own binary (no openssl)."""
+    result = subprocess.run([binary, command, path], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise processes.StartError(f"{binary} {command} failed: {result.stderr.strip()}")

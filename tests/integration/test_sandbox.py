@@ -1,0 +1,342 @@
+"""Deployments coming up for real in the sandbox: discovery finds the fake GPU pools, the
+planner selects their labels, the scheduler places the pods on matching GPU nodes, kwok runs
+them, the watch reports Ready; deleting the root garbage-collects everything but the model
+cache, and namespaces delete.
+
+The runtimes whose pods we render (vLLM and TGI Deployments, llm-d's Deployments, LWS through
+the real LeaderWorkerSet controller) come up on their own. The operator-managed ones (KServe,
+KubeRay, Dynamo, KAITO) have no operator here: their status is written by the test, by
+``fake_operator_marks_ready``, the one fake in these tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+from tests.support import controlplane
+
+from kubefoundry.catalog import models
+from kubefoundry.cluster import connecting, inspecting
+from kubefoundry.deploy import deploying, discovering, phases, rendering
+from kubefoundry.planning.request import DeploymentRequest
+from kubefoundry.runtimes import base
+
+OPTIONS = base.Options(monitoring="none")
+SETTLE_S = 90.0  # pods of an earlier test's namespace may still be freeing GPUs
+
+
+@pytest.fixture
+def conn(
+    control_plane: controlplane.ControlPlane, namespace: str
+) -> Iterator[connecting.Connection]:
+    connection = connecting.connect(
+        connecting.Target(kubeconfig=control_plane.kubeconfig, namespace=namespace)
+    )
+    yield connection
+    connection.close()
+
+
+def deploy(conn: connecting.Connection, **request: Any) -> deploying.Deployed:
+    """Deploy as the CLI does: planned against the facts discovered from the sandbox."""
+    facts, refused = discovering.discover(conn)
+    assert refused == []
+    wanted = DeploymentRequest.model_validate(request)
+    entry = models.ModelCatalog.load().get(wanted.model)
+    return deploying.deploy(wanted, entry, conn=conn, options=OPTIONS, facts=facts, token=None)
+
+
+def watch(
+    conn: connecting.Connection, done: deploying.Deployed, timeout_s: float
+) -> phases.Progress:
+    seen = list(
+        deploying.watch(
+            conn,
+            name=done.result.plan.name,
+            namespace=done.namespace,
+            timeout_s=timeout_s,
+            poll_s=0.5,
+        )
+    )
+    return seen[-1]
+
+
+def eventually(check: Callable[[], bool], *, timeout_s: float = 60.0, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"not after {timeout_s:.0f}s: {what}"
+        time.sleep(0.5)
+
+
+def pods_on_matching_gpu_nodes(conn: connecting.Connection, done: deploying.Deployed) -> list[str]:
+    """The nodes the deployment's GPU pods run on; each must carry the plan's node selector
+    and the GPUs the pod asks for."""
+    plan = done.result.plan
+    core = client.CoreV1Api(conn.api)
+    found = inspecting.pods(conn, name=plan.name, namespace=done.namespace)
+    placed = []
+    for pod in found:
+        asked = _gpus_requested(pod)
+        if not asked:
+            continue  # e.g. llm-d's endpoint picker: a CPU pod
+        assert pod["status"]["phase"] == "Running", pod["metadata"]["name"]
+        node = core.read_node(pod["spec"]["nodeName"])
+        labels = node.metadata.labels
+        assert plan.node_selector.items() <= labels.items(), (node.metadata.name, labels)
+        assert int(node.status.allocatable["nvidia.com/gpu"]) >= asked
+        placed.append(node.metadata.name)
+    assert placed, f"no GPU pods for {plan.name}"
+    return placed
+
+
+def _gpus_requested(pod: dict[str, Any]) -> int:
+    return sum(
+        int(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0))
+        for c in pod["spec"]["containers"]
+    )
+
+
+def test_discovery_reports_the_fake_gpu_pools(conn: connecting.Connection) -> None:
+    facts, refused = discovering.discover(conn)
+    assert refused == []
+    pools = {p.name: p for p in facts.gpu_pools()}
+    assert (pools["h100"].gpu, pools["h100"].gpus_per_node, pools["h100"].nodes) == (
+        "H100-80GB-SXM",
+        8,
+        2,
+    )
+    assert (pools["l4"].gpu, pools["l4"].gpus_per_node, pools["l4"].nodes) == ("L4", 1, 4)
+    assert pools["h100"].instance_type == "a3-highgpu-8g"
+    assert facts.cloud == "gcp"
+    assert facts.provisioner == "karpenter"
+    assert "standard" in facts.storage_classes
+    assert {"lws", "kserve", "kuberay", "dynamo", "kaito"} <= set(facts.installed_runtimes)
+
+
+def test_a_plan_against_the_discovered_facts_selects_real_node_labels(
+    conn: connecting.Connection,
+) -> None:
+    facts, _ = discovering.discover(conn)
+    nodes = client.CoreV1Api(conn.api).list_node().items
+    for gpu in ("H100", "L4"):
+        request = DeploymentRequest.model_validate({"model": "qwen2.5-1.5b", "gpu": gpu})
+        result = rendering.render(
+            request, models.ModelCatalog.load().get(request.model), options=OPTIONS, facts=facts
+        )
+        selector = result.plan.node_selector
+        matching = [n for n in nodes if selector.items() <= (n.metadata.labels or {}).items()]
+        assert matching, selector
+        assert {n.metadata.annotations["kubefoundry.io/sandbox-pool"] for n in matching} == {
+            "h100" if gpu == "H100" else "l4"
+        }
+        taints = {t.key for n in matching for t in n.spec.taints or []}
+        tolerated = {t["key"] for t in result.plan.tolerations}
+        assert taints <= tolerated
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "pool"),
+    [
+        ({"model": "qwen2.5-7b", "runtime": "vllm"}, "h100"),
+        ({"model": "qwen2.5-1.5b", "runtime": "tgi", "gpu": "L4"}, "l4"),
+        ({"model": "qwen2.5-7b", "runtime": "llmd", "replicas": 1}, "h100"),
+    ],
+    ids=["vllm-on-h100", "tgi-on-l4", "llmd-on-h100"],
+)
+def test_deployment_runtimes_come_up_running_on_the_planned_gpu_nodes(
+    conn: connecting.Connection, request_fields: dict[str, Any], pool: str
+) -> None:
+    done = deploy(conn, **request_fields)
+    final = watch(conn, done, timeout_s=SETTLE_S)
+    assert final.phase is phases.Phase.READY, final
+    nodes = pods_on_matching_gpu_nodes(conn, done)
+    pool_of = {
+        n.metadata.name: n.metadata.annotations["kubefoundry.io/sandbox-pool"]
+        for n in client.CoreV1Api(conn.api).list_node().items
+    }
+    assert {pool_of[n] for n in nodes} == {pool}
+    assert len(nodes) == done.result.plan.replicas
+
+
+def test_lws_multi_node_groups_come_up_across_gpu_nodes(conn: connecting.Connection) -> None:
+    """A model split over four single-L4 nodes: the real LeaderWorkerSet controller makes
+    the leader and worker StatefulSets, their pods land on four different L4 nodes."""
+    done = deploy(conn, model="qwen3-14b", runtime="lws", gpu="L4", replicas=1)
+    plan = done.result.plan
+    assert plan.nodes_per_replica > 1
+    final = watch(conn, done, timeout_s=SETTLE_S)
+    assert final.phase is phases.Phase.READY, final
+    nodes = pods_on_matching_gpu_nodes(conn, done)
+    assert len(nodes) == len(set(nodes)) == plan.nodes_per_replica
+    lws = client.CustomObjectsApi(conn.api).get_namespaced_custom_object(
+        "leaderworkerset.x-k8s.io", "v1", done.namespace, "leaderworkersets", plan.name
+    )
+    assert lws["status"]["readyReplicas"] == 1  # written by the LWS controller, not by us
+
+
+# What each operator writes on its root object once it serves (their status fields, as the
+# CRDs in shared/crds define them).
+_OPERATOR_STATUS: dict[str, dict[str, Any]] = {
+    "InferenceService": {
+        "conditions": [
+            {"type": "PredictorReady", "status": "True"},
+            {"type": "Ready", "status": "True"},
+        ],
+        "url": "http://fake.example",
+    },
+    "RayService": {
+        "serviceStatus": "Running",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "RunningAndHealthy",
+                "message": "",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
+        ],
+    },
+    "DynamoGraphDeployment": {
+        "state": "successful",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "AllComponentsReady",
+                "message": "",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
+        ],
+    },
+    "InferenceSet": {
+        "replicas": 2,
+        "readyReplicas": 2,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "InferenceSetReady",
+                "message": "",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
+        ],
+    },
+}
+
+
+def fake_operator_marks_ready(conn: connecting.Connection, root: dict[str, Any]) -> None:
+    """FAKE: write the status the runtime's operator would write once its pods serve. No
+    operator runs in the sandbox; this is the one thing the tests make up."""
+    group, version = root["apiVersion"].split("/")
+    plural = {
+        "InferenceService": "inferenceservices",
+        "RayService": "rayservices",
+        "DynamoGraphDeployment": "dynamographdeployments",
+        "InferenceSet": "inferencesets",
+    }[root["kind"]]
+    client.CustomObjectsApi(conn.api).patch_namespaced_custom_object_status(
+        group,
+        version,
+        root["metadata"]["namespace"],
+        plural,
+        root["metadata"]["name"],
+        {"status": _OPERATOR_STATUS[root["kind"]]},
+    )
+
+
+@pytest.mark.parametrize("runtime", ["kserve", "kuberay", "dynamo", "kaito"])
+def test_operator_managed_runtimes_are_ready_once_their_operator_says_so(
+    conn: connecting.Connection, runtime: str
+) -> None:
+    done = deploy(conn, model="qwen2.5-7b", runtime=runtime)
+    name, namespace = done.result.plan.name, done.namespace
+    waiting = watch(conn, done, timeout_s=2)
+    assert waiting.phase is not phases.Phase.READY  # no operator: nothing comes up by itself
+    root = inspecting.root(conn, deploying.ROOT_KINDS, name=name, namespace=namespace)
+    assert root is not None
+    fake_operator_marks_ready(conn, root)
+    final = watch(conn, done, timeout_s=10)
+    assert final.phase is phases.Phase.READY, final
+    assert deploying.status(conn, name=name, namespace=namespace).phase is phases.Phase.READY
+
+
+def test_delete_garbage_collects_everything_but_the_model_cache(
+    conn: connecting.Connection,
+) -> None:
+    done = deploy(conn, model="qwen2.5-1.5b", runtime="vllm", gpu="L4", replicas=1)
+    assert watch(conn, done, timeout_s=SETTLE_S).phase is phases.Phase.READY
+    name, namespace = done.result.plan.name, done.namespace
+    core, apps = client.CoreV1Api(conn.api), client.AppsV1Api(conn.api)
+    selector = f"{inspecting.DEPLOYMENT}={name}"
+    assert apps.list_namespaced_replica_set(namespace, label_selector=selector).items
+
+    deleted = deploying.delete(conn, name=name, namespace=namespace)
+    assert "Deployment/" + name in deleted
+
+    def nothing_left() -> bool:
+        return not (
+            core.list_namespaced_pod(namespace).items
+            or apps.list_namespaced_replica_set(namespace).items
+            or apps.list_namespaced_deployment(namespace).items
+            or core.list_namespaced_service(namespace).items
+        )
+
+    eventually(nothing_left, what="pods, ReplicaSets, Deployments and Services gone")
+    (pvc,) = core.list_namespaced_persistent_volume_claim(namespace).items
+    assert pvc.metadata.labels["app.kubernetes.io/component"] == "model-cache"
+    assert pvc.status.phase == "Bound"  # the sandbox's provisioner bound it
+
+
+def test_deleting_only_the_root_lets_the_garbage_collector_take_its_children(
+    conn: connecting.Connection,
+) -> None:
+    done = deploy(conn, model="qwen2.5-1.5b", runtime="vllm", gpu="L4", replicas=1)
+    name, namespace = done.result.plan.name, done.namespace
+    core, apps = client.CoreV1Api(conn.api), client.AppsV1Api(conn.api)
+    eventually(lambda: bool(core.list_namespaced_pod(namespace).items), what="the Deployment's pod")
+    apps.delete_namespaced_deployment(name, namespace, propagation_policy="Background")
+    owned = [
+        a for a in done.applied if a.kind in ("Service", "PodDisruptionBudget", "ScaledObject")
+    ]
+    assert owned
+
+    def children_gone() -> bool:
+        return not (
+            core.list_namespaced_pod(namespace).items
+            or core.list_namespaced_service(namespace).items
+            or client.PolicyV1Api(conn.api).list_namespaced_pod_disruption_budget(namespace).items
+        )
+
+    eventually(children_gone, what="the root's children garbage-collected")
+    assert len(core.list_namespaced_persistent_volume_claim(namespace).items) == 1
+
+
+def test_deleting_a_namespace_removes_it_and_its_deployments(
+    control_plane: controlplane.ControlPlane,
+) -> None:
+    conn = connecting.connect(
+        connecting.Target(kubeconfig=control_plane.kubeconfig, namespace="kf-doomed")
+    )
+    core = client.CoreV1Api(conn.api)
+    try:
+        core.create_namespace({"metadata": {"name": "kf-doomed"}})
+        done = deploy(conn, model="qwen2.5-1.5b", runtime="vllm", gpu="L4", replicas=1)
+        eventually(
+            lambda: bool(inspecting.pods(conn, name=done.result.plan.name, namespace="kf-doomed")),
+            what="the deployment's pod",
+        )
+        core.delete_namespace("kf-doomed")
+
+        def gone() -> bool:
+            try:
+                core.read_namespace("kf-doomed")
+            except client.ApiException as exc:
+                return exc.status == 404
+            return False
+
+        eventually(gone, timeout_s=90, what="namespace kf-doomed deleted")
+    finally:
+        conn.close()
