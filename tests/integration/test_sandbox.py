@@ -11,6 +11,7 @@ KubeRay, Dynamo, KAITO) have no operator here: their status is written by the te
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -116,6 +117,24 @@ def test_discovery_reports_the_fake_gpu_pools(conn: connecting.Connection) -> No
     assert {"lws", "kserve", "kuberay", "dynamo", "kaito"} <= set(facts.installed_runtimes)
 
 
+def test_the_fake_nodes_keep_renewing_their_leases(conn: connecting.Connection) -> None:
+    """kwok renews a Lease per node as kubelets do. Without it the node lifecycle controller
+    marks the nodes Unknown after its grace period, taints them unreachable and marks their
+    pods not Ready: deployments would flap."""
+    leases = {
+        lease.metadata.name: lease.spec.renew_time
+        for lease in client.CoordinationV1Api(conn.api)
+        .list_namespaced_lease("kube-node-lease")
+        .items
+    }
+    now = datetime.datetime.now(datetime.UTC)
+    for node in client.CoreV1Api(conn.api).list_node().items:
+        name = node.metadata.name
+        assert name in leases, f"no Lease for {name}"
+        assert (now - leases[name]).total_seconds() < 30, f"{name}'s Lease is stale"
+        assert not [t.key for t in node.spec.taints or [] if t.key.startswith("node.kubernetes")]
+
+
 def test_a_plan_against_the_discovered_facts_selects_real_node_labels(
     conn: connecting.Connection,
 ) -> None:
@@ -175,6 +194,10 @@ def test_lws_multi_node_groups_come_up_across_gpu_nodes(conn: connecting.Connect
         "leaderworkerset.x-k8s.io", "v1", done.namespace, "leaderworkersets", plan.name
     )
     assert lws["status"]["readyReplicas"] == 1  # written by the LWS controller, not by us
+    # The controller's headless Service (the pods' DNS subdomain) beside our leader Service.
+    core = client.CoreV1Api(conn.api)
+    assert core.read_namespaced_service(plan.name, done.namespace).spec.cluster_ip == "None"
+    assert core.read_namespaced_service(f"{plan.name}-leader", done.namespace).spec.cluster_ip
 
 
 # What each operator writes on its root object once it serves (their status fields, as the

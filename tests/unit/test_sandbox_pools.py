@@ -29,18 +29,7 @@ def facts(*pool: pools.Pool) -> ClusterFacts:
         (pools.Pool("a", "H100", 8, 1, "eks"), "H100-80GB-SXM", "aws", "p5.48xlarge", 0),
         (pools.Pool("a", "H100-NVL", 1, 2, "aks"), "H100-NVL-94GB", "azure", None, 0),
         (pools.Pool("a", "A10", 2, 1, "aks-nap"), "A10", "azure", "Standard_NC32ads_A10_v4", 0),
-        pytest.param(
-            pools.Pool("a", "H100-NVL", 2, 1, "aks-nap"),
-            "H100-NVL-94GB",
-            "azure",
-            None,
-            0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="discovery reads karpenter.azure.com/sku-gpu-name=H100 as the SXM H100 "
-                "before the SKU (node.kubernetes.io/instance-type) that says NVL",
-            ),
-        ),
+        (pools.Pool("a", "H100-NVL", 2, 1, "aks-nap"), "H100-NVL-94GB", "azure", None, 0),
         (pools.Pool("a", "A100-80GB-PCIe", 4, 2, "gfd"), "A100-80GB-PCIe", "onprem", None, 0),
     ],
 )

@@ -134,6 +134,13 @@ def _identify(
     gpus: gpu_catalog.GpuCatalog,
     instances: instance_catalog.InstanceCatalog,
 ) -> str | None:
+    """The GPU model: the VM size when the price list knows it (it names the exact part,
+    e.g. H100 NVL vs SXM, A100 40 vs 80 GB), else a label that names the model."""
+    if INSTANCE_TYPE in labels:
+        try:
+            return instances.get(labels[INSTANCE_TYPE]).gpu_id
+        except KubeFoundryError:
+            pass
     for platform in gpus.platforms.values():
         if not platform.identifies_model:
             continue
@@ -143,11 +150,6 @@ def _identify(
                 return gpus.get(value).id
             except KubeFoundryError:
                 continue
-    if INSTANCE_TYPE in labels:
-        try:
-            return instances.get(labels[INSTANCE_TYPE]).gpu_id
-        except KubeFoundryError:
-            return None
     return None
 
 

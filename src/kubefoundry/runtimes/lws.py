@@ -61,11 +61,12 @@ class LwsRuntime:
 
     def render(self, plan: Plan, options: Options) -> Rendered:
         manifests: list[Manifest] = [leader_worker_set(plan, options)]
-        manifests.append(objects.service(plan, runtime=NAME, component=LEADER))
+        service = leader_service_name(plan)
+        manifests.append(objects.service(plan, runtime=NAME, component=LEADER, name=service))
         if options.cache.enabled:
             manifests.append(objects.model_cache(plan, options, runtime=NAME))
         manifests += objects.token_objects(plan, options, runtime=NAME)
-        manifests += objects.route(plan, options, runtime=NAME, service_name=plan.name)
+        manifests += objects.route(plan, options, runtime=NAME, service_name=service)
         manifests += objects.monitor(plan, options, runtime=NAME, component=LEADER)
         manifests += disruption_budget(plan, options)
         decisions = [_mode_decision(plan, options)]
@@ -80,6 +81,13 @@ class LwsRuntime:
             )
             decisions.append(_scaling_decision(plan))
         return Rendered(runtime=NAME, manifests=tuple(manifests), decisions=tuple(decisions))
+
+
+def leader_service_name(plan: Plan) -> str:
+    """``<name>-leader``, as LWS's own vLLM example names it: the LWS controller creates a
+    headless Service named after the LeaderWorkerSet for its pods' DNS (the workers reach the
+    leader at ``<leader pod>.<name>``), so ours must not take that name."""
+    return f"{plan.name}-leader"
 
 
 def mode(plan: Plan, options: Options) -> str:

@@ -153,6 +153,21 @@ def test_only_the_leader_serves_and_is_probed(options: base.Options) -> None:
     assert not selector.items() <= _template(lws_object, "worker")["metadata"]["labels"].items()
 
 
+def test_the_leader_service_leaves_the_lws_name_to_the_lws_controller() -> None:
+    """The LWS controller creates a headless Service named after the LeaderWorkerSet (the
+    workers reach the leader at <leader pod>.<name>); ours is <name>-leader, as upstream's."""
+    plan = _multi_node()
+    out = RUNTIME.render(plan, base.Options(exposure="httproute", host="llm.example.com"))
+    (service,) = rendering.find(out.manifests, "Service")
+    assert (
+        service["metadata"]["name"]
+        == f"{plan.name}-leader"
+        != _lws(out.manifests)["metadata"]["name"]
+    )
+    (route,) = rendering.find(out.manifests, "HTTPRoute")
+    assert route["spec"]["rules"][0]["backendRefs"][0]["name"] == service["metadata"]["name"]
+
+
 def test_the_token_and_the_cache_reach_every_pod_of_a_group() -> None:
     plan = _multi_node()
     assert plan.gated
