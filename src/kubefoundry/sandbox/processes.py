@@ -11,12 +11,14 @@ processes' own endpoints, not the Kubernetes API, which only ``cluster/`` talks 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import os
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from kubefoundry.core.errors import PermanentError
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class StartError(PermanentError):
@@ -52,9 +56,19 @@ class Process:
 
 
 def start(
-    name: str, argv: Sequence[str | Path], *, log: Path, env: Mapping[str, str] | None = None
+    name: str,
+    argv: Sequence[str | Path],
+    *,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    outlive_parent: bool = True,
 ) -> Process:
-    """Run ``argv`` detached, stdout and stderr appended to ``log``, ``env`` added."""
+    """Run ``argv`` detached, stdout and stderr appended to ``log``, ``env`` added.
+
+    ``outlive_parent=False`` (the test suite's): the process gets SIGTERM when the process
+    that started it dies, even by SIGKILL, so a killed test run leaves nothing behind (Linux;
+    elsewhere the teardown alone stops it).
+    """
     with log.open("ab") as out:
         handle = subprocess.Popen(
             [os.fspath(a) for a in argv],
@@ -63,8 +77,15 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **(env or {})},
+            preexec_fn=None if outlive_parent else _die_with_parent,
         )
     return Process(name, handle.pid, os.fspath(argv[0]), log, handle)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def alive(proc: Process) -> bool:

@@ -39,10 +39,21 @@ def start(
     node_pools: Sequence[pools.Pool] = pools.DEFAULT_POOLS,
     say: Say = lambda _: None,
     timeout_s: float = 180.0,
+    outlive_caller: bool = True,
 ) -> running.Sandbox:
-    """Start everything in ``workdir`` and return once the sandbox is ready."""
+    """Start everything in ``workdir`` and return once the sandbox is ready.
+
+    ``outlive_caller=False`` ties the processes to this one (the test suite's): they get
+    SIGTERM if it dies without stopping them.
+    """
     nodes = pools.all_nodes(tuple(node_pools))  # a bad pool fails before anything starts
-    starter = _Starter(binaries, components.Layout(workdir), say=say, timeout_s=timeout_s)
+    starter = _Starter(
+        binaries,
+        components.Layout(workdir),
+        say=say,
+        timeout_s=timeout_s,
+        outlive_caller=outlive_caller,
+    )
     try:
         sandbox = starter.control_plane()
         conn = connecting.connect(connecting.Target(kubeconfig=sandbox.kubeconfig))
@@ -79,8 +90,16 @@ def started(
     node_pools: Sequence[pools.Pool] = pools.DEFAULT_POOLS,
     say: Say = lambda _: None,
 ) -> Iterator[running.Sandbox]:
-    """A sandbox for the length of a ``with`` block (the test suite's)."""
-    sandbox = start(binaries, workdir=workdir, crds=crds, node_pools=node_pools, say=say)
+    """A sandbox for the length of a ``with`` block (the test suite's), whose processes do
+    not outlive this one even when it is killed."""
+    sandbox = start(
+        binaries,
+        workdir=workdir,
+        crds=crds,
+        node_pools=node_pools,
+        say=say,
+        outlive_caller=False,
+    )
     try:
         yield sandbox
     finally:
@@ -95,15 +114,23 @@ class _Starter:
         *,
         say: Say,
         timeout_s: float,
+        outlive_caller: bool,
     ) -> None:
         self.binaries, self.layout, self.say, self.timeout_s = binaries, layout, say, timeout_s
+        self.outlive_caller = outlive_caller
         self.ports = components.Ports(*processes.free_ports(9))
         self.started: list[processes.Process] = []
         self.sandbox: running.Sandbox | None = None
 
     def run(self, name: str, argv: list[str], url: str, **probe: Any) -> processes.Process:
         env = {"KWOK_WORKDIR": str(self.layout.kwok_home)} if name == "kwok" else None
-        proc = processes.start(name, argv, log=self.layout.logs / f"{name}.log", env=env)
+        proc = processes.start(
+            name,
+            argv,
+            log=self.layout.logs / f"{name}.log",
+            env=env,
+            outlive_parent=self.outlive_caller,
+        )
         self.started.append(proc)
         if self.sandbox is not None:  # from here on, `sandbox down` can stop what runs
             self.sandbox = dataclasses.replace(self.sandbox, processes=tuple(self.started))
