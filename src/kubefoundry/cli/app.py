@@ -1,9 +1,9 @@
 """The ``kubefoundry`` command: a thin Typer shell over catalog and planning.
 
 Every command builds its inputs, calls one function of the layers below and prints the
-result as a Rich table or, with ``--json``, one JSON object. Errors raised on purpose
-(:class:`KubeFoundryError`) print their message and fix and exit with code 2, never a
-traceback.
+result as a Rich table or, with ``-o json|yaml``, one document. Usage mistakes print the
+usage and the mistake and exit 2; errors raised on purpose (:class:`KubeFoundryError`) print
+their message and fix and exit 2; anything else is a bug (exit 70). Never a traceback.
 """
 
 from __future__ import annotations
@@ -50,6 +50,25 @@ app.command("check")(check_cmd.check)
 app.add_typer(sandbox_cmds.app, name="sandbox")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"kubefoundry {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the KubeFoundry version and exit.",
+    ),
+) -> None:
+    """Plan, render and deploy open LLMs on Kubernetes, with every choice explained."""
+
+
 @app.command("version")
 def version() -> None:
     """Print the KubeFoundry version."""
@@ -57,23 +76,15 @@ def version() -> None:
 
 
 def main() -> None:
+    """The console script. Typer runs in standalone mode, so it reports usage errors itself
+    (usage line, the mistake, exit 2) with whichever click it bundles; what reaches us is an
+    error raised on purpose (exit 2) or a bug (exit 70)."""
     try:
-        # Without standalone mode click returns typer.Exit's code instead of exiting.
-        code = app(standalone_mode=False)
+        app(prog_name="kubefoundry")
     except KubeFoundryError as exc:
         output.error(exc)
         sys.exit(2)
-    except typer.Abort:
-        output.error_text("Aborted.")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and friends
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         if os.environ.get("KUBEFOUNDRY_DEBUG"):
             raise
         output.error_text(
@@ -81,4 +92,3 @@ def main() -> None:
             "run again with KUBEFOUNDRY_DEBUG=1 for the traceback and report it."
         )
         sys.exit(70)
-    sys.exit(code if isinstance(code, int) else 0)
