@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from kubefoundry.planning.plans import Decision, Plan
+from kubefoundry.runtimes.common.claims import Said
 
 Manifest = dict[str, Any]
 
@@ -47,6 +48,22 @@ class TokenOptions:
 
 
 @dataclasses.dataclass(frozen=True)
+class Token:
+    """How the pods get the Hugging Face token, decided once per render: the objects reference
+    it and the explanation names it from this one value (``common/tokens``)."""
+
+    secret: str  # the Secret's name
+    key: str  # the key in that Secret the pods (or the operator) read
+    optional: bool  # the pods start without the Secret (gating not known)
+    given: bool  # the user named the Secret (it is theirs, not ours to create)
+    options: TokenOptions  # where it comes from: a plain Secret or an ExternalSecret's store
+
+    @property
+    def source(self) -> TokenSource:
+        return self.options.source
+
+
+@dataclasses.dataclass(frozen=True)
 class CacheOptions:
     enabled: bool = True
     size_gib: int | None = None  # default: weights on disk × 1.3, rounded up to 10 GiB
@@ -75,10 +92,36 @@ class Options:
 
 @dataclasses.dataclass(frozen=True)
 class Rendered:
+    """The objects and their explanation. ``said`` holds each decision and warning with the
+    values its text states and where the objects hold them; ``token`` is the token the
+    objects use."""
+
     runtime: str
     manifests: tuple[Manifest, ...]
     decisions: tuple[Decision, ...] = ()
     warnings: tuple[str, ...] = ()
+    said: tuple[Said, ...] = ()
+    token: Token | None = None
+
+    @classmethod
+    def of(
+        cls,
+        runtime: str,
+        manifests: Sequence[Manifest],
+        said: Sequence[Said | Decision | str],
+        *,
+        token: Token | None = None,
+    ) -> Rendered:
+        """Decisions and warnings in the order said, each kept with its claims."""
+        lines = tuple(s if isinstance(s, Said) else Said(s) for s in said)
+        return cls(
+            runtime=runtime,
+            manifests=tuple(manifests),
+            decisions=tuple(s.what for s in lines if isinstance(s.what, Decision)),
+            warnings=tuple(s.what for s in lines if isinstance(s.what, str)),
+            said=lines,
+            token=token,
+        )
 
 
 class Runtime(Protocol):

@@ -13,6 +13,7 @@ from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import base
+from kubefoundry.runtimes.common import tokens
 from kubefoundry.runtimes.registry import Registry
 
 
@@ -50,7 +51,7 @@ def choose(
                 else "No runtime can; change the plan (GPU, context, disaggregation).",
             )
         decision = Decision(topic="runtime", choice=runtime.name, reason="pinned by you")
-        return runtime, _with(plan, runtime, decision)
+        return runtime, _with(plan, runtime, decision, options)
     chosen: base.Runtime | None = None
     rejected: list[Alternative] = []
     for runtime in registry.all():
@@ -75,7 +76,7 @@ def choose(
     decision = Decision(
         topic="runtime", choice=chosen.name, reason=reason, alternatives=tuple(rejected)
     )
-    return chosen, _with(plan, chosen, decision)
+    return chosen, _with(plan, chosen, decision, options)
 
 
 def _also_possible(runtime: base.Runtime, chosen: base.Runtime | None) -> str:
@@ -85,9 +86,24 @@ def _also_possible(runtime: base.Runtime, chosen: base.Runtime | None) -> str:
     return f"works too; {first} comes first in the preference order"
 
 
-def _with(plan: Plan, runtime: base.Runtime, decision: Decision) -> Plan:
+def _with(plan: Plan, runtime: base.Runtime, decision: Decision, options: base.Options) -> Plan:
     chosen = dataclasses.replace(plan, runtime=runtime.name, decisions=(*plan.decisions, decision))
-    return adapt(chosen, runtime)
+    return token_warning(adapt(chosen, runtime), runtime, options)
+
+
+def token_warning(plan: Plan, runtime: base.Runtime, options: base.Options) -> Plan:
+    """The plan with the token line ``runtime`` makes true.
+
+    The planner knows a model is gated, not which Secret key the chosen runtime reads nor
+    whether the token comes from a Secret or an ExternalSecret. Its line about the token
+    Secret gives way to the one worded from the token the runtime renders
+    (``tokens.for_runtime``, the same value its objects reference).
+    """
+    token = tokens.for_runtime(runtime, plan, options)
+    secret = tokens.secret_name(plan, options)
+    kept = tuple(w for w in plan.warnings if secret not in w)
+    line = tokens.warning(plan, token)
+    return dataclasses.replace(plan, warnings=(*kept, line) if line else kept)
 
 
 def adapt(plan: Plan, runtime: base.Runtime) -> Plan:
@@ -99,11 +115,17 @@ def adapt(plan: Plan, runtime: base.Runtime) -> Plan:
     scaling = plan.autoscaling
     if not scaling.scale_to_zero or base.Feature.SCALE_TO_ZERO not in runtime.limits:
         return plan
+    floor = dataclasses.replace(
+        scaling,
+        min_replicas=max(1, scaling.min_replicas),
+        max_replicas=max(1, scaling.max_replicas),
+        scale_to_zero=False,
+    )
     cost = plan.cost.usd_per_hour_replica
-    price = f" (about ${cost:,.2f}/h while idle)" if cost else ""
+    price = f" (about ${cost * floor.min_replicas:,.2f}/h while idle)" if cost else ""
     decision = Decision(
         topic="scale to zero",
-        choice=f"keep 1 replica warm{price}",
+        choice=f"keep {floor.min_replicas} replica(s) warm{price}",
         reason=f"{runtime.name} cannot scale from zero: "
         f"{runtime.limits[base.Feature.SCALE_TO_ZERO]}",
         alternatives=(
@@ -112,12 +134,6 @@ def adapt(plan: Plan, runtime: base.Runtime) -> Plan:
                 "pin --runtime kuberay (Ray Serve's proxy wakes replicas on the first request)",
             ),
         ),
-    )
-    floor = dataclasses.replace(
-        scaling,
-        min_replicas=max(1, scaling.min_replicas),
-        max_replicas=max(1, scaling.max_replicas),
-        scale_to_zero=False,
     )
     return dataclasses.replace(
         plan,

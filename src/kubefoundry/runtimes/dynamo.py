@@ -13,14 +13,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from kubefoundry.planning.plans import Alternative, Decision, Plan
-from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
-from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+from kubefoundry.planning.plans import Alternative, Autoscaling, Decision, Plan
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.common import (
+    claims,
+    engine,
+    labels,
+    objects,
+    pods,
+    scaling,
+    splitting,
+    tokens,
+)
+from kubefoundry.runtimes.common.claims import At, Claim, Pick
 
 NAME = "dynamo"
 API_VERSION = "nvidia.com/v1beta1"
@@ -90,15 +99,18 @@ class DynamoRuntime:
     }
 
     def render(self, plan: Plan, options: Options) -> Rendered:
+        token = tokens.resolve(plan, options)
         roles, split = worker_roles(plan, options)
-        mode, router = choose_router(plan, options, roles=roles)
-        decisions = [router, _image_decision(plan, options)]
+        scaled = next((r for r in roles if r.scaled), None) if scaling.wants_scaler(plan) else None
+        intent = scaled_intent(plan, roles=roles, scaled=scaled) if scaled else None
+        mode, router = choose_router(plan, options, roles=roles, intent=intent)
+        said: list[claims.Said | Decision | str] = [router, _image_decision(plan, options)]
         if split:
-            decisions.append(split)
-        manifests: list[Manifest] = [graph(plan, options, roles=roles, router=mode)]
+            said.append(split)
+        manifests: list[Manifest] = [graph(plan, options, roles=roles, router=mode, token=token)]
         if options.cache.enabled:
             manifests.append(objects.model_cache(plan, options, runtime=NAME))
-        manifests += objects.token_objects(plan, options, runtime=NAME)
+        manifests += tokens.objects(plan, token, runtime=NAME)
         manifests += objects.route(
             plan, options, runtime=NAME, service_name=frontend_service(plan), port=FRONTEND_PORT
         )
@@ -107,16 +119,11 @@ class DynamoRuntime:
             manifests += objects.disruption_budget(
                 plan, options, runtime=NAME, component=roles[0].label
             )
-        if scaling.wants_scaler(plan):
-            scaled = next(r for r in roles if r.scaled)
-            manifests.append(scaled_object(plan, roles=roles, scaled=scaled))
-            decisions.append(_scaling_decision(plan, scaled))
-        return Rendered(
-            runtime=NAME,
-            manifests=tuple(manifests),
-            decisions=tuple(decisions),
-            warnings=tuple(_warnings(plan, options)),
-        )
+        if scaled and intent:
+            manifests.append(scaled_object(plan, scaled=scaled, intent=intent))
+            said.append(_scaling_decision(plan, scaled, intent))
+        said += _warnings(plan, options, roles=roles)
+        return Rendered.of(NAME, manifests, said, token=token)
 
 
 def frontend_service(plan: Plan) -> str:
@@ -132,9 +139,11 @@ def adapter_name(plan: Plan, role: Role) -> str:
 # --- the graph ------------------------------------------------------------------------------
 
 
-def graph(plan: Plan, options: Options, *, roles: list[Role], router: str) -> Manifest:
-    components = [frontend(plan, options, router=router)]
-    components += [worker(plan, options, role=r, router=router) for r in roles]
+def graph(
+    plan: Plan, options: Options, *, roles: list[Role], router: str, token: Token | None
+) -> Manifest:
+    components = [frontend(plan, options, router=router, token=token)]
+    components += [worker(plan, options, role=r, router=router, token=token) for r in roles]
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -149,22 +158,25 @@ def graph(plan: Plan, options: Options, *, roles: list[Role], router: str) -> Ma
     }
 
 
-def frontend(plan: Plan, options: Options, *, router: str) -> dict[str, Any]:
+def frontend(plan: Plan, options: Options, *, router: str, token: Token | None) -> dict[str, Any]:
     container = {
         "name": "main",
         "image": image(options),
-        "env": [{"name": ROUTER_ENV, "value": router}, *pods.token_env(plan, options)],
+        "env": [{"name": ROUTER_ENV, "value": router}, *tokens.env(token)],
     }
     return _component(
         plan, options, name=FRONTEND, type_="frontend", replicas=1, spec={"containers": [container]}
     )
 
 
-def worker(plan: Plan, options: Options, *, role: Role, router: str) -> dict[str, Any]:
+def worker(
+    plan: Plan, options: Options, *, role: Role, router: str, token: Token | None
+) -> dict[str, Any]:
+    container = worker_container(
+        plan, options, role=role, kv_events=_kv_events(role, router), token=token
+    )
     spec: dict[str, Any] = {
-        "containers": [
-            worker_container(plan, options, role=role, kv_events=_kv_events(role, router))
-        ],
+        "containers": [container],
         "terminationGracePeriodSeconds": pods.termination_grace_s(plan),
         **pods.placement(plan),
     }
@@ -204,7 +216,7 @@ def image(options: Options) -> str:
 
 
 def worker_container(
-    plan: Plan, options: Options, *, role: Role, kv_events: bool
+    plan: Plan, options: Options, *, role: Role, kv_events: bool, token: Token | None
 ) -> dict[str, Any]:
     resources = pods.resources(plan)
     if not options.cache.enabled:
@@ -215,9 +227,7 @@ def worker_container(
         "image": image(options),
         "command": ["python3", "-m", "dynamo.vllm"],
         "args": worker_args(plan, role=role, kv_events=kv_events),
-        "env": engine.env(
-            plan, token_env=pods.token_env(plan, options), cache=options.cache.enabled
-        ),
+        "env": engine.env(plan, token_env=tokens.env(token), cache=options.cache.enabled),
         "resources": resources,
         **probes(plan),
     }
@@ -269,62 +279,96 @@ def _json(value: Mapping[str, Any]) -> str:
 # --- choices --------------------------------------------------------------------------------
 
 
-def worker_roles(plan: Plan, options: Options) -> tuple[list[Role], Decision | None]:
+def worker_roles(plan: Plan, options: Options) -> tuple[list[Role], claims.Said | None]:
     """One worker pool, or decode and prefill pools splitting the plan's replicas."""
     if not options.disaggregated:
         return [Role("VllmDecodeWorker", "worker", plan.replicas)], None
-    total = max(plan.replicas, 2)
-    prefill = math.ceil(total / 2) if options.workload == "rag" else total // 2
-    decode = total - prefill
+    split = splitting.split(plan, options)
     roles = [
-        Role("VllmDecodeWorker", "decode", decode, disaggregation="decode"),
-        Role("VllmPrefillWorker", "prefill", prefill, disaggregation="prefill"),
+        Role("VllmDecodeWorker", "decode", split.decode, disaggregation="decode"),
+        Role("VllmPrefillWorker", "prefill", split.prefill, disaggregation="prefill"),
     ]
-    if options.workload == "rag":
-        why = "RAG prompts are long and answers short, so prefill gets the larger share"
-    else:
-        why = f"{options.workload} answers stream for long, so decode gets the larger share"
-    extra = "" if plan.replicas >= 2 else "; a split needs two workers, one more than planned"
+    decode, prefill = (_replicas_claim(plan, r, words=f"{{}} {r.type}") for r in roles)
+    gpus = _gpus_claim(plan, roles[0])
     decision = Decision(
         topic="disaggregation",
-        choice=f"{decode} decode + {prefill} prefill workers, {plan.gpu_count}×{plan.gpu} each",
-        reason=f"{why}{extra}",
+        choice=f"{decode} + {prefill} workers, {gpus} per worker pod",
+        reason=splitting.reason(split),
         alternatives=(
             Alternative("aggregated workers", "you asked for prefill/decode disaggregation"),
         ),
     )
-    return roles, decision
+    return roles, claims.said(decision, decode, prefill, gpus)
 
 
-def choose_router(plan: Plan, options: Options, *, roles: list[Role]) -> tuple[str, Decision]:
+def _component_at(plan: Plan, role: Role, *path: str | int | Pick) -> At:
+    return At(KIND, plan.name, ("spec", "components", Pick("name", role.component), *path))
+
+
+def _replicas_claim(plan: Plan, role: Role, *, words: str) -> Claim:
+    return Claim(role.replicas, _component_at(plan, role, "replicas"), words)
+
+
+def _gpus_claim(plan: Plan, role: Role) -> Claim:
+    """The GPUs one worker pod holds (a multinode worker has ``nodeCount`` such pods)."""
+    where = _component_at(
+        plan,
+        role,
+        "podTemplate",
+        "spec",
+        "containers",
+        Pick("name", "main"),
+        "resources",
+        "limits",
+        plan.gpu_resource,
+    )
+    return Claim(pods.gpus_per_pod(plan), where, f"{{}}×{plan.gpu}")
+
+
+def choose_router(
+    plan: Plan, options: Options, *, roles: list[Role], intent: Autoscaling | None
+) -> tuple[str, claims.Said]:
     """``kv`` when requests share prefixes and there is more than one worker to pick from."""
     routed = next(r for r in roles if r.routed)
-    scales = routed.scaled and scaling.wants_scaler(plan)
-    workers = max(routed.replicas, plan.autoscaling.max_replicas if scales else 0)
+    pool = "worker" if routed.type == "worker" else f"{routed.type} worker"
+    if routed.scaled and intent:  # the most workers the router may choose between
+        count, at = intent.max_replicas, _scaler_at(plan, "maxReplicaCount")
+    else:
+        count, at = routed.replicas, _component_at(plan, routed, "replicas")
+    workers = Claim(count, at, f"{{}} {pool}" + ("s" if count > 1 else ""))
+    stated = [workers]
     kv_loses = "KV-aware routing would track every worker's cache for no gain"
     if options.workload == "batch":
         mode, reason = "round-robin", "batch jobs share few prefixes and want even load, not TTFT"
+        stated = []
     elif not plan.prefix_caching:
         mode, reason = "round-robin", "prefix caching is off, so there is no cached prefix to reuse"
-    elif workers < 2:
-        mode, reason = "round-robin", f"one {routed.type} worker leaves nothing to choose between"
+        stated = []
+    elif count < 2:
+        mode, reason = "round-robin", f"only {workers}: nothing to choose between"
     else:
         mode = "kv"
-        pool = "" if routed.type == "worker" else f"{routed.type} "
         reason = (
             f"{_WHY_PREFIXES[options.workload]}; the KV router sends each request to the "
-            f"{pool}worker already holding its prefix (up to {workers} {pool}workers), "
-            "cutting prefill work and time to first token"
+            f"{pool} already holding its prefix (up to {workers}), cutting prefill work and "
+            "time to first token"
         )
         kv_loses = "round-robin ignores cached prefixes: every worker recomputes shared prompts"
     other = "round-robin" if mode == "kv" else "kv"
+    env = At(
+        KIND,
+        plan.name,
+        ("spec", "components", Pick("name", FRONTEND), "podTemplate", "spec", "containers",
+         Pick("name", "main"), "env", Pick("name", ROUTER_ENV), "value"),
+    )  # fmt: skip
+    chosen = Claim(mode, env, f"{{}} ({ROUTER_ENV} on the Frontend)")
     decision = Decision(
         topic="router mode",
-        choice=f"{mode} ({ROUTER_ENV} on the Frontend)",
+        choice=str(chosen),
         reason=reason,
         alternatives=(Alternative(other, kv_loses),),
     )
-    return mode, decision
+    return mode, claims.said(decision, chosen, *stated)
 
 
 def _image_decision(plan: Plan, options: Options) -> Decision:
@@ -362,15 +406,20 @@ def monitor(plan: Plan, options: Options) -> list[Manifest]:
     ]
 
 
-def scaled_object(plan: Plan, *, roles: list[Role], scaled: Role) -> Manifest:
-    """KEDA on vLLM's waiting requests, scaling the worker pool through its DGDSA."""
+def scaled_intent(plan: Plan, *, roles: list[Role], scaled: Role) -> Autoscaling:
+    """The plan's autoscaling range for the pool KEDA scales: the other pool keeps its planned
+    replicas, so it comes off the plan's maximum (and the minimum stays within the pool)."""
     fixed = sum(r.replicas for r in roles if r is not scaled)  # prefill stays as planned
     s = plan.autoscaling
-    intent = dataclasses.replace(
+    return dataclasses.replace(
         s,
         min_replicas=min(s.min_replicas, scaled.replicas) if fixed else s.min_replicas,
         max_replicas=max(scaled.replicas, s.max_replicas - fixed),
     )
+
+
+def scaled_object(plan: Plan, *, scaled: Role, intent: Autoscaling) -> Manifest:
+    """KEDA on vLLM's waiting requests, scaling the worker pool through its DGDSA."""
     target = {"apiVersion": API_VERSION, "kind": ADAPTER_KIND, "name": adapter_name(plan, scaled)}
     return scaling.scaled_object(
         dataclasses.replace(plan, autoscaling=intent),
@@ -380,13 +429,17 @@ def scaled_object(plan: Plan, *, roles: list[Role], scaled: Role) -> Manifest:
     )
 
 
-def _scaling_decision(plan: Plan, scaled: Role) -> Decision:
-    s = plan.autoscaling
-    return Decision(
+def _scaler_at(plan: Plan, *path: str | int) -> At:
+    return At("ScaledObject", plan.name, ("spec", *path))
+
+
+def _scaling_decision(plan: Plan, scaled: Role, intent: Autoscaling) -> claims.Said:
+    said = scaling.stated(intent, name=plan.name, unit="workers")
+    decision = Decision(
         topic="autoscaling",
         choice=(
-            f"KEDA ScaledObject → {ADAPTER_KIND} of {scaled.component}, {s.signal} target "
-            f"{s.target:g} per worker, cool-down {s.cooldown_s}s"
+            f"KEDA ScaledObject → {ADAPTER_KIND} of {scaled.component}, {said.low}–{said.high}, "
+            f"{intent.signal} target {said.target} per worker, {said.cooldown}"
         ),
         reason=(
             "the operator's scaling adapter owns the component's replicas, so KEDA and the "
@@ -398,18 +451,27 @@ def _scaling_decision(plan: Plan, scaled: Role) -> Decision:
             ),
         ),
     )
+    return claims.said(decision, *said.all)
 
 
-def _warnings(plan: Plan, options: Options) -> list[str]:
-    out = [PRE_GA]
+def _warnings(plan: Plan, options: Options, *, roles: list[Role]) -> list[claims.Said | str]:
+    out: list[claims.Said | str] = [PRE_GA]
     if plan.nodes_per_replica > 1:
-        out.append(
-            f"Each worker spans {plan.nodes_per_replica} nodes (multinode): the Dynamo platform "
-            "must be installed with Grove (or LeaderWorkerSet) for multinode components."
+        nodes = Claim(
+            plan.nodes_per_replica, _component_at(plan, roles[0], "multinode", "nodeCount")
         )
-    if options.disaggregated and plan.replicas < 2:
         out.append(
-            f"Disaggregated serving needs a decode and a prefill worker: this deploys "
-            f"{2 * plan.gpu_count} GPUs where the plan priced {plan.gpu_count}."
+            claims.said(
+                f"Each worker spans {nodes} nodes (multinode): the Dynamo platform must be "
+                "installed with Grove (or LeaderWorkerSet) for multinode components.",
+                nodes,
+            )
+        )
+    deployed = sum(r.replicas for r in roles)
+    if deployed > plan.replicas:
+        gpus = f"{deployed * plan.gpu_count} GPUs where the plan priced "
+        out.append(
+            f"Disaggregated serving needs a decode and a prefill worker: this deploys {deployed} "
+            f"workers, {gpus}{plan.replicas * plan.gpu_count}."
         )
     return out

@@ -11,7 +11,6 @@ label those nodes already carry. ``resource.count`` is nodes per replica, never 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -21,8 +20,9 @@ import yaml
 from kubefoundry.catalog import instances
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
-from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
-from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.common.claims import At, Claim
 from kubefoundry.runtimes.kaito_nodes import Nodes, nodes
 
 NAME = "kaito"
@@ -54,7 +54,12 @@ PRESETS = {
     "openai/gpt-oss-20b": "gpt-oss-20b",
     "openai/gpt-oss-120b": "gpt-oss-120b",
 }
-_KAITO_TAINTS = frozenset({"nvidia.com/gpu", "sku", "kubernetes.azure.com/scalesetpriority"})
+# The taints KAITO's pods tolerate, by key, as the warning about any other names them.
+_KAITO_TOLERATES = {
+    "nvidia.com/gpu": "nvidia.com/gpu",
+    "sku": "sku=gpu",
+    "kubernetes.azure.com/scalesetpriority": "kubernetes.azure.com/scalesetpriority",
+}
 _NOT_IN_CONFIG = ("served-model-name", "port")  # KAITO sets these on its own command line
 
 
@@ -89,44 +94,80 @@ class KaitoRuntime:
             return exc.message
         return None
 
+    def token(self, plan: Plan, options: Options) -> Token | None:
+        """The Secret named in ``modelAccessSecret``, at the key KAITO's controller reads. Its
+        reference has no optional form, so a model of unknown gating needs the Secret too."""
+        return tokens.resolve(plan, options, key=TOKEN_KEY, required=True)
+
     def render(self, plan: Plan, options: Options) -> Rendered:
         where = nodes(plan, self._catalog or instances.load())
         many = plan.replicas > 1 or scaling.wants_scaler(plan)
-        root = inference_set(plan, options, where) if many else workspace(plan, options, where)
+        token = self.token(plan, options)
+        root = (
+            inference_set(plan, where, token=token) if many else workspace(plan, where, token=token)
+        )
         manifests: list[Manifest] = [config_map(plan), root]
-        manifests += objects.token_objects(plan, _token_options(options), runtime=NAME)
+        manifests += tokens.objects(plan, token, runtime=NAME)
         manifests += _entry(plan, options, many=many)
         manifests += monitor(plan, options, many=many)
-        decisions = [*where.decisions, _count_decision(plan, many=many), _model_decision(plan)]
-        decisions.append(_parallelism_decision(plan))
-        decisions.append(_replicas_decision(plan, many=many))
+        said: list[claims.Said | Decision | str] = [
+            *where.decisions,
+            _count_decision(plan, many=many),
+            _model_decision(plan),
+            _parallelism_decision(plan),
+            _replicas_decision(plan, many=many),
+        ]
         if many and scaling.wants_scaler(plan):
-            decisions.append(_scaling_decision(plan))
-        return Rendered(
-            runtime=NAME,
-            manifests=tuple(manifests),
-            decisions=tuple(decisions),
-            warnings=(*where.warnings, *_warnings(plan, options, many=many)),
-        )
+            said.append(_scaling_decision(plan))
+        if where.instance_type is None:
+            said.append(_existing_nodes_warning(plan, many=many))
+        said += _warnings(plan, many=many)
+        return Rendered.of(NAME, manifests, said, token=token)
 
 
-def _count_decision(plan: Plan, *, many: bool) -> Decision:
+def node_count_limit(plan: Plan) -> int:
+    """GPU nodes across all replicas of an InferenceSet: the most replicas the scaler may
+    reach, each on its nodes."""
+    return plan.autoscaling.max_replicas * plan.nodes_per_replica
+
+
+def _root_at(plan: Plan, *, many: bool, path: tuple[str | int, ...]) -> At:
+    return At("InferenceSet" if many else "Workspace", plan.name, path)
+
+
+def _count_decision(plan: Plan, *, many: bool) -> claims.Said:
     per_replica = (
         f"{plan.gpu_count} GPUs per replica at {pods.gpus_per_pod(plan)} per node make "
         f"{plan.nodes_per_replica} node(s) per replica"
     )
     if many:
-        limit = plan.autoscaling.max_replicas * plan.nodes_per_replica
-        return Decision(
+        limit = Claim(
+            node_count_limit(plan),
+            _root_at(plan, many=True, path=("spec", "nodeCountLimit")),
+            "nodeCountLimit {}",
+        )
+        most = Claim(
+            plan.autoscaling.max_replicas,
+            _root_at(plan, many=True, path=_scaler_path("max-replicas")),
+            "at most {} replicas",
+        )
+        decision = Decision(
             topic="node count",
-            choice=f"nodeCountLimit {limit} (GPU nodes across all replicas)",
-            reason=f"{per_replica}; at most {plan.autoscaling.max_replicas} replicas. The "
+            choice=f"{limit} (GPU nodes across all replicas)",
+            reason=f"{per_replica}; {most}. The "
             "InferenceSet template has no count: KAITO's estimator sizes each replica",
             alternatives=(Alternative("no limit", "a runaway scaler could rent any number"),),
         )
-    return Decision(
+        # Without a scaler the replica bound is the plan's own (no annotation holds it).
+        return claims.said(decision, limit, *([most] if scaling.wants_scaler(plan) else []))
+    count = Claim(
+        plan.nodes_per_replica,
+        _root_at(plan, many=False, path=("resource", "count")),
+        "resource.count {}",
+    )
+    decision = Decision(
         topic="node count",
-        choice=f"resource.count {plan.nodes_per_replica}",
+        choice=str(count),
         reason=f"count is GPU NODES for one replica, not replicas: {per_replica}. v1beta1 "
         "deprecates count: KAITO's estimator starts from it and records the nodes it settles "
         "on in status.targetNodeCount",
@@ -134,6 +175,11 @@ def _count_decision(plan: Plan, *, many: bool) -> Decision:
             Alternative("count = replicas", "replicas are separate Workspaces; count sizes one"),
         ),
     )
+    return claims.said(decision, count)
+
+
+def _scaler_path(key: str) -> tuple[str, ...]:
+    return ("metadata", "annotations", f"{SCALER}{key}")
 
 
 # --- objects --------------------------------------------------------------------------------
@@ -184,15 +230,15 @@ def preset_name(plan: Plan) -> str:
     return PRESETS.get(plan.model_id.lower(), plan.model_id)
 
 
-def inference(plan: Plan, options: Options) -> dict[str, Any]:
+def inference(plan: Plan, *, token: Token | None) -> dict[str, Any]:
     preset: dict[str, Any] = {"name": preset_name(plan)}
-    if pods.needs_token(plan, options) or plan.gated is None:
-        # The Secret's name only; KAITO reads its HF_TOKEN key (optional when gating is unknown).
-        preset["presetOptions"] = {"modelAccessSecret": pods.token_secret_name(plan, options)}
+    if token:
+        # The Secret's name only: KAITO reads its key HF_TOKEN (``token.key``).
+        preset["presetOptions"] = {"modelAccessSecret": token.secret}
     return {"preset": preset, "config": config_name(plan)}
 
 
-def workspace(plan: Plan, options: Options, where: Nodes) -> Manifest:
+def workspace(plan: Plan, where: Nodes, *, token: Token | None) -> Manifest:
     resource: dict[str, Any] = {}
     if where.instance_type:
         resource["instanceType"] = where.instance_type
@@ -203,12 +249,12 @@ def workspace(plan: Plan, options: Options, where: Nodes) -> Manifest:
         "kind": "Workspace",
         "metadata": _root_metadata(plan, "Workspace"),
         "resource": resource,
-        "inference": inference(plan, options),
+        "inference": inference(plan, token=token),
     }
 
 
-def inference_set(plan: Plan, options: Options, where: Nodes) -> Manifest:
-    template: dict[str, Any] = {"inference": inference(plan, options)}
+def inference_set(plan: Plan, where: Nodes, *, token: Token | None) -> Manifest:
+    template: dict[str, Any] = {"inference": inference(plan, token=token)}
     if where.instance_type:
         template["resource"] = {"instanceType": where.instance_type}
     meta = _root_metadata(plan, "InferenceSet")
@@ -220,7 +266,7 @@ def inference_set(plan: Plan, options: Options, where: Nodes) -> Manifest:
         "metadata": meta,
         "spec": {
             "replicas": plan.replicas,
-            "nodeCountLimit": plan.autoscaling.max_replicas * plan.nodes_per_replica,
+            "nodeCountLimit": node_count_limit(plan),
             "labelSelector": {"matchLabels": dict(where.selector)},
             "template": template,
         },
@@ -298,13 +344,6 @@ def monitor(plan: Plan, options: Options, *, many: bool) -> list[Manifest]:
     ]
 
 
-def _token_options(options: Options) -> Options:
-    """An ExternalSecret must write the key KAITO reads."""
-    return dataclasses.replace(
-        options, token=dataclasses.replace(options.token, secret_key=TOKEN_KEY)
-    )
-
-
 # --- explanations ---------------------------------------------------------------------------
 
 
@@ -329,15 +368,21 @@ def _parallelism_decision(plan: Plan) -> Decision:
     )
 
 
-def _replicas_decision(plan: Plan, *, many: bool) -> Decision:
+def _replicas_decision(plan: Plan, *, many: bool) -> claims.Said | Decision:
     if many:
-        return Decision(
+        start = Claim(
+            plan.replicas,
+            _root_at(plan, many=True, path=("spec", "replicas")),
+            "starting at {} replica(s)",
+        )
+        decision = Decision(
             topic="replicas",
-            choice=f"InferenceSet starting at {plan.replicas} replica(s), one Workspace each",
+            choice=f"InferenceSet {start}, one Workspace each",
             reason="a Workspace is one replica; an InferenceSet keeps N of them from one "
             "template and exposes the scale subresource autoscalers drive",
             alternatives=(Alternative("one Workspace", "serves a single replica only"),),
         )
+        return claims.said(decision, start)
     return Decision(
         topic="replicas",
         choice="one Workspace",
@@ -346,14 +391,22 @@ def _replicas_decision(plan: Plan, *, many: bool) -> Decision:
     )
 
 
-def _scaling_decision(plan: Plan) -> Decision:
+def _scaling_decision(plan: Plan) -> claims.Said:
     s = plan.autoscaling
-    return Decision(
+
+    def annotation(key: str, value: int | str, words: str = "{}") -> Claim:
+        return Claim(value, _root_at(plan, many=True, path=_scaler_path(key)), words)
+
+    stated = (
+        annotation("metricName", s.signal),
+        annotation("threshold", math.ceil(s.target), "threshold {} per replica"),
+        annotation("min-replicas", s.min_replicas),
+        annotation("max-replicas", s.max_replicas, "{} replicas"),
+    )
+    signal, threshold, low, high = stated
+    decision = Decision(
         topic="autoscaling",
-        choice=(
-            f"KEDA KAITO scaler on {s.signal} (threshold {math.ceil(s.target)} per replica), "
-            f"{s.min_replicas}–{s.max_replicas} replicas"
-        ),
+        choice=f"KEDA KAITO scaler on {signal} ({threshold}), {low}–{high}",
         reason=(
             "KAITO's own scaler reads vLLM's metrics from the pods, no Prometheus needed; "
             f"its scale-down window is fixed (300 s), so the plan's {s.cooldown_s} s cool-down "
@@ -366,17 +419,44 @@ def _scaling_decision(plan: Plan) -> Decision:
             ),
         ),
     )
+    return claims.said(decision, *stated)
 
 
-def _warnings(plan: Plan, options: Options, *, many: bool) -> list[str]:
-    out = []
-    uses_secret = pods.needs_token(plan, options) or plan.gated is None
-    if uses_secret and options.token.source == "secret" and options.token.secret_key != TOKEN_KEY:
-        out.append(
-            f"KAITO reads the token from key {TOKEN_KEY} of Secret "
-            f"{pods.token_secret_name(plan, options)} (not {options.token.secret_key!r}): "
-            "without it the download of a gated model fails."
+def _existing_nodes_warning(plan: Plan, *, many: bool) -> claims.Said:
+    """What existing nodes KAITO needs: enough for the replicas it starts with and, when it
+    scales, for as many as the node-count limit allows."""
+    labelled = ", ".join(f"{k}={v}" for k, v in plan.node_selector.items())
+    start = plan.nodes_per_replica * plan.replicas
+    stated: list[Claim] = []
+    if many:
+        replicas = Claim(
+            plan.replicas, _root_at(plan, many=True, path=("spec", "replicas")), "{} replica(s)"
         )
+        stated.append(replicas)
+        need = f"{start} for its first {replicas}"
+        if scaling.wants_scaler(plan):
+            limit = Claim(
+                node_count_limit(plan),
+                _root_at(plan, many=True, path=("spec", "nodeCountLimit")),
+                "up to {} (its nodeCountLimit)",
+            )
+            stated.append(limit)
+            need += f", {limit} to scale"
+    else:
+        count = Claim(start, _root_at(plan, many=False, path=("resource", "count")))
+        stated.append(count)
+        need = str(count)
+    text = (
+        "KAITO must run with node auto-provisioning off (featureGates."
+        f"disableNodeAutoProvisioning=true), and needs ready nodes labelled {labelled} ({need}) "
+        "that also carry GPU feature discovery's nvidia.com/gpu.product, .count and .memory "
+        "labels (it reads the GPU shape from them)."
+    )
+    return claims.said(text, *stated)
+
+
+def _warnings(plan: Plan, *, many: bool) -> list[str]:
+    out = []
     if many and scaling.wants_scaler(plan):
         out.append("Autoscaling needs KEDA and the keda-kaito-scaler installed in the cluster.")
     if preset_name(plan) == plan.model_id and plan.probes.cold_start_s > KAITO_STARTUP_S:
@@ -386,10 +466,10 @@ def _warnings(plan: Plan, options: Options, *, many: bool) -> list[str]:
         )
     if not plan.prefix_caching:
         out.append("KAITO's config takes no on/off flags: vLLM's prefix caching stays on.")
-    extra = [t for t in plan.tolerations if t.get("key") not in _KAITO_TAINTS]
+    extra = [t for t in plan.tolerations if t.get("key") not in _KAITO_TOLERATES]
     if extra:
         out.append(
-            "KAITO's pods tolerate only nvidia.com/gpu and sku=gpu taints; nodes tainted "
-            f"{', '.join(str(t.get('key')) for t in extra)} will not take them."
+            f"KAITO's pods tolerate only the taints {', '.join(_KAITO_TOLERATES.values())}; "
+            f"nodes tainted {', '.join(str(t.get('key')) for t in extra)} will not take them."
         )
     return out

@@ -36,7 +36,6 @@ class Nodes:
     instance_type: str | None
     selector: dict[str, str]
     decisions: tuple[Decision, ...]
-    warnings: tuple[str, ...] = ()
 
 
 def nodes(plan: Plan, catalog: instances.InstanceCatalog) -> Nodes:
@@ -117,14 +116,8 @@ def _existing(plan: Plan) -> Nodes:
             Alternative("a KubeFoundry label", "no existing node carries it: pods would pend"),
         ),
     )
-    warning = (
-        f"KAITO must run with node auto-provisioning off (featureGates."
-        f"disableNodeAutoProvisioning=true), and needs {plan.nodes_per_replica * plan.replicas}"
-        f" ready node(s) labelled {_pairs(plan.node_selector)} that also carry GPU feature "
-        "discovery's nvidia.com/gpu.product, .count and .memory labels (it reads the GPU "
-        "shape from them)."
-    )
-    return Nodes(None, dict(plan.node_selector), (decision,), warnings=(warning,))
+    # How many such nodes it needs depends on the root object: ``kaito.py`` says so.
+    return Nodes(None, dict(plan.node_selector), (decision,))
 
 
 def _pairs(selector: Mapping[str, str]) -> str:

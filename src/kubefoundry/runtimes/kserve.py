@@ -14,14 +14,16 @@ engine flags.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import kserve_llm
 from kubefoundry.runtimes import kserve_platforms as platforms
-from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
-from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.common.claims import At, Claim
 
 NAME = "kserve"
 PREDICTOR = "predictor"
@@ -50,9 +52,19 @@ class KServeRuntime:
     }
 
     def render(self, plan: Plan, options: Options) -> Rendered:
-        if options.llm_inference_service or options.disaggregated:  # one pool per ISVC
+        if _llm(options):  # one pool per ISVC
             return kserve_llm.render(plan, options)
         return _render_inference_service(plan, options)
+
+    def token(self, plan: Plan, options: Options) -> Token | None:
+        """The pods' own reference, or the one KServe's storage initializer reads."""
+        if _llm(options):
+            return kserve_llm.token(plan, options)
+        return tokens.resolve(plan, options)
+
+
+def _llm(options: Options) -> bool:
+    return options.llm_inference_service or options.disaggregated
 
 
 # ---- InferenceService ------------------------------------------------------------------------
@@ -60,30 +72,27 @@ class KServeRuntime:
 
 def _render_inference_service(plan: Plan, options: Options) -> Rendered:
     profile, why = platforms.profile_for(plan, options)
+    token = tokens.resolve(plan, options)
     manifests: list[Manifest] = [
-        inference_service(plan, options, profile),
+        inference_service(plan, options, profile, token=token),
         serving_runtime(plan, options, profile),
     ]
     if options.cache.enabled:
         manifests.append(objects.model_cache(plan, options, runtime=NAME))
-    manifests += objects.token_objects(plan, options, runtime=NAME)
+    manifests += tokens.objects(plan, token, runtime=NAME)
     manifests += objects.route(
         plan, options, runtime=NAME, service_name=predictor_service(plan), port=objects.SERVICE_PORT
     )
     manifests += objects.monitor(plan, options, runtime=NAME, component=PREDICTOR)
     manifests += objects.disruption_budget(plan, options, runtime=NAME, component=PREDICTOR)
-    decisions = [
+    said = [
         _mode_decision(),
         Decision(topic="platform", choice=profile.title, reason=why),
         _storage_decision(options),
         _scaling_decision(plan),
+        *platforms.warnings(plan, options, profile),
     ]
-    return Rendered(
-        runtime=NAME,
-        manifests=tuple(manifests),
-        decisions=tuple(decisions),
-        warnings=tuple(platforms.warnings(plan, options, profile)),
-    )
+    return Rendered.of(NAME, manifests, said, token=token)
 
 
 def runtime_name(plan: Plan) -> str:
@@ -95,7 +104,9 @@ def predictor_service(plan: Plan) -> str:
     return f"{plan.name}-{PREDICTOR}"
 
 
-def inference_service(plan: Plan, options: Options, profile: platforms.Profile) -> Manifest:
+def inference_service(
+    plan: Plan, options: Options, profile: platforms.Profile, *, token: Token | None
+) -> Manifest:
     annotations = {
         **labels.root_annotations(plan),
         DEPLOYMENT_MODE: STANDARD,
@@ -114,7 +125,7 @@ def inference_service(plan: Plan, options: Options, profile: platforms.Profile) 
             "type": "RollingUpdate",
             "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
         },
-        "model": _model(plan, options, profile),
+        "model": _model(plan, options, profile, token=token),
         "terminationGracePeriodSeconds": pods.termination_grace_s(plan),
         **platforms.placement(plan, profile),
     }
@@ -130,9 +141,11 @@ def inference_service(plan: Plan, options: Options, profile: platforms.Profile) 
     }
 
 
-def _model(plan: Plan, options: Options, profile: platforms.Profile) -> dict[str, Any]:
+def _model(
+    plan: Plan, options: Options, profile: platforms.Profile, *, token: Token | None
+) -> dict[str, Any]:
     """The plan's half of the kserve-container: KServe appends these args to the runtime's."""
-    env = engine.env(plan, token_env=pods.token_env(plan, options), cache=options.cache.enabled)
+    env = engine.env(plan, token_env=tokens.env(token), cache=options.cache.enabled)
     model: dict[str, Any] = {
         "modelFormat": {"name": platforms.MODEL_FORMAT},
         "runtime": runtime_name(plan),
@@ -244,20 +257,45 @@ def _storage_decision(options: Options) -> Decision:
     )
 
 
-def _scaling_decision(plan: Plan) -> Decision:
+def _predictor_at(plan: Plan, *path: str | int) -> At:
+    return At("InferenceService", plan.name, ("spec", "predictor", *path))
+
+
+def _scaling_decision(plan: Plan) -> claims.Said:
     s = plan.autoscaling
     if not scaling.wants_scaler(plan):
-        return Decision(
+        fixed = Claim(plan.replicas, _predictor_at(plan, "minReplicas"), "{} replicas")
+        most = Claim(plan.replicas, _predictor_at(plan, "maxReplicas"))
+        decision = Decision(
             topic="autoscaling",
-            choice=f"fixed at {plan.replicas} replicas (autoscalerClass none)",
-            reason="the plan's minimum and maximum are equal",
+            choice=f"fixed at {fixed} (autoscalerClass none)",
+            reason=f"the plan's minimum and maximum are equal ({most})",
         )
-    return Decision(
+        return claims.said(decision, fixed, most)
+    low = Claim(s.min_replicas, _predictor_at(plan, "minReplicas"))
+    high = Claim(s.max_replicas, _predictor_at(plan, "maxReplicas"), "{} replicas")
+    scaler = _predictor_at(plan, "autoScaling")
+    target = Claim(
+        s.target,
+        dataclasses.replace(
+            scaler, path=(*scaler.path, "metrics", 0, "external", "target", "value")
+        ),
+    )
+    window = Claim(
+        s.cooldown_s,
+        dataclasses.replace(
+            scaler,
+            path=(*scaler.path, "behavior", "scaleDown", "stabilizationWindowSeconds"),
+        ),
+        "scale-down window {}s",
+    )
+    decision = Decision(
         topic="autoscaling",
         choice=(
-            f"KServe autoscalerClass keda on {s.signal} (target {s.target:g} per replica), "
-            f"{s.min_replicas}–{s.max_replicas} replicas, scale-down window {s.cooldown_s}s"
+            f"KServe autoscalerClass keda on {s.signal} (target {target} per replica), "
+            f"{low}–{high}, {window}"
         ),
         reason="KServe owns the ScaledObject, so the InferenceService stays the one source",
         alternatives=(Alternative("our own ScaledObject", "KServe would fight it for replicas"),),
     )
+    return claims.said(decision, low, high, target, window)

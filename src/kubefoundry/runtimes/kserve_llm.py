@@ -10,15 +10,24 @@ presets do not set (through ``VLLM_ADDITIONAL_ARGS``), the startup-probe budget 
 from __future__ import annotations
 
 import json
-import math
 import shlex
 from typing import Any
 
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import kserve_platforms as platforms
-from kubefoundry.runtimes.base import Manifest, Options, Rendered
-from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+from kubefoundry.runtimes.base import Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.common import (
+    claims,
+    engine,
+    labels,
+    objects,
+    pods,
+    scaling,
+    splitting,
+    tokens,
+)
+from kubefoundry.runtimes.common.claims import At, Claim, Pick
 
 NAME = "kserve"
 API_VERSION = "serving.kserve.io/v1alpha2"
@@ -35,6 +44,7 @@ WORKLOAD_SELECTOR = {
     "app.kubernetes.io/part-of": "llminferenceservice",
     "kserve.io/component": "workload",
 }
+STORAGE_TOKEN_KEY = "HF_TOKEN"  # the only key KServe's storage initializer reads a token from
 WORKLOAD_PORT = 8000  # the presets' vLLM port, HTTPS with KServe's self-signed certificate
 
 
@@ -46,37 +56,36 @@ def render(plan: Plan, options: Options) -> Rendered:
             hint="Drop --llm-inference-service and --disaggregated to render an "
             "InferenceService with the Intel profile.",
         )
-    decode, prefill = split(plan, options)
-    manifests: list[Manifest] = [
-        llm_inference_service(plan, options, decode=decode, prefill=prefill)
-    ]
-    manifests += _model_reader(plan, options)
-    manifests += objects.token_objects(plan, options, runtime=NAME)
+    token_ = token(plan, options)
+    split = splitting.split(plan, options) if options.disaggregated else None
+    manifests: list[Manifest] = [llm_inference_service(plan, options, split=split, token=token_)]
+    manifests += _model_reader(plan, token_)
+    manifests += tokens.objects(plan, token_, runtime=NAME)
     manifests += _workload_objects(plan, options)
-    decisions = [_mode_decision(options), _storage_decision(), _scaling_decision(plan)]
-    if prefill:
-        decisions.append(_split_decision(plan, options, decode=decode, prefill=prefill))
-    return Rendered(
-        runtime=NAME,
-        manifests=tuple(manifests),
-        decisions=tuple(decisions),
-        warnings=tuple(_warnings(plan, options)),
-    )
+    said: list[claims.Said | Decision | str] = [
+        _mode_decision(options),
+        _storage_decision(),
+        _scaling_decision(plan, split),
+    ]
+    if split:
+        said.append(_split_decision(plan, split))
+    said += _warnings(plan, options)
+    return Rendered.of(NAME, manifests, said, token=token_)
 
 
-def split(plan: Plan, options: Options) -> tuple[int, int]:
-    """(decode, prefill) replicas: the plan's replicas shared out, prefill first for RAG."""
-    if not options.disaggregated:
-        return plan.replicas, 0
-    total = max(plan.replicas, 2)
-    prefill = math.ceil(total / 2) if options.workload == "rag" else total // 2
-    return total - prefill, prefill
+def token(plan: Plan, options: Options) -> Token | None:
+    """The Secret KServe's storage initializer reads, through the ServiceAccount, at the key
+    it reads (``HF_TOKEN``); no reference when no token is known to be needed."""
+    out = tokens.resolve(plan, options, key=STORAGE_TOKEN_KEY)
+    return out if out and not out.optional else None
 
 
-def llm_inference_service(plan: Plan, options: Options, *, decode: int, prefill: int) -> Manifest:
+def llm_inference_service(
+    plan: Plan, options: Options, *, split: splitting.Split | None, token: Token | None
+) -> Manifest:
     spec: dict[str, Any] = {
         "model": {"uri": f"hf://{plan.model_id}", "name": plan.model_id},
-        "replicas": decode,
+        "replicas": split.decode if split else plan.replicas,
         "parallelism": _parallelism(plan),
         # Propagated to every workload KServe creates, so `kubefoundry ls` finds them.
         "labels": {
@@ -85,13 +94,13 @@ def llm_inference_service(plan: Plan, options: Options, *, decode: int, prefill:
             if k in (labels.DEPLOYMENT, labels.MANAGED_BY, labels.MODEL, labels.RUNTIME)
         },
         "router": _router(options),
-        "template": _template(plan, options, disaggregated=bool(prefill)),
+        "template": _template(plan, options, disaggregated=bool(split), token=token),
     }
-    if prefill:
+    if split:
         spec["prefill"] = {
-            "replicas": prefill,
+            "replicas": split.prefill,
             "parallelism": _parallelism(plan),
-            "template": _template(plan, options, disaggregated=True),
+            "template": _template(plan, options, disaggregated=True, token=token),
         }
     meta = labels.metadata(
         plan, plan.name, runtime=NAME, component="llm", annotations=labels.root_annotations(plan)
@@ -134,7 +143,9 @@ def additional_args(plan: Plan, *, disaggregated: bool) -> str:
     return shlex.join(args)
 
 
-def _template(plan: Plan, options: Options, *, disaggregated: bool) -> dict[str, Any]:
+def _template(
+    plan: Plan, options: Options, *, disaggregated: bool, token: Token | None
+) -> dict[str, Any]:
     env: list[dict[str, Any]] = [
         {
             "name": "VLLM_ADDITIONAL_ARGS",
@@ -162,7 +173,7 @@ def _template(plan: Plan, options: Options, *, disaggregated: bool) -> dict[str,
     if options.image:
         main["image"] = options.image
     template: dict[str, Any] = {"containers": [main], **pods.placement(plan)}
-    if pods.needs_token(plan, options):
+    if token:
         template["serviceAccountName"] = model_reader_name(plan)
     return template
 
@@ -171,18 +182,17 @@ def model_reader_name(plan: Plan) -> str:
     return f"{plan.name}-model-reader"
 
 
-def _model_reader(plan: Plan, options: Options) -> list[Manifest]:
+def _model_reader(plan: Plan, token: Token | None) -> list[Manifest]:
     """The ServiceAccount whose Secret KServe's storage initializer reads HF_TOKEN from."""
-    if not pods.needs_token(plan, options):
+    if not token:
         return []
     meta = labels.metadata(plan, model_reader_name(plan), runtime=NAME, component="token")
-    secret = pods.token_secret_name(plan, options)
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": meta,
-            "secrets": [{"name": secret}],
+            "secrets": [{"name": token.secret}],
         }
     ]
 
@@ -236,30 +246,46 @@ def _storage_decision() -> Decision:
     )
 
 
-def _scaling_decision(plan: Plan) -> Decision:
-    return Decision(
-        topic="autoscaling",
-        choice=f"fixed replicas ({plan.replicas} planned)",
-        reason="LLMInferenceService scales only through the workload-variant-autoscaler "
-        "(spec.scaling.wva), a separate controller; replicas and scaling exclude each other",
-        alternatives=(Alternative("InferenceService mode", "KEDA on vLLM's waiting requests"),),
-    )
+def _at(plan: Plan, *path: str | int | Pick) -> At:
+    return At("LLMInferenceService", plan.name, ("spec", *path))
 
 
-def _split_decision(plan: Plan, options: Options, *, decode: int, prefill: int) -> Decision:
-    why = (
-        "RAG prompts are long and answers short, so prefill gets the larger share"
-        if options.workload == "rag"
-        else f"{options.workload} answers stream for long, so decode gets the larger share"
-    )
-    return Decision(
-        topic="disaggregation",
-        choice=(
-            f"{decode} decode + {prefill} prefill pods, {plan.gpu_count}×{plan.gpu} each, "
-            "KV caches handed over by NIXL"
+def _scaling_decision(plan: Plan, split: splitting.Split | None) -> claims.Said:
+    decode = Claim(split.decode if split else plan.replicas, _at(plan, "replicas"))
+    stated = [decode]
+    if split:
+        prefill = Claim(split.prefill, _at(plan, "prefill", "replicas"), "{} prefill")
+        fixed = f"{decode} decode + {prefill} replicas"
+        stated.append(prefill)
+    else:
+        fixed = f"{decode} replicas"
+    return claims.said(
+        Decision(
+            topic="autoscaling",
+            choice=f"fixed: {fixed}",
+            reason="LLMInferenceService scales only through the workload-variant-autoscaler "
+            "(spec.scaling.wva), a separate controller; replicas and scaling exclude each other",
+            alternatives=(Alternative("InferenceService mode", "KEDA on vLLM's waiting requests"),),
         ),
-        reason=why,
+        *stated,
     )
+
+
+def _split_decision(plan: Plan, split: splitting.Split) -> claims.Said:
+    decode = Claim(split.decode, _at(plan, "replicas"), "{} decode")
+    prefill = Claim(split.prefill, _at(plan, "prefill", "replicas"), "{} prefill")
+    gpus = Claim(
+        pods.gpus_per_pod(plan),
+        _at(plan, "template", "containers", Pick("name", "main"), "resources", "limits",
+            plan.gpu_resource),
+        f"{{}}×{plan.gpu}",
+    )  # fmt: skip
+    decision = Decision(
+        topic="disaggregation",
+        choice=f"{decode} + {prefill} pods, {gpus} each, KV caches handed over by NIXL",
+        reason=splitting.reason(split),
+    )
+    return claims.said(decision, decode, prefill, gpus)
 
 
 def _warnings(plan: Plan, options: Options) -> list[str]:
@@ -273,11 +299,6 @@ def _warnings(plan: Plan, options: Options) -> list[str]:
         out.append(
             f"{options.exposure} cannot reach an InferencePool; the LLMInferenceService is "
             "exposed through its Gateway API route instead."
-        )
-    if pods.needs_token(plan, options) and options.token.secret_key != "HF_TOKEN":
-        out.append(
-            f"KServe's storage initializer reads the token from key HF_TOKEN of Secret "
-            f"{pods.token_secret_name(plan, options)}; key {options.token.secret_key!r} is ignored."
         )
     if not options.image:
         out.append(

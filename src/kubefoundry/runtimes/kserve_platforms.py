@@ -21,7 +21,8 @@ from typing import Any
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes.base import Manifest, Options, Platform
-from kubefoundry.runtimes.common import engine, pods
+from kubefoundry.runtimes.common import claims, engine, pods
+from kubefoundry.runtimes.common.claims import After, At, Claim, Said
 
 PORT = 8080  # KServe's default model-server port; its Service maps 80 to it
 CONTAINER = "kserve-container"  # the container KServe merges the predictor's model into
@@ -299,23 +300,43 @@ def cluster_serving_runtime(
     }
 
 
-def warnings(plan: Plan, options: Options, profile: Profile) -> list[str]:
+def warnings(plan: Plan, options: Options, profile: Profile) -> list[Said | str]:
+    """What an Intel profile serves differently from the plan, stated from the predictor's
+    own args and resources (the InferenceService is named after the plan)."""
     if profile.name == "nvidia":
         return []
-    out = [
-        f"The memory plan (context {plan.max_model_len:,}, KV capacity, GPU count) was computed "
-        f"for {plan.gpu_count}×{plan.gpu}; the {profile.title} profile keeps the context and "
-        "sizes tensor parallelism from the plan's GPU count. Check the first start's logs "
-        "for KV cache capacity."
+    model = At("InferenceService", plan.name, ("spec", "predictor", "model"))
+    tp = Claim(
+        int(_arg(engine_args(plan, profile), "--tensor-parallel-size")),
+        dataclasses.replace(model, path=(*model.path, "args", After("--tensor-parallel-size"))),
+        "tensor parallel {}",
+    )
+    if profile.on_cpu:
+        layout, stated = f"serves the whole model from one pod's memory with {tp}", [tp]
+    else:
+        count = Claim(
+            pods.gpus_per_pod(plan),
+            dataclasses.replace(
+                model, path=(*model.path, "resources", "limits", str(profile.accelerator))
+            ),
+            f"{{}} {profile.accelerator}",
+        )
+        layout, stated = f"shards it over {count} per pod with {tp}", [tp, count]
+    out: list[Said | str] = [
+        claims.said(
+            f"The memory plan (context {plan.max_model_len:,}, KV capacity, GPU count) was "
+            f"computed for {plan.gpu_count}×{plan.gpu}; the {profile.title} profile keeps the "
+            f"context and {layout}. Check the first start's logs for KV cache capacity.",
+            *stated,
+        )
     ]
     if not profile.image_follows_plan and not options.image:
         out.append(
             f"The {profile.name} image ships its own vLLM build, not vLLM {plan.engine_version}; "
             "pin a tested tag with --image."
         )
-    if profile.on_cpu and plan.tensor_parallel > 1:
-        out.append(
-            f"The plan shards over {plan.tensor_parallel} GPUs; on Xeon one pod serves the "
-            "whole model with tensor parallel 1."
-        )
     return out
+
+
+def _arg(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]

@@ -25,8 +25,9 @@ import yaml
 
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Decision, Plan
-from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
-from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.common.claims import At, Claim, Parsed
 
 NAME = "kuberay"
 COMPONENT = "ray"  # head and worker pods: the monitor and the disruption budget cover both
@@ -78,21 +79,18 @@ class KubeRayRuntime:
 
     def render(self, plan: Plan, options: Options) -> Rendered:
         check_parallelism(plan)
-        manifests: list[Manifest] = [ray_service(plan, options)]
+        token = tokens.resolve(plan, options)
+        manifests: list[Manifest] = [ray_service(plan, options, token=token)]
         if options.cache.enabled:
             manifests.append(objects.model_cache(plan, options, runtime=NAME))
-        manifests += objects.token_objects(plan, options, runtime=NAME)
+        manifests += tokens.objects(plan, token, runtime=NAME)
         manifests += objects.route(
             plan, options, runtime=NAME, service_name=serve_service_name(plan), port=SERVE_PORT
         )
         manifests += _monitor(plan, options)
         manifests += objects.disruption_budget(plan, options, runtime=NAME, component=COMPONENT)
-        return Rendered(
-            runtime=NAME,
-            manifests=tuple(manifests),
-            decisions=tuple(_decisions(plan, options)),
-            warnings=tuple(_warnings(plan, options)),
-        )
+        said = [*_decisions(plan, options), *_warnings(plan, options)]
+        return Rendered.of(NAME, manifests, said, token=token)
 
 
 def check_parallelism(plan: Plan) -> None:
@@ -229,13 +227,13 @@ def initial_replicas(plan: Plan) -> int:
 # --- the RayService -----------------------------------------------------------------------
 
 
-def ray_service(plan: Plan, options: Options) -> Manifest:
+def ray_service(plan: Plan, options: Options, *, token: Token | None) -> Manifest:
     ref = image(options)
     cluster: dict[str, Any] = {
         "rayVersion": ray_version(ref),
         "enableInTreeAutoscaling": scaling.wants_scaler(plan),
-        "headGroupSpec": head_group(plan, options, image_ref=ref),
-        "workerGroupSpecs": [worker_group(plan, options, image_ref=ref)],
+        "headGroupSpec": head_group(plan, image_ref=ref, token=token),
+        "workerGroupSpecs": [worker_group(plan, options, image_ref=ref, token=token)],
     }
     return {
         "apiVersion": "ray.io/v1",
@@ -257,12 +255,12 @@ def ray_service(plan: Plan, options: Options) -> Manifest:
     }
 
 
-def head_group(plan: Plan, options: Options, *, image_ref: str) -> dict[str, Any]:
+def head_group(plan: Plan, *, image_ref: str, token: Token | None) -> dict[str, Any]:
     """The head runs Ray's control processes and the OpenAI ingress; never the engine."""
     container = {
         "name": "ray-head",
         "image": image_ref,
-        "env": engine.env(plan, token_env=pods.token_env(plan, options), cache=False),
+        "env": engine.env(plan, token_env=tokens.env(token), cache=False),
         "ports": [
             _port("gcs-server", 6379),
             _port("dashboard", 8265),
@@ -285,14 +283,16 @@ def head_group(plan: Plan, options: Options, *, image_ref: str) -> dict[str, Any
     }
 
 
-def worker_group(plan: Plan, options: Options, *, image_ref: str) -> dict[str, Any]:
+def worker_group(
+    plan: Plan, options: Options, *, image_ref: str, token: Token | None
+) -> dict[str, Any]:
     """One pod per node of a replica, holding that node's share of the replica's GPUs."""
     gpus = pods.gpus_per_pod(plan)
     resources = pods.resources(plan, gpus=gpus)
     container = {
         "name": "ray-worker",
         "image": image_ref,
-        "env": _worker_env(plan, options),
+        "env": _worker_env(plan, options, token=token),
         "ports": [_port("serve", SERVE_PORT), _port("metrics", METRICS_PORT)],
         "resources": resources,
         "volumeMounts": pods.volume_mounts(options),
@@ -330,11 +330,10 @@ def _pod_counts(plan: Plan) -> tuple[int, int, int]:
     return s.min_replicas * n, initial_replicas(plan) * n, s.max_replicas * n
 
 
-def _worker_env(plan: Plan, options: Options) -> list[dict[str, Any]]:
+def _worker_env(plan: Plan, options: Options, *, token: Token | None) -> list[dict[str, Any]]:
     """Token from its Secret at pod level (Ray passes HF_TOKEN on to the engine workers),
     and Ray Serve LLM's engine start limit sized like every other runtime's startup probe."""
-    token = pods.token_env(plan, options)
-    out = engine.env(plan, token_env=token, cache=options.cache.enabled)
+    out = engine.env(plan, token_env=tokens.env(token), cache=options.cache.enabled)
     out.append({"name": ENGINE_START_TIMEOUT, "value": str(plan.probes.startup_budget_s)})
     return out
 
@@ -355,34 +354,40 @@ def _monitor(plan: Plan, options: Options) -> list[Manifest]:
     return objects.monitor(plan, pod_options, runtime=NAME, component=COMPONENT, port="metrics")
 
 
-def _decisions(plan: Plan, options: Options) -> list[Decision]:
-    strategy = placement_group_config(plan)["strategy"]
-    out = [
-        Decision(
-            topic="gpu placement",
-            choice=(
-                f"{pods.gpus_per_pod(plan)}×{plan.gpu} per Ray worker pod, "
-                f"{plan.nodes_per_replica} pod(s) per replica; "
-                f"{plan.tensor_parallel * plan.pipeline_parallel} one-GPU bundles, {strategy}"
-            ),
-            reason="the engine asks Ray for exactly the GPUs the worker pods of one replica "
-            "hold, so no replica waits for GPUs that no pod offers",
-        )
-    ]
-    s = plan.autoscaling
+def _at(plan: Plan, *path: str | int | Parsed) -> At:
+    return At("RayService", plan.name, ("spec", *path))
+
+
+def _workers_at(plan: Plan, *path: str | int) -> At:
+    return _at(plan, "rayClusterConfig", "workerGroupSpecs", 0, *path)
+
+
+def _llm_at(plan: Plan, *path: str | int) -> At:
+    return _at(plan, "serveConfigV2", Parsed(), "applications", 0, "args", "llm_configs", 0, *path)
+
+
+def _decisions(plan: Plan, options: Options) -> list[claims.Said | Decision]:
+    group = placement_group_config(plan)
+    per_pod = Claim(
+        pods.gpus_per_pod(plan),
+        _workers_at(plan, "template", "spec", "containers", 0, "resources", "limits",
+                    plan.gpu_resource),
+        f"{{}}×{plan.gpu} per Ray worker pod",
+    )  # fmt: skip
+    ray_gpus = Claim(pods.gpus_per_pod(plan), _workers_at(plan, "rayStartParams", "num-gpus"))
+    strategy = Claim(group["strategy"], _llm_at(plan, "placement_group_config", "strategy"))
+    placement = Decision(
+        topic="gpu placement",
+        choice=(
+            f"{per_pod}, {plan.nodes_per_replica} pod(s) per replica; "
+            f"{len(group['bundles'])} one-GPU bundles, {strategy}"
+        ),
+        reason="the engine asks Ray for exactly the GPUs the worker pods of one replica "
+        f"hold (Ray's num-gpus {ray_gpus}), so no replica waits for GPUs that no pod offers",
+    )
+    out: list[claims.Said | Decision] = [claims.said(placement, per_pod, ray_gpus, strategy)]
     if scaling.wants_scaler(plan):
-        out.append(
-            Decision(
-                topic="autoscaling",
-                choice=(
-                    f"Ray Serve autoscaling {s.min_replicas}–{s.max_replicas} replicas at "
-                    f"{target_ongoing_requests(plan)} ongoing requests each, scale-down after "
-                    f"{s.cooldown_s}s; KubeRay in-tree autoscaler adds and removes worker pods"
-                ),
-                reason="Ray Serve sees every request it routes; the Ray autoscaler follows the "
-                "replicas it places",
-            )
-        )
+        out.append(_scaling_decision(plan))
     if options.monitoring == "servicemonitor":
         out.append(
             Decision(
@@ -393,6 +398,34 @@ def _decisions(plan: Plan, options: Options) -> list[Decision]:
             )
         )
     return out
+
+
+def _scaling_decision(plan: Plan) -> claims.Said:
+    s = plan.autoscaling
+
+    def serve(key: str, value: int, words: str = "{}") -> Claim:
+        return Claim(value, _llm_at(plan, "deployment_config", "autoscaling_config", key), words)
+
+    low, _, high = _pod_counts(plan)
+    stated = (
+        serve("min_replicas", s.min_replicas),
+        serve("max_replicas", s.max_replicas, "{} replicas"),
+        serve("target_ongoing_requests", target_ongoing_requests(plan), "{} ongoing requests"),
+        serve("downscale_delay_s", s.cooldown_s, "scale-down after {}s"),
+        Claim(low, _workers_at(plan, "minReplicas")),
+        Claim(high, _workers_at(plan, "maxReplicas"), "{} worker pods"),
+    )
+    low_r, high_r, target, delay, low_p, high_p = stated
+    decision = Decision(
+        topic="autoscaling",
+        choice=(
+            f"Ray Serve autoscaling {low_r}–{high_r} at {target} each, {delay}; KubeRay in-tree "
+            f"autoscaler keeps {low_p}–{high_p}"
+        ),
+        reason="Ray Serve sees every request it routes; the Ray autoscaler follows the "
+        "replicas it places",
+    )
+    return claims.said(decision, *stated)
 
 
 def _warnings(plan: Plan, options: Options) -> list[str]:

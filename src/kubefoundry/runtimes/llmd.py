@@ -23,8 +23,18 @@ from typing import Any
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import llmd_picker as picker
-from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
-from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.common import (
+    claims,
+    engine,
+    labels,
+    objects,
+    pods,
+    scaling,
+    splitting,
+    tokens,
+)
+from kubefoundry.runtimes.common.claims import At, Claim, Parsed, Pick
 
 NAME = "llmd"
 POOL_API = "inference.networking.k8s.io/v1"
@@ -78,14 +88,15 @@ class LlmdRuntime:
                 hint="Use --expose httproute with a Gateway that implements the Inference "
                 "Extension (Istio, kgateway, GKE, agentgateway).",
             )
+        token = tokens.resolve(plan, options)
         pools = pools_for(plan, options)
         manifests: list[Manifest] = [inference_pool(plan)]
-        manifests += [deployment(plan, options, p) for p in pools]
+        manifests += [deployment(plan, options, p, token=token) for p in pools]
         manifests += picker.objects(plan, options, disaggregated=options.disaggregated)
         manifests += [route(plan, options), objective(plan, options)]
         if options.cache.enabled:
             manifests.append(objects.model_cache(plan, options, runtime=NAME))
-        manifests += objects.token_objects(plan, options, runtime=NAME)
+        manifests += tokens.objects(plan, token, runtime=NAME)
         manifests += monitoring(plan, options)
         for p in pools:
             manifests += _renamed(
@@ -94,18 +105,13 @@ class LlmdRuntime:
             )
         if scaling.wants_scaler(plan):
             manifests += [scaled_object(plan, p) for p in pools]
-        warnings: tuple[str, ...] = ()
+        said: list[claims.Said | str] = [*_decisions(plan, options, pools)]
         if options.exposure == "none":
-            warnings = (
+            said.append(
                 f"An InferencePool is reached only through a Gateway route: the HTTPRoute on "
-                f"Gateway {options.gateway} is rendered although exposure is none.",
+                f"Gateway {options.gateway} is rendered although exposure is none."
             )
-        return Rendered(
-            runtime=NAME,
-            manifests=tuple(manifests),
-            decisions=tuple(_decisions(plan, options, pools)),
-            warnings=warnings,
-        )
+        return Rendered.of(NAME, manifests, said, token=token)
 
 
 def pools_for(plan: Plan, options: Options) -> list[Pool]:
@@ -113,11 +119,10 @@ def pools_for(plan: Plan, options: Options) -> list[Pool]:
     s = plan.autoscaling
     if not options.disaggregated:
         return [Pool("vllm", f"{plan.name}-vllm", plan.replicas, s.min_replicas, s.max_replicas)]
-    total = max(plan.replicas, 2)
-    prefill = math.ceil(total / 2) if options.workload == "rag" else total // 2
+    split = splitting.split(plan, options)
     out = []
-    for component, count in (("decode", total - prefill), ("prefill", prefill)):
-        share = count / total
+    for component, count in (("decode", split.decode), ("prefill", split.prefill)):
+        share = count / split.total
         low = max(1, math.floor(s.min_replicas * share))
         out.append(
             Pool(
@@ -167,9 +172,9 @@ def inference_pool(plan: Plan) -> Manifest:
     }
 
 
-def deployment(plan: Plan, options: Options, pool: Pool) -> Manifest:
+def deployment(plan: Plan, options: Options, pool: Pool, *, token: Token | None) -> Manifest:
     spec: dict[str, Any] = {
-        "containers": [_vllm(plan, options, pool)],
+        "containers": [_vllm(plan, options, pool, token=token)],
         "volumes": pods.volumes(plan, options),
         "terminationGracePeriodSeconds": pods.termination_grace_s(plan),
         # A Service named "vllm" would inject VLLM_PORT=tcp://… and crash vLLM on start.
@@ -194,11 +199,11 @@ def deployment(plan: Plan, options: Options, pool: Pool) -> Manifest:
     }
 
 
-def _vllm(plan: Plan, options: Options, pool: Pool) -> dict[str, Any]:
+def _vllm(plan: Plan, options: Options, pool: Pool, *, token: Token | None) -> dict[str, Any]:
     extra: tuple[str, ...] = ()
     if pool.role:
         extra = ("--kv-transfer-config", json.dumps(KV_TRANSFER, separators=(",", ":")))
-    container = pods.vllm_container(plan, options, extra_args=extra)
+    container = pods.vllm_container(plan, options, token=token, extra_args=extra)
     if pool.role == "decode":  # the sidecar owns the pool's port
         args = container["args"]
         args[args.index("--port") + 1] = str(DECODE_VLLM_PORT)
@@ -301,42 +306,98 @@ def _renamed(manifests: list[Manifest], new_name: str) -> list[Manifest]:
     return manifests
 
 
-def _decisions(plan: Plan, options: Options, pools: list[Pool]) -> list[Decision]:
-    scorers = ", ".join(f"{k} ×{v}" for k, v in picker.weights(plan, options).items())
-    out = [
-        Decision(
-            topic="routing",
-            choice=f"endpoint picker {picker.VERSION} scoring {scorers}",
-            reason=f"weights for a {options.workload} workload; a pod that already holds a "
-            "request's prefix skips recomputing it",
-            alternatives=(Alternative("a Service", "round-robin ignores every pod's cache"),),
-        ),
-        Decision(
-            topic="priority",
-            choice=f"InferenceObjective {plan.name}, priority {PRIORITY[options.workload]}",
-            reason=f"requests sending header {OBJECTIVE_HEADER}: {plan.name} are served "
-            f"{'before' if PRIORITY[options.workload] > 0 else 'after'} untagged requests "
-            "when the pool is saturated",
-        ),
-    ]
+def _decisions(plan: Plan, options: Options, pools: list[Pool]) -> list[claims.Said]:
+    out = [_routing_decision(plan, options), _priority_decision(plan, options)]
     if options.disaggregated:
-        split = " + ".join(f"{p.replicas} {p.component}" for p in pools)
-        out.append(
-            Decision(
-                topic="disaggregation",
-                choice=f"{split} pods, {plan.gpu_count}×{plan.gpu} each, KV over NIXL",
-                reason="RAG prompts are long, so prefill gets the larger share"
-                if options.workload == "rag"
-                else f"{options.workload} answers stream for long, so decode gets the larger share",
-            )
-        )
+        out.append(_split_decision(plan, options, pools))
     if scaling.wants_scaler(plan):
-        ranges = ", ".join(f"{p.component} {p.min_replicas}–{p.max_replicas}" for p in pools)
-        out.append(
-            Decision(
-                topic="autoscaling",
-                choice=f"KEDA ScaledObject per pool on {plan.autoscaling.signal} ({ranges})",
-                reason="each pool's own pods' queue drives its size",
-            )
-        )
+        out.append(_scaling_decision(plan, pools))
     return out
+
+
+def _routing_decision(plan: Plan, options: Options) -> claims.Said:
+    """The scorers and weights as the picker's config has them; prefix reuse is a reason only
+    when the prefix scorer is among them."""
+    config = At("ConfigMap", picker.name(plan), ("data", picker.CONFIG_FILE, Parsed()))
+    weights = [
+        Claim(
+            weight,
+            dataclasses.replace(
+                config,
+                path=(*config.path, "schedulingProfiles", 0, "plugins", Pick("pluginRef", scorer),
+                      "weight"),
+            ),
+            f"{scorer} ×{{}}",
+        )
+        for scorer, weight in picker.weights(plan, options).items()
+    ]  # fmt: skip
+    if picker.PREFIX in picker.weights(plan, options):
+        why = "a pod that already holds a request's prefix skips recomputing it"
+    else:
+        why = "prefix caching is off, so cache use and queue depth decide"
+    decision = Decision(
+        topic="routing",
+        choice=f"endpoint picker {picker.VERSION} scoring {', '.join(map(str, weights))}",
+        reason=f"weights for a {options.workload} workload; {why}",
+        alternatives=(Alternative("a Service", "round-robin ignores every pod's cache"),),
+    )
+    return claims.said(decision, *weights)
+
+
+def _priority_decision(plan: Plan, options: Options) -> claims.Said:
+    priority = Claim(
+        PRIORITY[options.workload],
+        At("InferenceObjective", plan.name, ("spec", "priority")),
+        "priority {}",
+    )
+    decision = Decision(
+        topic="priority",
+        choice=f"InferenceObjective {plan.name}, {priority}",
+        reason=f"requests sending header {OBJECTIVE_HEADER}: {plan.name} are served "
+        f"{'before' if PRIORITY[options.workload] > 0 else 'after'} untagged requests "
+        "when the pool is saturated",
+    )
+    return claims.said(decision, priority)
+
+
+def _pool_at(pool: Pool, *path: str | int | Pick) -> At:
+    return At("Deployment", pool.name, ("spec", *path))
+
+
+def _split_decision(plan: Plan, options: Options, pools: list[Pool]) -> claims.Said:
+    counts = [Claim(p.replicas, _pool_at(p, "replicas"), f"{{}} {p.component}") for p in pools]
+    gpus = Claim(
+        pods.gpus_per_pod(plan),
+        _pool_at(pools[0], "template", "spec", "containers", Pick("name", "vllm"), "resources",
+                 "limits", plan.gpu_resource),
+        f"{{}}×{plan.gpu}",
+    )  # fmt: skip
+    decision = Decision(
+        topic="disaggregation",
+        choice=f"{' + '.join(map(str, counts))} pods, {gpus} each, KV over NIXL",
+        reason=splitting.reason(splitting.split(plan, options)),
+    )
+    return claims.said(decision, *counts, gpus)
+
+
+def _scaling_decision(plan: Plan, pools: list[Pool]) -> claims.Said:
+    ranges = []
+    stated: list[Claim] = []
+    for p in pools:
+        intent = dataclasses.replace(
+            plan.autoscaling, min_replicas=p.min_replicas, max_replicas=p.max_replicas
+        )
+        said = scaling.stated(intent, name=p.name, unit="")
+        low, high = said.low, dataclasses.replace(said.high, words="{}")
+        ranges.append(f"{p.component} {low}–{high}")
+        stated += [low, high, said.target]
+    target = stated[2]
+    decision = Decision(
+        topic="autoscaling",
+        choice=(
+            f"KEDA ScaledObject per pool on {plan.autoscaling.signal} (target {target} per "
+            f"pod; {', '.join(ranges)})"
+        ),
+        reason="each pool's own pods' queue drives its size",
+    )
+    return claims.said(decision, *stated)

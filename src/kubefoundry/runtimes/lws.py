@@ -25,8 +25,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubefoundry.planning.plans import Decision, Plan
-from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
-from kubefoundry.runtimes.common import labels, objects, pods, scaling
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.common import claims, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.common.claims import At, Claim
 
 NAME = "lws"
 LEADER = "leader"
@@ -60,16 +61,17 @@ class LwsRuntime:
     }
 
     def render(self, plan: Plan, options: Options) -> Rendered:
-        manifests: list[Manifest] = [leader_worker_set(plan, options)]
+        token = tokens.resolve(plan, options)
+        manifests: list[Manifest] = [leader_worker_set(plan, options, token=token)]
         service = leader_service_name(plan)
         manifests.append(objects.service(plan, runtime=NAME, component=LEADER, name=service))
         if options.cache.enabled:
             manifests.append(objects.model_cache(plan, options, runtime=NAME))
-        manifests += objects.token_objects(plan, options, runtime=NAME)
+        manifests += tokens.objects(plan, token, runtime=NAME)
         manifests += objects.route(plan, options, runtime=NAME, service_name=service)
         manifests += objects.monitor(plan, options, runtime=NAME, component=LEADER)
         manifests += disruption_budget(plan, options)
-        decisions = [_mode_decision(plan, options)]
+        said = [_mode_decision(plan, options)]
         if scaling.wants_scaler(plan):
             target = {
                 "apiVersion": "leaderworkerset.x-k8s.io/v1",
@@ -79,8 +81,8 @@ class LwsRuntime:
             manifests.append(
                 scaling.scaled_object(plan, runtime=NAME, target=target, component=LEADER)
             )
-            decisions.append(_scaling_decision(plan))
-        return Rendered(runtime=NAME, manifests=tuple(manifests), decisions=tuple(decisions))
+            said.append(_scaling_decision(plan))
+        return Rendered.of(NAME, manifests, said, token=token)
 
 
 def leader_service_name(plan: Plan) -> str:
@@ -95,8 +97,8 @@ def mode(plan: Plan, options: Options) -> str:
     return "single" if plan.nodes_per_replica == 1 else options.multi_node
 
 
-def leader_worker_set(plan: Plan, options: Options) -> Manifest:
-    leader, worker = containers(plan, options)
+def leader_worker_set(plan: Plan, options: Options, *, token: Token | None) -> Manifest:
+    leader, worker = containers(plan, options, token=token)
     return {
         "apiVersion": "leaderworkerset.x-k8s.io/v1",
         "kind": "LeaderWorkerSet",
@@ -138,7 +140,9 @@ def pod_template(
     }
 
 
-def containers(plan: Plan, options: Options) -> tuple[dict[str, Any], dict[str, Any]]:
+def containers(
+    plan: Plan, options: Options, *, token: Token | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The leader's and the workers' container for the plan's multi-node mode.
 
     With one node per replica the workers' template is never used (LWS creates no worker
@@ -146,11 +150,11 @@ def containers(plan: Plan, options: Options) -> tuple[dict[str, Any], dict[str, 
     """
     how = mode(plan, options)
     if how == "single":
-        leader = pods.vllm_container(plan, options, name="vllm-leader")
+        leader = pods.vllm_container(plan, options, token=token, name="vllm-leader")
         return leader, _worker(copy.deepcopy(leader))
     if how == "ray":
-        return ray_leader(plan, options), ray_worker(plan, options)
-    return native_leader(plan, options), native_worker(plan, options)
+        return ray_leader(plan, options, token=token), ray_worker(plan, options, token=token)
+    return native_leader(plan, options, token=token), native_worker(plan, options, token=token)
 
 
 def _worker(container: dict[str, Any]) -> dict[str, Any]:
@@ -161,8 +165,10 @@ def _worker(container: dict[str, Any]) -> dict[str, Any]:
     return container
 
 
-def ray_leader(plan: Plan, options: Options) -> dict[str, Any]:
-    container = pods.vllm_container(plan, options, name="vllm-leader", distributed="ray")
+def ray_leader(plan: Plan, options: Options, *, token: Token | None) -> dict[str, Any]:
+    container = pods.vllm_container(
+        plan, options, token=token, name="vllm-leader", distributed="ray"
+    )
     serve = shlex.join([*container["command"], *container["args"]])
     start = shlex.join(
         [
@@ -178,8 +184,8 @@ def ray_leader(plan: Plan, options: Options) -> dict[str, Any]:
     return _shell(container, [start, wait, f"exec {serve}"])
 
 
-def ray_worker(plan: Plan, options: Options) -> dict[str, Any]:
-    container = _worker(pods.vllm_container(plan, options, distributed="ray"))
+def ray_worker(plan: Plan, options: Options, *, token: Token | None) -> dict[str, Any]:
+    container = _worker(pods.vllm_container(plan, options, token=token, distributed="ray"))
     head = f'"${LEADER_ADDRESS}:{RAY_PORT}"'
     lines = [
         f"until ray health-check --address={head} >/dev/null 2>&1; do sleep 5; done",
@@ -207,19 +213,20 @@ def _native_flags(plan: Plan, *, rank: str) -> tuple[str, ...]:
     )
 
 
-def native_leader(plan: Plan, options: Options) -> dict[str, Any]:
+def native_leader(plan: Plan, options: Options, *, token: Token | None) -> dict[str, Any]:
     return pods.vllm_container(
         plan,
         options,
+        token=token,
         name="vllm-leader",
         distributed="mp",
         extra_args=_native_flags(plan, rank="0"),
     )
 
 
-def native_worker(plan: Plan, options: Options) -> dict[str, Any]:
+def native_worker(plan: Plan, options: Options, *, token: Token | None) -> dict[str, Any]:
     flags = (*_native_flags(plan, rank="$(LWS_WORKER_INDEX)"), "--headless")
-    container = pods.vllm_container(plan, options, distributed="mp", extra_args=flags)
+    container = pods.vllm_container(plan, options, token=token, distributed="mp", extra_args=flags)
     return _worker(container)
 
 
@@ -232,35 +239,48 @@ def disruption_budget(plan: Plan, options: Options) -> list[Manifest]:
     return out
 
 
-def _mode_decision(plan: Plan, options: Options) -> Decision:
+def _at(plan: Plan, *path: str | int) -> At:
+    return At("LeaderWorkerSet", plan.name, ("spec", *path))
+
+
+def _mode_decision(plan: Plan, options: Options) -> claims.Said:
     how = mode(plan, options)
-    gpus = f"{pods.gpus_per_pod(plan)}×{plan.gpu}"
+    size = Claim(plan.nodes_per_replica, _at(plan, "leaderWorkerTemplate", "size"))
+    gpus = Claim(
+        pods.gpus_per_pod(plan),
+        _at(plan, "leaderWorkerTemplate", "leaderTemplate", "spec", "containers", 0,
+            "resources", "limits", plan.gpu_resource),
+        f"{{}}×{plan.gpu}",
+    )  # fmt: skip
     if how == "single":
-        return Decision(
+        decision = Decision(
             topic="multi-node",
-            choice=f"one pod per replica ({gpus}), plain vLLM",
+            choice=f"{size} pod per replica ({gpus}), plain vLLM",
             reason="the replica fits one node; the vllm runtime is simpler for this plan",
         )
-    return Decision(
+        return claims.said(decision, size, gpus)
+    decision = Decision(
         topic="multi-node",
         choice=(
-            f"groups of {plan.nodes_per_replica} pods ({gpus} each), TP {plan.tensor_parallel} "
+            f"groups of {size} pods ({gpus} each), TP {plan.tensor_parallel} "
             f"× PP {plan.pipeline_parallel}, "
             + ("Ray executor" if how == "ray" else "vLLM native multi-node (--headless workers)")
         ),
         reason="tensor parallel inside a node, pipeline stages across nodes, so only "
         "activations cross the network",
     )
+    return claims.said(decision, size, gpus)
 
 
-def _scaling_decision(plan: Plan) -> Decision:
+def _scaling_decision(plan: Plan) -> claims.Said:
     s = plan.autoscaling
-    return Decision(
+    said = scaling.stated(s, name=plan.name, unit="groups")
+    decision = Decision(
         topic="autoscaling",
         choice=(
             f"KEDA ScaledObject on the LeaderWorkerSet's scale subresource, {s.signal} "
-            f"(target {s.target:g} per group), {s.min_replicas}–{s.max_replicas} groups, "
-            f"cool-down {s.cooldown_s}s"
+            f"(target {said.target} per group), {said.low}–{said.high}, {said.cooldown}"
         ),
         reason="a group is the unit of scale; the leader exports the replica's queue",
     )
+    return claims.said(decision, *said.all)

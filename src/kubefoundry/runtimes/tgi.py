@@ -20,8 +20,9 @@ from typing import Any
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes import base
-from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
-from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.common.claims import At, Claim, Pick
 
 NAME = "tgi"
 COMPONENT = "server"
@@ -83,24 +84,21 @@ class TgiRuntime:
                 f"TGI cannot serve this plan: {refused}.",
                 hint="Pick the runtime the reason names, or change the plan (GPU type, count).",
             )
-        manifests: list[Manifest] = [deployment(plan, options)]
+        token = tokens.resolve(plan, options)
+        manifests: list[Manifest] = [deployment(plan, options, token=token)]
         manifests.append(objects.service(plan, runtime=NAME, component=COMPONENT, port=PORT))
         if options.cache.enabled:
             manifests.append(objects.model_cache(plan, options, runtime=NAME))
-        manifests += objects.token_objects(plan, options, runtime=NAME)
+        manifests += tokens.objects(plan, token, runtime=NAME)
         manifests += objects.route(plan, options, runtime=NAME, service_name=plan.name)
         manifests += objects.monitor(plan, options, runtime=NAME, component=COMPONENT)
         manifests += objects.disruption_budget(plan, options, runtime=NAME, component=COMPONENT)
-        decisions = []
+        said = []
         if scaling.wants_scaler(plan):
             manifests.append(scaled_object(plan))
-            decisions.append(_scaling_decision(plan))
-        return Rendered(
-            runtime=NAME,
-            manifests=tuple(manifests),
-            decisions=tuple(decisions),
-            warnings=(_memory_warning(plan),),
-        )
+            said.append(_scaling_decision(plan))
+        said.append(_memory_warning(plan))
+        return Rendered.of(NAME, manifests, said, token=token)
 
 
 def settings(plan: Plan) -> Settings:
@@ -165,12 +163,11 @@ def node_selector(plan: Plan) -> dict[str, str]:
     return {**GPU_NODES, **plan.node_selector}
 
 
-def container(plan: Plan, options: Options) -> dict[str, Any]:
-    token = pods.token_env(plan, options, names=("HF_TOKEN",))
+def container(plan: Plan, options: Options, *, token: Token | None) -> dict[str, Any]:
     return {
         "name": CONTAINER,
         "image": image(options),
-        "env": env(settings(plan), token_env=token, cache=options.cache.enabled),
+        "env": env(settings(plan), token_env=tokens.env(token), cache=options.cache.enabled),
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "resources": pods.resources(plan),
         "volumeMounts": pods.volume_mounts(options),
@@ -178,10 +175,10 @@ def container(plan: Plan, options: Options) -> dict[str, Any]:
     }
 
 
-def deployment(plan: Plan, options: Options) -> Manifest:
+def deployment(plan: Plan, options: Options, *, token: Token | None) -> Manifest:
     spec: dict[str, Any] = {
         "runtimeClassName": RUNTIME_CLASS,
-        "containers": [container(plan, options)],
+        "containers": [container(plan, options, token=token)],
         "volumes": pods.volumes(plan, options),
         "terminationGracePeriodSeconds": pods.termination_grace_s(plan),
         **pods.placement(plan),
@@ -235,22 +232,38 @@ def scaled_object(plan: Plan) -> Manifest:
     return out
 
 
-def _scaling_decision(plan: Plan) -> Decision:
+def _scaling_decision(plan: Plan) -> claims.Said:
     s = plan.autoscaling
-    return Decision(
+    said = scaling.stated(s, name=plan.name)
+    decision = Decision(
         topic="autoscaling",
         choice=(
-            f"KEDA ScaledObject on {QUEUE_METRIC} (target {s.target:g} per replica), "
-            f"{s.min_replicas}–{s.max_replicas} replicas, cool-down {s.cooldown_s}s"
+            f"KEDA ScaledObject on {QUEUE_METRIC} (target {said.target} per replica), "
+            f"{said.low}–{said.high}, {said.cooldown}"
         ),
         reason="TGI's queue of requests waiting for a batch slot grows before latency does; "
         f"it stands in for the plan's {s.signal}",
     )
+    return claims.said(decision, *said.all)
 
 
-def _memory_warning(plan: Plan) -> str:
-    return (
-        f"TGI budgets GPU memory itself (CUDA_MEMORY_FRACTION={plan.gpu_memory_utilization:g}, "
-        f"MAX_TOTAL_TOKENS={plan.max_model_len}); the plan's KV-cache capacity and speed "
-        "figures are vLLM's estimates."
+def _env_claim(plan: Plan, name: str, value: str) -> Claim:
+    at = At(
+        "Deployment",
+        plan.name,
+        ("spec", "template", "spec", "containers", Pick("name", CONTAINER), "env",
+         Pick("name", name), "value"),
+    )  # fmt: skip
+    return Claim(value, at, f"{name}={{}}")
+
+
+def _memory_warning(plan: Plan) -> claims.Said:
+    """The launcher settings that size TGI's memory, as the container's env has them."""
+    s = settings(plan)
+    fraction = _env_claim(plan, "CUDA_MEMORY_FRACTION", f"{s.cuda_memory_fraction:g}")
+    total = _env_claim(plan, "MAX_TOTAL_TOKENS", str(s.max_total_tokens))
+    text = (
+        f"TGI budgets GPU memory itself ({fraction}, {total}); the plan's KV-cache capacity "
+        "and speed figures are vLLM's estimates."
     )
+    return claims.said(text, fraction, total)

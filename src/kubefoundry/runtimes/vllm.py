@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubefoundry.planning.plans import Decision, Plan
-from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered
-from kubefoundry.runtimes.common import labels, objects, pods, scaling
+from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.common import claims, labels, objects, pods, scaling, tokens
 
 NAME = "vllm"
 COMPONENT = "server"
@@ -33,31 +33,28 @@ class VllmRuntime:
     }
 
     def render(self, plan: Plan, options: Options) -> Rendered:
-        manifests: list[Manifest] = [deployment(plan, options)]
+        token = tokens.resolve(plan, options)
+        manifests: list[Manifest] = [deployment(plan, options, token=token)]
         manifests.append(objects.service(plan, runtime=NAME, component=COMPONENT))
         if options.cache.enabled:
             manifests.append(objects.model_cache(plan, options, runtime=NAME))
-        manifests += objects.token_objects(plan, options, runtime=NAME)
+        manifests += tokens.objects(plan, token, runtime=NAME)
         manifests += objects.route(plan, options, runtime=NAME, service_name=plan.name)
         manifests += objects.monitor(plan, options, runtime=NAME, component=COMPONENT)
         manifests += objects.disruption_budget(plan, options, runtime=NAME, component=COMPONENT)
-        decisions = []
+        said: list[claims.Said] = []
         if scaling.wants_scaler(plan):
             target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": plan.name}
             manifests.append(
                 scaling.scaled_object(plan, runtime=NAME, target=target, component=COMPONENT)
             )
-            decisions.append(_scaling_decision(plan))
-        return Rendered(
-            runtime=NAME,
-            manifests=tuple(manifests),
-            decisions=tuple(decisions),
-        )
+            said.append(_scaling_decision(plan))
+        return Rendered.of(NAME, manifests, said, token=token)
 
 
-def deployment(plan: Plan, options: Options) -> Manifest:
+def deployment(plan: Plan, options: Options, *, token: Token | None) -> Manifest:
     spec: dict[str, Any] = {
-        "containers": [pods.vllm_container(plan, options)],
+        "containers": [pods.vllm_container(plan, options, token=token)],
         "volumes": pods.volumes(plan, options),
         "terminationGracePeriodSeconds": pods.termination_grace_s(plan),
         **pods.placement(plan),
@@ -88,13 +85,15 @@ def deployment(plan: Plan, options: Options) -> Manifest:
     }
 
 
-def _scaling_decision(plan: Plan) -> Decision:
+def _scaling_decision(plan: Plan) -> claims.Said:
     s = plan.autoscaling
-    return Decision(
+    said = scaling.stated(s, name=plan.name)
+    decision = Decision(
         topic="autoscaling",
         choice=(
-            f"KEDA ScaledObject on {s.signal} (target {s.target:g} per replica), "
-            f"{s.min_replicas}–{s.max_replicas} replicas, cool-down {s.cooldown_s}s"
+            f"KEDA ScaledObject on {s.signal} (target {said.target} per replica), "
+            f"{said.low}–{said.high}, {said.cooldown}"
         ),
         reason="waiting requests rise before latency does, and vLLM exports them itself",
     )
+    return claims.said(decision, *said.all)

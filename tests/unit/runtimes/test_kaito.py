@@ -16,7 +16,7 @@ from kubefoundry.catalog import instances
 from kubefoundry.core.errors import DoesNotFitError, InvalidInputError
 from kubefoundry.planning import tiers
 from kubefoundry.planning.plans import Plan
-from kubefoundry.runtimes import base, choosing, kaito, kaito_nodes
+from kubefoundry.runtimes import base, choosing, kaito, kaito_nodes, registry
 from kubefoundry.runtimes.common import pods
 
 RUNTIME = kaito.KaitoRuntime()
@@ -233,9 +233,14 @@ def test_the_token_secret_is_named_never_valued(monkeypatch: pytest.MonkeyPatch)
     assert rendering.CANARY not in set(map(str, rendering.walk(list(out.manifests))))
     preset = _root(out)["spec"]["template"]["inference"]["preset"]
     assert preset["presetOptions"] == {"modelAccessSecret": "hf-token"}
-    assert any("key HF_TOKEN" in w for w in out.warnings)  # our default key is "token"
-    keyed = base.Options(token=base.TokenOptions(secret_key="HF_TOKEN"))
-    assert not any("key HF_TOKEN" in w for w in RUNTIME.render(plan, keyed).warnings)
+    assert out.token is not None
+    assert out.token.key == "HF_TOKEN"
+    _, chosen = choosing.choose(
+        dataclasses.replace(plan, runtime="kaito"), base.Options(), registry=registry.default()
+    )
+    (line,) = [w for w in chosen.warnings if "hf-token" in w]
+    assert 'key "HF_TOKEN" of Secret hf-token' in line
+    assert "--from-file=HF_TOKEN=" in line
 
 
 def test_a_slow_cold_start_beyond_kaitos_startup_budget_is_warned() -> None:

@@ -15,7 +15,7 @@ from tests.support import rendering
 
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Plan
-from kubefoundry.runtimes import base, choosing, kserve, kserve_llm, kserve_platforms
+from kubefoundry.runtimes import base, choosing, kserve, kserve_llm, kserve_platforms, registry
 from kubefoundry.runtimes.common import scaling
 
 RUNTIME = kserve.KServeRuntime()
@@ -361,7 +361,24 @@ def test_gated_models_get_a_service_account_for_kserves_storage_initializer() ->
     account = _one(out.manifests, "ServiceAccount")
     assert account["secrets"] == [{"name": "hf"}]
     assert _llm(out)["spec"]["template"]["serviceAccountName"] == account["metadata"]["name"]
-    assert any("HF_TOKEN" in w for w in out.warnings)  # our Secret key is "token"
+    assert out.token is not None
+    assert out.token.key == "HF_TOKEN"
+    options = base.Options(llm_inference_service=True)
+    _, chosen = choosing.choose(
+        dataclasses.replace(plan, runtime="kserve"), options, registry=registry.default()
+    )
+    assert [w for w in chosen.warnings if 'key "HF_TOKEN" of Secret hf' in w]
+
+
+def test_an_external_secret_writes_the_key_kserves_storage_initializer_reads() -> None:
+    plan = rendering.plan("llama-3.1-8b", tier="better")
+    token = base.TokenOptions(source="external-secret")
+    out = RUNTIME.render(plan, base.Options(llm_inference_service=True, token=token))
+    secret = _one(out.manifests, "ExternalSecret")
+    assert secret["spec"]["data"][0]["secretKey"] == "HF_TOKEN"
+    assert _one(out.manifests, "ServiceAccount")["secrets"] == [
+        {"name": secret["spec"]["target"]["name"]}
+    ]
 
 
 def test_llm_inference_service_on_intel_is_refused_with_a_fix() -> None:

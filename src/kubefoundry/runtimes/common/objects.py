@@ -1,4 +1,5 @@
-"""Objects around the workload: Service, route, monitor, cache, token, disruption budget."""
+"""Objects around the workload: Service, route, monitor, cache, disruption budget (the token's
+ExternalSecret is in ``tokens``)."""
 
 from __future__ import annotations
 
@@ -55,25 +56,6 @@ def model_cache(plan: Plan, options: Options, *, runtime: str) -> Manifest:
     if options.cache.storage_class:
         spec["storageClassName"] = options.cache.storage_class
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": spec}
-
-
-def external_secret(plan: Plan, options: Options, *, runtime: str) -> Manifest:
-    """An ExternalSecret that materialises the token Secret from the user's secret store."""
-    name = pods.token_secret_name(plan, options)
-    remote: dict[str, Any] = {"key": options.token.remote_key}
-    if options.token.remote_property:
-        remote["property"] = options.token.remote_property
-    return {
-        "apiVersion": "external-secrets.io/v1",
-        "kind": "ExternalSecret",
-        "metadata": labels.metadata(plan, name, runtime=runtime, component="token"),
-        "spec": {
-            "refreshInterval": "1h",
-            "secretStoreRef": {"name": options.token.store, "kind": options.token.store_kind},
-            "target": {"name": name, "creationPolicy": "Owner"},
-            "data": [{"secretKey": options.token.secret_key, "remoteRef": remote}],
-        },
-    }
 
 
 def route(
@@ -209,11 +191,3 @@ def disruption_budget(
             },
         }
     ]
-
-
-def token_objects(plan: Plan, options: Options, *, runtime: str) -> list[Manifest]:
-    """The ExternalSecret when the token comes from a secret store; nothing otherwise (the
-    Secret is referenced by name and created by ``kubefoundry deploy`` or the user)."""
-    if options.token.source == "external-secret" and pods.needs_token(plan, options):
-        return [external_secret(plan, options, runtime=runtime)]
-    return []

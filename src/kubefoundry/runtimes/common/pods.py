@@ -1,4 +1,5 @@
-"""Pod parts: GPU resources, placement, shared memory, the model cache, the token, probes."""
+"""Pod parts: GPU resources, placement, shared memory, the model cache, probes, the vLLM
+container."""
 
 from __future__ import annotations
 
@@ -7,39 +8,22 @@ from typing import Any
 
 from kubefoundry.core.naming import dns_label
 from kubefoundry.planning.plans import Plan
-from kubefoundry.runtimes.base import Options
-from kubefoundry.runtimes.common import engine
+from kubefoundry.runtimes.base import Options, Token
+from kubefoundry.runtimes.common import engine, tokens
 
 SHM_VOLUME = "dshm"
 CACHE_VOLUME = "model-cache"
 
 
 def token_secret_name(plan: Plan, options: Options) -> str:
-    return options.token.secret_name or plan.hf_token_secret or f"{plan.name}-hf-token"
+    """The token Secret's name (``tokens.secret_name``); a runtime's own key and reference
+    are in ``Rendered.token``."""
+    return tokens.secret_name(plan, options)
 
 
 def needs_token(plan: Plan, options: Options) -> bool:
-    """Gated models need one; a named Secret is always wired in."""
-    return bool(plan.gated or plan.hf_token_secret or options.token.secret_name)
-
-
-def token_env(
-    plan: Plan, options: Options, *, names: tuple[str, ...] = ("HF_TOKEN",)
-) -> list[dict[str, Any]]:
-    """Environment that reads the token from its Secret; never the token itself.
-
-    A model whose gating is unknown (outside the catalog, offline) gets an optional reference,
-    so the pod starts whether or not the Secret exists.
-    """
-    if not needs_token(plan, options) and plan.gated is not None:
-        return []
-    ref: dict[str, Any] = {
-        "name": token_secret_name(plan, options),
-        "key": options.token.secret_key,
-    }
-    if not needs_token(plan, options):
-        ref["optional"] = True
-    return [{"name": n, "valueFrom": {"secretKeyRef": dict(ref)}} for n in names]
+    """Whether the plan needs a token at all (``tokens.needed``)."""
+    return tokens.needed(plan, options)
 
 
 def gpus_per_pod(plan: Plan) -> int:
@@ -122,6 +106,7 @@ def vllm_container(
     plan: Plan,
     options: Options,
     *,
+    token: Token | None,
     name: str = "vllm",
     extra_args: tuple[str, ...] = (),
     distributed: str | None = None,
@@ -133,7 +118,7 @@ def vllm_container(
         "image": engine.image(plan, options.image),
         "command": ["vllm", "serve"],
         "args": [plan.model_id, *engine.args(plan, distributed=distributed), *extra_args],
-        "env": engine.env(plan, token_env=token_env(plan, options), cache=options.cache.enabled),
+        "env": engine.env(plan, token_env=tokens.env(token), cache=options.cache.enabled),
         "ports": [{"name": "http", "containerPort": engine.PORT, "protocol": "TCP"}],
         "resources": resources(plan),
         "volumeMounts": volume_mounts(options),

@@ -7,11 +7,13 @@ scaler in their own module (Ray Serve autoscaling_config, KAITO InferenceSet, Dy
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from kubefoundry.planning.plans import Plan
+from kubefoundry.planning.plans import Autoscaling, Plan
 from kubefoundry.runtimes.base import Manifest
 from kubefoundry.runtimes.common import labels
+from kubefoundry.runtimes.common.claims import At, Claim
 
 PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 
@@ -68,3 +70,32 @@ def scaled_object(
 def wants_scaler(plan: Plan) -> bool:
     s = plan.autoscaling
     return s.max_replicas > s.min_replicas
+
+
+@dataclasses.dataclass(frozen=True)
+class Stated:
+    """What an explanation of a ScaledObject states, each value read from where KEDA reads it."""
+
+    low: Claim
+    high: Claim
+    target: Claim
+    cooldown: Claim
+
+    @property
+    def all(self) -> tuple[Claim, ...]:
+        return (self.low, self.high, self.target, self.cooldown)
+
+
+def stated(intent: Autoscaling, *, name: str, unit: str = "replicas") -> Stated:
+    """The claims of ScaledObject ``name`` rendered from ``intent``: "2–6 replicas", the
+    threshold and "cool-down 300s"."""
+
+    def at(*path: str | int) -> At:
+        return At("ScaledObject", name, ("spec", *path))
+
+    return Stated(
+        low=Claim(intent.min_replicas, at("minReplicaCount")),
+        high=Claim(intent.max_replicas, at("maxReplicaCount"), f"{{}} {unit}"),
+        target=Claim(intent.target, at("triggers", 0, "metadata", "threshold")),
+        cooldown=Claim(intent.cooldown_s, at("cooldownPeriod"), "cool-down {}s"),
+    )

@@ -19,8 +19,8 @@ from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.files import field_errors
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes import base, tgi
-from kubefoundry.runtimes.base import Manifest, Options
-from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling
+from kubefoundry.runtimes.base import Manifest, Options, Token
+from kubefoundry.runtimes.common import engine, labels, objects, pods, scaling, tokens
 from kubefoundry.runtimes.export import tgitemplates, tgivalues
 from kubefoundry.runtimes.export.tgivalues import ChartValues
 
@@ -58,7 +58,8 @@ def values(plan: Plan, options: Options, *, environment: str, service_catalog: s
             f"No ML_INFERENCE_LOAD chart for this plan: {refused}.",
             hint="Export it in the yaml or kustomize format of the runtime the reason names.",
         )
-    deployment = tgi.deployment(plan, options)
+    token = tokens.resolve(plan, options)
+    deployment = tgi.deployment(plan, options, token=token)
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     return ChartValues(
@@ -74,7 +75,7 @@ def values(plan: Plan, options: Options, *, environment: str, service_catalog: s
         ),
         inference=_inference(plan, options),
         gpu=_gpu(plan, pod),
-        **_token(plan, options, container),
+        **_token(plan, options, token, container),
         resources=_resources(plan, container),
         health_check=_health_check(container),
         termination_grace_period_seconds=pod["terminationGracePeriodSeconds"],
@@ -126,12 +127,20 @@ def _gpu(plan: Plan, pod: dict[str, Any]) -> tgivalues.Gpu:
     )
 
 
-def _token(plan: Plan, options: Options, container: dict[str, Any]) -> dict[str, Any]:
+def _token(
+    plan: Plan, options: Options, token: Token | None, container: dict[str, Any]
+) -> dict[str, Any]:
     """``hfToken``, ``vault`` and ``secretStore``: the env reference and the ExternalSecret."""
     ref: dict[str, Any] = next(
-        (e["valueFrom"]["secretKeyRef"] for e in container["env"] if e["name"] == "HF_TOKEN"), {}
+        (e["valueFrom"]["secretKeyRef"] for e in container["env"] if e["name"] == tokens.ENV), {}
     )
-    secret = objects.external_secret(plan, options, runtime=tgi.NAME)["spec"]
+    secret = tokens.external_secret(
+        plan,
+        secret=token.secret if token else tokens.secret_name(plan, options),
+        key=token.key if token else options.token.secret_key,
+        store=options.token,
+        runtime=tgi.NAME,
+    )["spec"]
     remote = secret["data"][0]["remoteRef"]
     return {
         "hf_token": tgivalues.HfToken(
@@ -141,7 +150,7 @@ def _token(plan: Plan, options: Options, container: dict[str, Any]) -> dict[str,
             optional=ref.get("optional", False),
         ),
         "vault": tgivalues.Vault(
-            enabled=bool(objects.token_objects(plan, options, runtime=tgi.NAME)),
+            enabled=bool(tokens.objects(plan, token, runtime=tgi.NAME)),
             hf_token_path=remote["key"],
             property=remote.get("property", ""),
             refresh_interval=secret["refreshInterval"],
