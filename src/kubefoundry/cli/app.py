@@ -33,6 +33,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: it fits 80 columns, names each option's allowed values and shows no type
+    # noise on flags.
+    rich_markup_mode=None,
 )
 app.command("catalog")(catalog_cmds.catalog)
 app.command("gpus")(catalog_cmds.gpus)

@@ -16,7 +16,8 @@ from kubefoundry.planning import weights
 
 def catalog(
     family: Annotated[str | None, typer.Option("--family", help="Only this family.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    fmt: output.OutputFormat = None,
+    as_json: output.JsonFlag = False,
 ) -> None:
     """List the curated models."""
     entries = [
@@ -24,8 +25,7 @@ def catalog(
         for e in models.ModelCatalog.load().all()
         if family is None or e.family.lower() == family.lower()
     ]
-    if as_json:
-        output.print_json([_model_row(e) for e in entries])
+    if output.data([_model_row(e) for e in entries], fmt, as_json=as_json):
         return
     table = Table(title=f"Model catalog ({len(entries)} models)")
     for column in (
@@ -72,11 +72,10 @@ def _model_row(e: models.ModelEntry) -> dict[str, Any]:
     }
 
 
-def gpus(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def gpus(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) -> None:
     """List the GPUs the planner knows, with memory, bandwidth and compute."""
     cards = gpu_catalog.load().all()
-    if as_json:
-        output.print_json([_gpu_row(g) for g in cards])
+    if output.data([_gpu_row(g) for g in cards], fmt, as_json=as_json):
         return
     table = Table(title="GPUs")
     for column in (

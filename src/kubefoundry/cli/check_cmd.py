@@ -6,7 +6,6 @@ an error, 2 when the input cannot be read (via :class:`KubeFoundryError`).
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -46,7 +45,8 @@ def check(
     ignore: Annotated[
         list[str] | None, typer.Option("--ignore", help="Rule id to skip (repeatable).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    fmt: output.OutputFormat = None,
+    as_json: output.JsonFlag = False,
 ) -> None:
     """Check manifests for schema errors and LLM-serving pitfalls; exit 1 on any error."""
     for folder in crds or ():
@@ -60,19 +60,14 @@ def check(
         documents, schemas=Schemas.load(crds or ()), facts=facts, ignore=ignore or ()
     )
     files = len({d.source for d in documents})
-    if as_json:
-        output.print_json(
-            {
-                "findings": [f.to_dict() for f in findings],
-                "summary": _summary(findings, objects=len(documents), files=files),
-            }
-        )
-    else:
+    report = {
+        "findings": [f.to_dict() for f in findings],
+        "summary": _summary(findings, objects=len(documents), files=files),
+    }
+    if not output.data(report, fmt, as_json=as_json):
         show(findings, objects=len(documents), files=files)
     if any(f.is_error for f in findings):
-        # sys.exit, not typer.Exit: app.main() runs Typer with standalone_mode=False, where
-        # click returns an Exit's code instead of exiting with it.
-        sys.exit(1)
+        raise typer.Exit(1)
 
 
 def _summary(findings: list[Finding], *, objects: int, files: int) -> dict[str, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -47,19 +47,28 @@ def estimate(
     gpu: Annotated[str | None, typer.Option("--gpu", help="GPU name, e.g. H100, L4.")] = None,
     gpu_memory_gib: Annotated[
         float | None,
-        typer.Option("--gpu-memory-gib", help="Total GPU memory as the GPU reports it, GiB."),
+        typer.Option(
+            "--gpu-memory-gib", min=1.0, help="Total GPU memory as the GPU reports it, GiB."
+        ),
     ] = None,
     pipeline_parallel: Annotated[int, typer.Option("--pipeline-parallel", min=1)] = 1,
-    dtype: Annotated[str, typer.Option("--dtype", help="auto|bf16|fp16|fp32")] = "auto",
+    dtype: Annotated[
+        Literal["auto", "bf16", "fp16", "fp32"],
+        typer.Option("--dtype", help="Activation and weight dtype."),
+    ] = "auto",
     quantization: Annotated[
-        str, typer.Option("--quantization", help="none|fp8|int8|w8a8|w4a16|awq|gptq|mxfp4")
+        Literal["none", "fp8", "int8", "w8a8", "w4a16", "awq", "gptq", "mxfp4"],
+        typer.Option("--quantization", help="Quantization method."),
     ] = "none",
-    kv_cache_dtype: Annotated[str, typer.Option("--kv-cache-dtype", help="auto|fp8")] = "auto",
+    kv_cache_dtype: Annotated[
+        Literal["auto", "fp8"], typer.Option("--kv-cache-dtype", help="KV cache dtype.")
+    ] = "auto",
     vllm_version: Annotated[
         str, typer.Option("--vllm-version", help="vLLM release whose start-up to model.")
     ] = engine_profiles.DEFAULT_VLLM_VERSION,
     block_size: Annotated[int, typer.Option("--block-size", min=1)] = 16,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    fmt: output.OutputFormat = None,
+    as_json: output.JsonFlag = False,
 ) -> None:
     """Weights, KV cache and token capacity of one vLLM replica (the engine's own arithmetic)."""
     if (gpu is None) == (gpu_memory_gib is None):
@@ -101,9 +110,7 @@ def estimate(
     )
     result = memory.estimate(arch, inputs)
     report = to_report(arch, inputs, result)
-    if as_json:
-        output.print_json(report)
-    else:
+    if not output.data(report, fmt, as_json=as_json):
         _print_table(report)
 
 

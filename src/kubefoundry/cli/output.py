@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import typer
 import yaml
 from rich.console import Console
 from rich.text import Text
@@ -17,6 +18,26 @@ from kubefoundry.deploy import rendering
 
 _stdout = Console(highlight=False, soft_wrap=False)
 _stderr = Console(stderr=True, highlight=False)
+
+
+Format = Literal["json", "yaml"]
+OutputFormat = Annotated[
+    Format | None,
+    typer.Option("--output", "-o", help="Print data as json or yaml instead of tables."),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Same as -o json.")]
+
+
+def data(value: Any, fmt: Format | None, *, as_json: bool = False) -> bool:
+    """Print ``value`` as JSON or YAML when asked (``-o json|yaml``, ``--json``); say whether
+    it did, so the caller prints its tables otherwise."""
+    if as_json or fmt == "json":
+        print_json(value)
+        return True
+    if fmt == "yaml":
+        print(yaml.safe_dump(json.loads(json.dumps(value, default=str)), sort_keys=False), end="")
+        return True
+    return False
 
 
 def console() -> Console:

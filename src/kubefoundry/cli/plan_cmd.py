@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
 from rich.table import Table
 
 from kubefoundry.cli import output, requesting
@@ -33,7 +30,8 @@ def plan(
     config: requesting.Config = None,
     hf_token_secret: requesting.HfTokenSecret = None,
     vllm_version: requesting.VllmVersion = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    fmt: output.OutputFormat = None,
+    as_json: output.JsonFlag = False,
 ) -> None:
     """Plan GPUs, parallelism, context, replicas, probes, cost and runtime for MODEL."""
     request = requesting.from_flags(file, locals())
@@ -41,9 +39,7 @@ def plan(
     _, result = rendering.plan(
         request, entry, options=base.Options(), facts=requesting.facts(cluster)
     )
-    if as_json:
-        output.print_json(result.to_dict())
-    else:
+    if not output.data(result.to_dict(), fmt, as_json=as_json):
         show(result)
 
 

@@ -9,7 +9,7 @@ the render unless ``--no-check``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -39,10 +39,14 @@ def render(
     hf_token_secret: requesting.HfTokenSecret = None,
     vllm_version: requesting.VllmVersion = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="yaml | helm | kustomize (with -o)")
+        Literal["yaml", "helm", "kustomize"],
+        typer.Option("--format", help="What -o DIR holds: plain YAML files, a chart, a base."),
     ] = "yaml",
-    out: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Directory to write; stdout if absent.")
+    out_arg: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="DIR", help="Directory to write; YAML on stdout if absent."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files in -o DIR.")] = False,
     expose: serving.Expose = "none",
@@ -65,6 +69,7 @@ def render(
     ] = True,
 ) -> None:
     """Render the Kubernetes objects that serve MODEL on a runtime, checked and explained."""
+    out = _directory(out_arg)
     request = requesting.from_flags(file, locals())
     options = serving.options(locals(), hf_token_secret=request.hf_token_secret)
     form = export.parse_format(fmt)
@@ -82,3 +87,16 @@ def render(
         return
     written = rendering.write(result, fmt=form, directory=out, force=force)
     output.wrote(written, directory=out)
+
+
+def _directory(out: str | None) -> Path | None:
+    """``-o``'s directory. ``-o json`` means a format elsewhere in the CLI; here -o names a
+    directory, so a bare format name that is not an existing directory is refused, not made
+    into a folder (``-o ./json/`` still writes there)."""
+    if out is None or out not in ("json", "yaml", "helm", "kustomize") or Path(out).is_dir():
+        return None if out is None else Path(out)
+    if out in ("helm", "kustomize"):
+        hint = f"For a {out} export pass --format {out} -o DIR."
+    else:
+        hint = f"render prints YAML on stdout without -o; -o takes a directory (-o ./{out}/)."
+    raise InvalidInputError(f"-o {out}: render writes to a directory, not a format.", hint=hint)

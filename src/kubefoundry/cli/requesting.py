@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -27,16 +27,35 @@ Model = Annotated[
 RequestFile = Annotated[
     Path | None, typer.Option("--file", "-f", help="Request file (YAML/JSON); flags override it.")
 ]
-Tier = Annotated[str | None, typer.Option("--tier", help="good | better | best (default: better)")]
-Gpu = Annotated[str | None, typer.Option("--gpu", help="Pin a GPU type.")]
-GpuCount = Annotated[int | None, typer.Option("--gpu-count", help="GPUs per replica.")]
-Cloud = Annotated[str | None, typer.Option("--cloud", help="aws | gcp | azure | onprem")]
-ContextLength = Annotated[int | None, typer.Option("--context-length")]
-Quantization = Annotated[str | None, typer.Option("--quantization")]
-KvCacheDtype = Annotated[str | None, typer.Option("--kv-cache-dtype")]
-Replicas = Annotated[int | None, typer.Option("--replicas")]
+Tier = Annotated[
+    Literal["good", "better", "best"] | None,
+    typer.Option("--tier", help="Cost, balanced or latency first (default: better)."),
+]
+Gpu = Annotated[str | None, typer.Option("--gpu", help="Pin a GPU type (see `gpus`).")]
+GpuCount = Annotated[
+    int | None, typer.Option("--gpu-count", min=1, max=64, help="GPUs per replica.")
+]
+Cloud = Annotated[
+    Literal["aws", "gcp", "azure", "onprem"] | None,
+    typer.Option("--cloud", help="Price with this cloud's list (onprem: --usd-per-gpu-hour)."),
+]
+ContextLength = Annotated[
+    int | None,
+    typer.Option("--context-length", min=256, help="Longest request accepted, in tokens."),
+]
+Quantization = Annotated[
+    Literal["none", "fp8", "int8", "w8a8", "w4a16", "awq", "gptq", "mxfp4"] | None,
+    typer.Option("--quantization", help="Weights' precision (default: the checkpoint's)."),
+]
+KvCacheDtype = Annotated[
+    Literal["auto", "fp8"] | None, typer.Option("--kv-cache-dtype", help="KV cache precision.")
+]
+Replicas = Annotated[
+    int | None, typer.Option("--replicas", min=1, max=100, help="Replicas to start with.")
+]
 UsdPerGpuHour = Annotated[
-    float | None, typer.Option("--usd-per-gpu-hour", help="Your own GPU price (on-prem).")
+    float | None,
+    typer.Option("--usd-per-gpu-hour", min=0.01, help="Your own GPU price (on-prem), $/h."),
 ]
 Cluster = Annotated[
     Path | None, typer.Option("--cluster", help="Cluster facts file (YAML or JSON).")
@@ -47,7 +66,9 @@ Config = Annotated[
 HfTokenSecret = Annotated[
     str | None, typer.Option("--hf-token-secret", help="Secret holding the Hugging Face token.")
 ]
-VllmVersion = Annotated[str | None, typer.Option("--vllm-version")]
+VllmVersion = Annotated[
+    str | None, typer.Option("--vllm-version", help="vLLM release to plan for (e.g. 0.19.0).")
+]
 Runtime = Annotated[str | None, typer.Option("--runtime", help="Pin a runtime (see `runtimes`).")]
 Name = Annotated[
     str | None, typer.Option("--name", help="Deployment name (defaults to the model's).")
@@ -80,12 +101,17 @@ def from_flags(file: Path | None, flags: dict[str, Any]) -> DeploymentRequest:
     return build(file, **{k: v for k, v in flags.items() if k in fields})
 
 
-def resolve(request: DeploymentRequest, *, config: Path | None) -> ModelEntry:
+def resolve(
+    request: DeploymentRequest, *, config: Path | None, reach: hub.Reach | None = None
+) -> ModelEntry:
+    """The model's entry: the catalog, ``--config FILE``, or the Hub (``HF_HUB_OFFLINE`` and
+    ``HF_TOKEN`` read here, once; pass ``reach`` to share what was learnt with later calls)."""
     return hub.resolve_model(
         request.model,
         catalog=models.ModelCatalog.load(),
         token=os.environ.get("HF_TOKEN"),
         config_file=config,
+        reach=reach or hub.Reach.from_env(),
     )
 
 

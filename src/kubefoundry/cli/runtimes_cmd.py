@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
 from rich.table import Table
 
 from kubefoundry.cli import output
 from kubefoundry.runtimes import base, registry
 
 
-def runtimes(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def runtimes(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) -> None:
     """List the runtimes, in the order KubeFoundry prefers them, with their limits."""
     everything = registry.default().all()
-    if not as_json:
+    rows = [
+        {
+            "name": r.name,
+            "summary": r.summary,
+            "requires": list(r.requires),
+            "cannot": {f.value: why for f, why in r.limits.items()},
+        }
+        for r in everything
+    ]
+    if not output.data(rows, fmt, as_json=as_json):
         _table(everything)
-        return
-    output.print_json(
-        [
-            {
-                "name": r.name,
-                "summary": r.summary,
-                "requires": list(r.requires),
-                "cannot": {f.value: why for f, why in r.limits.items()},
-            }
-            for r in everything
-        ]
-    )
 
 
 def _table(everything: tuple[base.Runtime, ...]) -> None:

@@ -6,18 +6,27 @@ and builds it, so a typo is a clear error naming the flag and its valid values.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.runtimes import base
 
-Expose = Annotated[str, typer.Option("--expose", help="none | httproute | ingress | apisix")]
+Expose = Annotated[
+    Literal["none", "httproute", "ingress", "apisix"],
+    typer.Option("--expose", help="How clients reach the model."),
+]
 Host = Annotated[str | None, typer.Option("--host", help="Hostname for the route.")]
 Gateway = Annotated[str, typer.Option("--gateway", help="Gateway the HTTPRoute attaches to.")]
-Monitoring = Annotated[str, typer.Option("--monitoring", help="servicemonitor | podmonitor | none")]
-TokenSource = Annotated[str, typer.Option("--token-source", help="secret | external-secret")]
+Monitoring = Annotated[
+    Literal["servicemonitor", "podmonitor", "none"],
+    typer.Option("--monitoring", help="Prometheus Operator object that scrapes the pods."),
+]
+TokenSource = Annotated[
+    Literal["secret", "external-secret"],
+    typer.Option("--token-source", help="Where the Hugging Face token Secret comes from."),
+]
 SecretStore = Annotated[
     str, typer.Option("--secret-store", help="ClusterSecretStore for --token-source.")
 ]
@@ -25,23 +34,32 @@ TokenPath = Annotated[
     str, typer.Option("--token-path", help="Remote key of the token in the secret store.")
 ]
 ModelCache = Annotated[
-    bool, typer.Option("--model-cache/--no-model-cache", help="Cache weights on a PVC.")
+    bool,
+    typer.Option("--model-cache/--no-model-cache", help="Cache weights on a PVC."),
 ]
-CacheSize = Annotated[int | None, typer.Option("--cache-size", help="PVC size in GiB.")]
-StorageClass = Annotated[str | None, typer.Option("--storage-class")]
+CacheSize = Annotated[int | None, typer.Option("--cache-size", min=1, help="PVC size in GiB.")]
+StorageClass = Annotated[
+    str | None, typer.Option("--storage-class", help="StorageClass of the cache PVC.")
+]
 Disaggregated = Annotated[
-    bool, typer.Option("--disaggregated", help="Split prefill and decode (dynamo, llmd, kserve).")
+    bool,
+    typer.Option("--disaggregated", help="Split prefill and decode (dynamo, llmd, kserve)."),
 ]
 Workload = Annotated[
-    str, typer.Option("--workload", help="chat | rag | agent | batch (routing choices)")
+    Literal["chat", "rag", "agent", "batch"],
+    typer.Option("--workload", help="Traffic shape (routing and prefill/decode choices)."),
 ]
 Platform = Annotated[
-    str | None, typer.Option("--platform", help="kserve: nvidia | xeon | gaudi | gaudi3")
+    Literal["nvidia", "xeon", "gaudi", "gaudi3"] | None,
+    typer.Option("--platform", help="kserve: the accelerator platform profile."),
 ]
 LlmInferenceService = Annotated[
-    bool, typer.Option("--llm-inference-service", help="kserve: LLMInferenceService (llm-d).")
+    bool,
+    typer.Option("--llm-inference-service", help="kserve: LLMInferenceService (llm-d)."),
 ]
-MultiNode = Annotated[str, typer.Option("--multi-node", help="lws: ray | native")]
+MultiNode = Annotated[
+    Literal["ray", "native"], typer.Option("--multi-node", help="lws: how nodes join a replica.")
+]
 
 DEFAULTS: dict[str, Any] = {
     "expose": "none",

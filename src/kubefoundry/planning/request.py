@@ -29,7 +29,7 @@ class DeploymentRequest(BaseModel):
         None
     )
     kv_cache_dtype: Literal["auto", "fp8"] | None = None
-    replicas: int | None = Field(None, ge=0, le=100)
+    replicas: int | None = Field(None, ge=1, le=100, description="Replicas to start with.")
     usd_per_gpu_hour: float | None = Field(None, gt=0, description="Your own GPU price (on-prem).")
     vllm_version: str | None = None
     hf_token_secret: str | None = Field(

@@ -29,20 +29,41 @@ def place(
     for rel in files:
         _check_relative(rel)
     previous = _claim(directory, overwrite=overwrite)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    staging.chmod(0o755)  # mkdtemp's 0700 would become the new directory's mode
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        staging.chmod(0o755)  # mkdtemp's 0700 would become the new directory's mode
+    except OSError as exc:
+        raise _unwritable(directory, exc, moved=False) from None
+    moving = False
     try:
         for rel, text in files.items():
             _write(staging / rel, text)
         _write(staging / MARKER, _marker(files, fmt=fmt, name=name))
+        moving = True
         if directory.exists():
             _move_into(staging, directory, files=list(files), stale=previous - set(files))
         else:
             staging.rename(directory)
+    except OSError as exc:
+        raise _unwritable(directory, exc, moved=moving and directory.exists()) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [directory / rel for rel in files]
+
+
+def _unwritable(directory: Path, exc: OSError, *, moved: bool) -> InvalidInputError:
+    where = f" ({exc.filename})" if exc.filename else ""
+    left = (
+        f"Some files in {directory} may already be replaced; export again once it is fixed."
+        if moved
+        else f"Nothing was written to {directory}."
+    )
+    return InvalidInputError(
+        f"Cannot write the export to {directory}: {exc.strerror or exc}{where}. {left}",
+        hint="Choose a directory you can write to (it is created when missing), or leave "
+        "out -o to print the YAML on stdout.",
+    )
 
 
 def owned_files(directory: Path) -> set[str] | None:
