@@ -264,12 +264,12 @@ def _predictor_at(plan: Plan, *path: str | int) -> At:
 def _scaling_decision(plan: Plan) -> claims.Said:
     s = plan.autoscaling
     if not scaling.wants_scaler(plan):
-        fixed = Claim(plan.replicas, _predictor_at(plan, "minReplicas"), "{} replicas")
-        most = Claim(plan.replicas, _predictor_at(plan, "maxReplicas"))
+        fixed = Claim(plan.replicas, _predictor_at(plan, "minReplicas"), "{} replica(s)")
+        most = Claim(plan.replicas, _predictor_at(plan, "maxReplicas"), "maxReplicas {}")
         decision = Decision(
             topic="autoscaling",
-            choice=f"fixed at {fixed} (autoscalerClass none)",
-            reason=f"the plan's minimum and maximum are equal ({most})",
+            choice=f"fixed at {fixed} (autoscalerClass none, {most})",
+            reason="the plan's minimum and maximum are equal",
         )
         return claims.said(decision, fixed, most)
     low = Claim(s.min_replicas, _predictor_at(plan, "minReplicas"))
