@@ -1,10 +1,14 @@
 """Kubernetes API errors, translated once into KubeFoundry's errors.
 
 Retryable: 409 (a write raced another; not a field-manager conflict), 429 (throttled, with
-the server's Retry-After), 5xx and connection failures. Permanent: 401/403 (with the verb,
-resource and namespace that were refused and how to check them), 404 (a kind the cluster does
-not serve: an operator is not installed), 409 field-manager conflicts (which fields, which
-manager), 422 (the fields the server rejected). Messages never include request bodies.
+the server's Retry-After), 5xx. Permanent: 403 (with the verb, resource and namespace that
+were refused and how to check them), 404 (a kind the cluster does not serve: an operator is
+not installed), 409 field-manager conflicts (which fields, which manager), 422 (the fields
+the server rejected). Messages never include request bodies.
+
+Failures of the connection itself are raised by ``cluster/transport.py``, which knows the
+server and context: ``UnreachableError`` (retryable: refused, DNS, timeouts, dropped) and
+``IdentityError`` (permanent: an untrusted certificate, credentials refused with 401).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from kubefoundry.core import naming
 from kubefoundry.core.errors import (
     InvalidInputError,
     KubeFoundryError,
@@ -30,6 +35,23 @@ class ForbiddenError(PermanentError):
     def __init__(self, message: str, *, verb: str, resource: str, namespace: str | None, hint: str):
         super().__init__(message, hint=hint)
         self.verb, self.resource, self.namespace = verb, resource, namespace
+
+
+class UnreachableError(RetryableError):
+    """The API server did not answer: nothing listening, DNS, a timeout, a dropped connection.
+
+    Raised for the whole connection, not for one object: callers that collect per-object
+    refusals (discovery, listing) must let it through.
+    """
+
+
+class IdentityError(PermanentError):
+    """Who is who failed: the server's certificate is not trusted, or it refused our
+    credentials (401). Like ``UnreachableError``, it concerns the whole connection."""
+
+
+# Failures of the connection itself, never of one object or one permission.
+CONNECTION_ERRORS: tuple[type[KubeFoundryError], ...] = (UnreachableError, IdentityError)
 
 
 class ConflictError(PermanentError):
@@ -114,7 +136,8 @@ def _conflict(
     fields = [str(c.get("field", "")) for c in owned]
     managers = sorted({_manager(str(c.get("message", ""))) for c in owned})
     return ConflictError(
-        f"{what}{where}: {len(fields)} field(s) are managed by {', '.join(managers)}: "
+        f"{what}{where}: {naming.counted(len(fields), 'field')} "
+        f"{'is' if len(fields) == 1 else 'are'} managed by {', '.join(managers)}: "
         + ", ".join(fields[:6])
         + ("…" if len(fields) > 6 else ""),
         fields=fields,

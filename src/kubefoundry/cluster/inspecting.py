@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from kubefoundry.cluster import errors
+from kubefoundry.cluster import errors, transport
 from kubefoundry.cluster.connecting import Connection
 
 DEPLOYMENT = "kubefoundry.io/deployment"
@@ -122,10 +123,13 @@ def follow_logs(
         raise errors.translate(
             exc, verb="get", kind="pods/log", name=pod, namespace=namespace
         ) from None
-    for line in stream:
-        raw: Any = line
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        yield text.rstrip("\n")
+    try:
+        for line in stream:
+            raw: Any = line
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            yield text.rstrip("\n")
+    except urllib3.exceptions.HTTPError as exc:  # the connection dropped while following
+        raise transport.failure(exc, conn.endpoint) from None
 
 
 def delete(conn: Connection, kinds: Iterable[Kind], *, name: str, namespace: str) -> list[str]:

@@ -1,7 +1,9 @@
 """Read what discovery needs from a cluster, as plain dicts, saying what it may not read.
 
 A user who may not list nodes (or pods in every namespace) still gets the facts that can be
-read; ``Snapshot.refused`` lists the rest so the CLI can say what is missing and why.
+read; ``Snapshot.refused`` lists the rest so the CLI can say what is missing and why. A
+cluster that cannot be reached at all (or refuses who we are) is an error, not a list of
+refusals.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def read(conn: Connection) -> Snapshot:
                 raise error from None
             refused.append(f"{what}: {error.message}")
             return default
+        except errors.CONNECTION_ERRORS:
+            raise  # the cluster is out of reach: nothing else would be readable either
         except KubeFoundryError as exc:
             refused.append(f"{what}: {exc.message}")
             return default

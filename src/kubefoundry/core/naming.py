@@ -1,4 +1,4 @@
-"""Name helpers: close-match suggestions and DNS-safe names."""
+"""Name helpers: close-match suggestions, DNS-safe names, counted nouns."""
 
 from __future__ import annotations
 
@@ -31,3 +31,8 @@ def dns_label(name: str, *, max_len: int = 63) -> str:
     label = re.sub(r"[^a-z0-9-]+", "-", name.lower().split("/")[-1]).strip("-")
     label = re.sub(r"-{2,}", "-", label)
     return label[:max_len].rstrip("-") or "model"
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 object``, ``2 objects``, ``0 replicas``; irregular plurals are passed in."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
