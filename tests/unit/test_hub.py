@@ -59,6 +59,7 @@ class FakeHub:
 
     files: Path
     config: dict[str, Any] | None = None
+    probe_error: Exception | None = None
     download_error: Exception | None = None
     counts: dict[str, int] | None = None
     metadata_error: Exception | None = None
@@ -66,6 +67,12 @@ class FakeHub:
     card: dict[str, Any] = dataclasses.field(default_factory=lambda: {"license": "apache-2.0"})
     info_error: Exception | None = None
     calls: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+
+    def get_hf_file_metadata(self, url: str, **kwargs: Any) -> Any:
+        self.calls.append(("probe", {"url": url, **kwargs}))
+        if self.probe_error is not None:
+            raise self.probe_error
+        return None
 
     def hf_hub_download(self, repo_id: str, filename: str, **kwargs: Any) -> str:
         self.calls.append(("download", {"repo_id": repo_id, "filename": filename, **kwargs}))
@@ -96,7 +103,8 @@ class FakeHub:
 @pytest.fixture
 def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeHub:
     fake = FakeHub(files=tmp_path / "downloads", config=hf_config("microsoft__phi-2"))
-    for name in ("hf_hub_download", "get_safetensors_metadata", "model_info"):
+    names = ("get_hf_file_metadata", "hf_hub_download", "get_safetensors_metadata", "model_info")
+    for name in names:
         monkeypatch.setattr(huggingface_hub, name, getattr(fake, name))
     return fake
 
@@ -194,8 +202,8 @@ def test_hub_entry_has_exact_counts_gating_and_licence(fake_hub: FakeHub, tmp_pa
     assert dict(entry.params_by_dtype) == {"BF16": 7_615_616_512}
     assert (entry.gated, entry.license) == (True, "tongyi-qianwen")
     assert entry.source == "https://huggingface.co/Qwen/Qwen2-7B-Instruct"
-    assert fake_hub.kinds() == ["download", "metadata", "info"]
-    download = fake_hub.calls[0][1]
+    assert fake_hub.kinds() == ["probe", "download", "metadata", "info"]
+    download = fake_hub.calls[1][1]
     assert download["filename"] == "config.json"
     assert download["cache_dir"] == tmp_path / "cache"
     assert download["local_files_only"] is False
@@ -243,7 +251,7 @@ def test_gated_repo_without_token_says_how_to_get_access(fake_hub: FakeHub, tmp_
         resolve("acme/gated-model", tmp_path)
     hint = caught.value.hint or ""
     assert "HF_TOKEN" in hint
-    assert "--hf-token" in hint
+    assert "--hf-token " not in hint  # no such flag
     assert "https://huggingface.co/acme/gated-model" in hint
     assert caught.value.__cause__ is None
 
@@ -261,9 +269,9 @@ def test_not_found_suggests_catalog_models(fake_hub: FakeHub, tmp_path: Path) ->
     ("error", "offline", "expected", "text"),
     [
         (errors.LocalEntryNotFoundError("not cached"), True, PermanentError, "Offline"),
-        (errors.LocalEntryNotFoundError("no network"), False, RetryableError, "Cannot reach"),
-        (errors.OfflineModeIsEnabled("HF_HUB_OFFLINE=1"), False, RetryableError, "Cannot reach"),
-        (type("ConnectError", (Exception,), {})("dns"), False, RetryableError, "Cannot reach"),
+        (errors.LocalEntryNotFoundError("no network"), False, RetryableError, "unreachable"),
+        (errors.OfflineModeIsEnabled("HF_HUB_OFFLINE=1"), False, PermanentError, "Offline"),
+        (type("ConnectError", (Exception,), {})("dns"), False, RetryableError, "unreachable"),
         (http_error(errors.RemoteEntryNotFoundError, 404), False, InvalidInputError, "no config"),
         (http_error(errors.HfHubHTTPError, 503), False, RetryableError, "answered 503"),
         (http_error(errors.HfHubHTTPError, 429), False, RetryableError, "answered 429"),
@@ -282,7 +290,7 @@ def test_hub_failures_become_errors_with_a_fix(
     with pytest.raises(expected, match=text) as caught:
         resolve("acme/some-model", tmp_path, offline=offline)
     assert "--config FILE" in (caught.value.hint or "") or "HF_TOKEN" in (caught.value.hint or "")
-    assert fake_hub.kinds() == ["download"]
+    assert fake_hub.kinds() == (["download"] if offline else ["probe", "download"])
 
 
 def test_an_unexpected_failure_is_not_disguised(fake_hub: FakeHub, tmp_path: Path) -> None:

@@ -2,12 +2,18 @@
 
 A model outside the catalog is described by its ``config.json`` (the architecture), its
 safetensors metadata (the exact parameter count per dtype) and its model info (gating,
-licence, task). This is the one module that imports ``huggingface_hub``, and only inside
-functions, so importing the catalog never touches the network. The config is cached on disk
-by ``huggingface_hub`` (its cache, or ``cache_dir``); the metadata is cached beside it so an
-offline run sees what the last online one saw. Hub errors become KubeFoundry errors that say
-how to fix them. A token is passed straight to ``huggingface_hub``: it is never stored on an
-entry, never put in a message, never written to the cache.
+licence, task); ``catalog/entries.py`` builds the entry. This is the one module that imports
+``huggingface_hub``, and only inside functions, so importing the catalog never touches the
+network. The config is cached on disk by ``huggingface_hub`` (its cache, or ``cache_dir``);
+the metadata is cached beside it so an offline run sees what the last online one saw.
+
+Reaching the Hub is decided once per run (``Reach``): ``HF_HUB_OFFLINE=1`` means only the
+cache is read; otherwise the first request is sent without retries, and if it gets no answer
+the Hub counts as unreachable for the rest of the run: the cache serves what it has, and
+what it lacks fails at once with the reason, instead of after huggingface_hub's retries
+(about half a minute per file). Hub errors become KubeFoundry errors that name the call that
+failed and how to fix it. A token is passed straight to ``huggingface_hub``: it is never
+stored on an entry, never put in a message, never written to the cache.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kubefoundry.catalog import architecture, models
+from kubefoundry.catalog import entries, models
+from kubefoundry.catalog.entries import HubFacts
+from kubefoundry.core import network
 from kubefoundry.core.errors import (
     InvalidInputError,
     KubeFoundryError,
@@ -30,17 +37,30 @@ from kubefoundry.core.errors import (
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _HF_URL = re.compile(r"^(https?://)?(www\.)?(huggingface\.co|hf\.co)/", re.IGNORECASE)
-_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+_CONFIG = "fetching config.json"
+_LICENCE = "checking access to the gated model (the licence check)"
 
 
-@dataclasses.dataclass(frozen=True)
-class HubFacts:
-    """What the Hub says beyond config.json; every field may be unknown."""
+@dataclasses.dataclass
+class Reach:
+    """Whether this run may, and can, reach the Hub; built once at the entry point.
 
-    params_by_dtype: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    gated: bool | None = None
-    license: str | None = None
-    pipeline_tag: str | None = None
+    ``offline``: the user said not to (``HF_HUB_OFFLINE=1``). ``unreachable``: why the first
+    request got no answer; once set, nothing more is sent to the Hub in this run.
+    """
+
+    offline: bool = False
+    unreachable: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Reach:
+        from huggingface_hub import constants
+
+        return cls(offline=constants.is_offline_mode())
+
+    @property
+    def online(self) -> bool:
+        return not self.offline and self.unreachable is None
 
 
 def resolve_model(
@@ -51,13 +71,14 @@ def resolve_model(
     config_file: str | Path | None = None,
     cache_dir: str | Path | None = None,
     offline: bool = False,
+    reach: Reach | None = None,
 ) -> models.ModelEntry:
     """The catalog entry for ``name_or_id``, or one built from ``config_file`` or the Hub."""
     entry = catalog.find(name_or_id)
     if entry is not None:
         return entry
     if config_file is not None:
-        return from_config_file(config_file, model_id=name_or_id, catalog=catalog)
+        return entries.from_config_file(config_file, model_id=name_or_id, catalog=catalog)
     repo_id = _HF_URL.sub("", name_or_id.strip()).strip("/")
     if not _REPO_ID.match(repo_id):
         raise NotFoundError(
@@ -66,75 +87,8 @@ def resolve_model(
             suggestions=catalog.suggest(name_or_id),
             hint=models.NOT_FOUND_HINT,
         )
-    return _from_hub(repo_id, catalog=catalog, token=token, cache_dir=cache_dir, offline=offline)
-
-
-def from_config_file(
-    path: str | Path, *, model_id: str, catalog: models.ModelCatalog
-) -> models.ModelEntry:
-    """An entry for ``model_id`` described by a local ``config.json`` (or a folder holding one)."""
-    file = Path(path)
-    if file.is_dir():
-        file = file / "config.json"
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInputError(
-            f"Cannot read the config file {file}: {exc.strerror or type(exc).__name__}.",
-            hint="Pass the path of the model's config.json (or of the folder that holds it).",
-        ) from None
-    config = _parse_config(text, origin=str(file))
-    return build_entry(
-        config,
-        model_id=model_id,
-        catalog=catalog,
-        source=str(file),
-        config_source=f"local file {file}",
-    )
-
-
-def build_entry(
-    config: Mapping[str, Any],
-    *,
-    model_id: str,
-    catalog: models.ModelCatalog,
-    source: str,
-    config_source: str,
-    facts: HubFacts | None = None,
-) -> models.ModelEntry:
-    """A non-curated entry: architecture from ``config``, engines inferred from the catalog."""
-    facts = facts or HubFacts()
-    try:
-        arch = architecture.from_hf_config(config)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{model_id}: {exc.message}", hint=exc.hint) from None
-    quant = arch.quantization.method if arch.quantization else "none"
-    # Stored element counts equal parameters only for unquantized checkpoints (packed int4,
-    # mxfp4 blocks and fp8 scales change them); otherwise the memory model counts from config.
-    total = sum(facts.params_by_dtype.values()) if quant == "none" else 0
-    engines, engine_note = _engines(arch, catalog)
-    return models.ModelEntry(
-        id=model_id,
-        name=model_id.rstrip("/").split("/")[-1],
-        family=_family(arch, catalog),
-        arch=arch,
-        context_length=arch.max_position_embeddings,
-        config=models.freeze(dict(config)),
-        params=total or None,
-        params_source="safetensors-metadata" if total else "derived-from-config",
-        params_by_dtype=models.FrozenDict(facts.params_by_dtype),
-        native_dtype=_native_dtype(arch),
-        quantization=quant,
-        gated=facts.gated,
-        license=facts.license,
-        task="multimodal"
-        if arch.vision or _is_multimodal(facts.pipeline_tag)
-        else "text-generation",
-        engines=engines,
-        source=source,
-        config_source=config_source,
-        notes=engine_note,
-    )
+    reach = reach or Reach(offline=offline)
+    return _from_hub(repo_id, catalog=catalog, token=token, cache_dir=cache_dir, reach=reach)
 
 
 def _from_hub(
@@ -143,25 +97,30 @@ def _from_hub(
     catalog: models.ModelCatalog,
     token: str | None,
     cache_dir: str | Path | None,
-    offline: bool,
+    reach: Reach,
 ) -> models.ModelEntry:
     import huggingface_hub
 
+    if reach.online:
+        _probe(repo_id, catalog=catalog, token=token, reach=reach)
+    online = reach.online
     try:
         path = huggingface_hub.hf_hub_download(
-            repo_id, "config.json", token=token, cache_dir=cache_dir, local_files_only=offline
+            repo_id, "config.json", token=token, cache_dir=cache_dir, local_files_only=not online
         )
     except Exception as exc:
-        translated = _translate(exc, repo_id=repo_id, catalog=catalog, token=token, offline=offline)
+        if _gets_no_answer(exc, reach):
+            raise _not_cached(repo_id, reach) from None
+        translated = _translate(exc, repo_id=repo_id, catalog=catalog, token=token)
         if translated is None:
             raise  # not a Hub or network failure: a bug to see with its traceback
         raise translated from None
-    config = _parse_config(Path(str(path)).read_text(encoding="utf-8"), origin=repo_id)
+    config = entries.parse_config(Path(str(path)).read_text(encoding="utf-8"), origin=repo_id)
     facts_file = _facts_file(repo_id, cache_dir)
-    facts = _read_facts(facts_file) if offline else _fetch_facts(repo_id, token=token)
-    if not offline:
+    facts = _fetch_facts(repo_id, token=token) if online else _read_facts(facts_file)
+    if online:
         _write_facts(facts_file, facts)
-    return build_entry(
+    return entries.build_entry(
         config,
         model_id=repo_id,
         catalog=catalog,
@@ -171,28 +130,115 @@ def _from_hub(
     )
 
 
-def check_access(
-    repo_id: str, *, token: str | None, catalog: models.ModelCatalog, offline: bool = False
-) -> None:
-    """Raise unless ``token`` may download ``repo_id`` (a gated model's licence accepted).
+def _probe(repo_id: str, *, catalog: models.ModelCatalog, token: str | None, reach: Reach) -> None:
+    """One request for config.json's metadata, without retries: does the Hub answer at all?
 
-    Run before deploying a gated model, so a missing licence is a clear error here rather
-    than a pod that crash-loops on a 403 after the image pull.
+    No answer marks ``reach`` unreachable (the caller then reads the cache); an answer that
+    is an error (gated, not found, 401) is raised as the download would have raised it.
     """
     import huggingface_hub
 
+    url = huggingface_hub.hf_hub_url(repo_id, "config.json")
     try:
-        huggingface_hub.auth_check(repo_id, token=token)
+        huggingface_hub.get_hf_file_metadata(url, token=token)
     except Exception as exc:
-        translated = _translate(exc, repo_id=repo_id, catalog=catalog, token=token, offline=offline)
+        if _gets_no_answer(exc, reach):
+            return
+        translated = _translate(exc, repo_id=repo_id, catalog=catalog, token=token)
         if translated is None:
             raise
         raise translated from None
 
 
+def check_access(
+    repo_id: str,
+    *,
+    token: str | None,
+    catalog: models.ModelCatalog,
+    reach: Reach | None = None,
+) -> str | None:
+    """Raise unless ``token`` may download ``repo_id`` (a gated model's licence accepted).
+
+    Run before deploying a gated model, so a missing licence is a clear error here rather
+    than a pod that crash-loops on a 403 after the image pull. Offline by request
+    (``HF_HUB_OFFLINE=1``) it is skipped: the returned sentence says so, for the caller to
+    show. A Hub that does not answer is an error naming this check.
+    """
+    import huggingface_hub
+
+    reach = reach or Reach()
+    if reach.online:
+        try:
+            huggingface_hub.auth_check(repo_id, token=token)
+            return None
+        except Exception as exc:
+            if not _gets_no_answer(exc, reach):
+                translated = _translate(exc, repo_id=repo_id, catalog=catalog, token=token)
+                if translated is None:
+                    raise
+                raise translated from None
+    if reach.offline:
+        return (
+            f"Access to {repo_id} was not checked (HF_HUB_OFFLINE=1): if the token's account "
+            "has not accepted its licence, the pods fail with 403 when they download it."
+        )
+    raise RetryableError(
+        f"Could not check that the token may download {repo_id} ({_LICENCE}): "
+        f"{_unreachable_words(reach)}.",
+        delay_s=5.0,
+        hint="Check the network or proxy (HF_ENDPOINT, HTTPS_PROXY) and try again. To deploy "
+        "without the check, set HF_HUB_OFFLINE=1: the pods still download the model from "
+        "Hugging Face and fail with 403 if the licence was not accepted.",
+    )
+
+
+def _gets_no_answer(exc: Exception, reach: Reach) -> bool:
+    """Whether ``exc`` means no answer came (offline or unreachable); records it in ``reach``."""
+    from huggingface_hub import errors
+
+    if isinstance(exc, errors.OfflineModeIsEnabled):
+        reach.offline = True
+        return True
+    if isinstance(exc, errors.LocalEntryNotFoundError):
+        if reach.online:  # huggingface_hub's own word for "no answer, and not cached"
+            reach.unreachable = str(network.classify(exc))
+        return True
+    if isinstance(exc, errors.HfHubHTTPError) or not (
+        isinstance(exc, OSError) or _is_transport_error(exc)
+    ):
+        return False
+    reach.unreachable = str(network.classify(exc))
+    return True
+
+
+def _unreachable_words(reach: Reach) -> str:
+    from huggingface_hub import constants
+
+    return f"Hugging Face is unreachable from here ({reach.unreachable} at {constants.ENDPOINT})"
+
+
+def _not_cached(repo_id: str, reach: Reach) -> KubeFoundryError:
+    if reach.offline:
+        return PermanentError(
+            f"Offline (HF_HUB_OFFLINE=1): config.json of {repo_id} is not in the local "
+            "Hugging Face cache.",
+            hint="Pass --config FILE with the model's config.json, or unset HF_HUB_OFFLINE "
+            "once to fetch it (it is cached afterwards).",
+        )
+    return RetryableError(
+        f"{_unreachable_words(reach)}, and config.json of {repo_id} ({_CONFIG}) is not in "
+        "the local cache.",
+        delay_s=5.0,
+        hint="Pass --config FILE with the model's config.json, or check the network or proxy "
+        "(HF_ENDPOINT, HTTPS_PROXY). Set HF_HUB_OFFLINE=1 to use only the local cache "
+        "without trying the network.",
+    )
+
+
 def _translate(
-    exc: Exception, *, repo_id: str, catalog: models.ModelCatalog, token: str | None, offline: bool
+    exc: Exception, *, repo_id: str, catalog: models.ModelCatalog, token: str | None
 ) -> KubeFoundryError | None:
+    """An answer from the Hub that is an error; None for anything else (a bug)."""
     from huggingface_hub import errors
 
     url = f"https://huggingface.co/{repo_id}"
@@ -205,15 +251,15 @@ def _translate(
             )
         return PermanentError(
             f"{repo_id} is gated: Hugging Face serves it only to accounts that accepted its terms.",
-            hint=f"Set HF_TOKEN or --hf-token; accept the licence at {url} first.",
+            hint=f"Set HF_TOKEN; accept the licence at {url} first.",
         )
     if isinstance(exc, errors.RepositoryNotFoundError):
         return NotFoundError(
             kind="model",
             name=repo_id,
             suggestions=catalog.suggest(repo_id),
-            hint="No such repository on Hugging Face (or it is private: set HF_TOKEN or "
-            "--hf-token). " + models.NOT_FOUND_HINT,
+            hint="No such repository on Hugging Face (or it is private: set HF_TOKEN). "
+            + models.NOT_FOUND_HINT,
         )
     if isinstance(exc, errors.RemoteEntryNotFoundError):
         return InvalidInputError(
@@ -222,9 +268,6 @@ def _translate(
         )
     if isinstance(exc, errors.HfHubHTTPError):
         return _http_error(exc, repo_id=repo_id, token=token)
-    # LocalEntryNotFoundError and OfflineModeIsEnabled are OSErrors; so are requests' errors.
-    if isinstance(exc, OSError) or _is_transport_error(exc):
-        return _unreachable(repo_id, offline=offline)
     return None
 
 
@@ -235,8 +278,7 @@ def _http_error(exc: Any, *, repo_id: str, token: str | None) -> KubeFoundryErro
     if status == 401:
         return PermanentError(
             f"Hugging Face refused the credentials for {repo_id} (401){said}.",
-            hint="Set HF_TOKEN or --hf-token to a valid token "
-            "(https://huggingface.co/settings/tokens).",
+            hint="Set HF_TOKEN to a valid token (https://huggingface.co/settings/tokens).",
         )
     if status == 429 or (isinstance(status, int) and status >= 500):
         return RetryableError(
@@ -247,22 +289,6 @@ def _http_error(exc: Any, *, repo_id: str, token: str | None) -> KubeFoundryErro
     return PermanentError(
         f"Hugging Face answered {status} for {repo_id}{said}.",
         hint="Check the model id, or pass --config FILE with its config.json.",
-    )
-
-
-def _unreachable(repo_id: str, *, offline: bool) -> KubeFoundryError:
-    hint = (
-        "Pass --config FILE with the model's config.json, or resolve it once online "
-        "(it is cached afterwards)."
-    )
-    if offline:
-        return PermanentError(
-            f"Offline: config.json of {repo_id} is not in the local Hugging Face cache.", hint=hint
-        )
-    return RetryableError(
-        f"Cannot reach Hugging Face to fetch config.json of {repo_id}, and it is not cached.",
-        delay_s=5.0,
-        hint="Check the network or proxy (HF_ENDPOINT), or " + hint[0].lower() + hint[1:],
     )
 
 
@@ -324,54 +350,6 @@ def _write_facts(file: Path, facts: HubFacts) -> None:
         file.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
     except OSError:
         pass  # a cache is an optimisation; a read-only home must not fail the plan
-
-
-def _parse_config(text: str, *, origin: str) -> dict[str, Any]:
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"{origin}: config.json is not valid JSON (line {exc.lineno}: {exc.msg}).",
-            hint="Pass the model's own config.json, unmodified.",
-        ) from None
-    if not isinstance(config, dict):
-        raise InvalidInputError(f"{origin}: config.json must be a JSON object.")
-    return config
-
-
-def _engines(
-    arch: architecture.ModelArch, catalog: models.ModelCatalog
-) -> tuple[tuple[str, ...], str | None]:
-    """Engines that serve curated models of the same architecture class and quantization."""
-    quant = arch.quantization.method if arch.quantization else "none"
-    seen: set[str] = set()
-    for entry in catalog.all():
-        if entry.arch.architectures[:1] == arch.architectures[:1] and entry.quantization == quant:
-            seen.update(e for e in entry.engines if e != "llamacpp")  # needs a GGUF build
-    if seen:
-        return tuple(e for e in models.ENGINES if e in seen), None
-    name = (arch.architectures or (arch.model_type,))[0]
-    return ("vllm",), f"Engine support for {name} ({quant}) is not in the catalog; vLLM assumed."
-
-
-def _family(arch: architecture.ModelArch, catalog: models.ModelCatalog) -> str:
-    for entry in catalog.all():
-        if entry.arch.model_type == arch.model_type:
-            return entry.family
-    return re.sub(r"[^a-z0-9]+", "-", arch.model_type.lower()).strip("-") or "unknown"
-
-
-def _native_dtype(arch: architecture.ModelArch) -> str:
-    q = arch.quantization
-    if q is None:
-        return _DTYPES.get(arch.torch_dtype, arch.torch_dtype)
-    if q.method in ("fp8", "mxfp4"):
-        return q.method
-    return f"int{q.bits}"
-
-
-def _is_multimodal(pipeline_tag: str | None) -> bool:
-    return bool(pipeline_tag) and pipeline_tag in ("image-text-to-text", "any-to-any")
 
 
 def _is_transport_error(exc: BaseException) -> bool:

@@ -18,8 +18,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from kubefoundry.catalog import hub
 from kubefoundry.cli import output, requesting, serving
 from kubefoundry.cluster import connecting, inspecting
+from kubefoundry.core import naming
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.deploy import deploying, discovering, phases
 
@@ -122,7 +124,11 @@ def deploy(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Watch until ready.")] = True,
     timeout: Annotated[
         int | None,
-        typer.Option("--timeout", help="Seconds to wait [default: the plan's startup budget]."),
+        typer.Option(
+            "--timeout",
+            help="Seconds to wait for ready.",
+            show_default="the plan's startup budget",
+        ),
     ] = None,
     force_conflicts: Annotated[
         bool, typer.Option("--force-conflicts", help="Take over fields other managers own.")
@@ -132,7 +138,8 @@ def deploy(
     request = requesting.from_flags(file, locals())
     options = serving.options(locals(), hf_token_secret=request.hf_token_secret)
     conn = _connect(kubeconfig, context, request.namespace)
-    entry = requesting.resolve(request, config=config)
+    reach = hub.Reach.from_env()  # one decision about the Hub for the whole command
+    entry = requesting.resolve(request, config=config, reach=reach)
     facts, _ = discovering.discover(conn)
     err = output.stderr()
     done = deploying.deploy(
@@ -142,11 +149,14 @@ def deploy(
         options=options,
         facts=facts,
         token=os.environ.get("HF_TOKEN"),
+        reach=reach,
         force_conflicts=force_conflicts,
         progress=lambda a: err.print(f"  {a.kind}/{a.name} {a.action}"),
         on_rendered=output.explain_render,
     )
     plan = done.result.plan
+    for warning in done.warnings:
+        err.print(Text.assemble(("warning: ", "yellow"), warning))
     if done.token_secret:
         err.print(f"Token: {done.token_secret}")
     err.print(
@@ -277,10 +287,11 @@ def logs(
 ) -> None:
     """The engine's log lines (the first pod's; every pod's with several replicas)."""
     conn = _connect(kubeconfig, context, namespace)
+    deploying.find(conn, name=name, namespace=conn.namespace)  # or: not found, close matches
     found = inspecting.pods(conn, name=name, namespace=conn.namespace)
     if not found:
         raise InvalidInputError(
-            f"No pods for {name!r} in namespace {conn.namespace} yet.",
+            f"Deployment {name!r} in namespace {conn.namespace} has no pods yet.",
             hint=f"`kubefoundry status {name}` says what it is waiting for.",
         )
     for pod in found[: 1 if follow else len(found)]:
@@ -317,4 +328,6 @@ def delete(
     deleted = deploying.delete(conn, name=name, namespace=conn.namespace, delete_cache=delete_cache)
     for item in deleted:
         output.stderr().print(f"  deleted {item}")
-    output.stderr().print(Text.assemble(("Deleted ", "bold"), f"{name} ({len(deleted)} objects)"))
+    output.stderr().print(
+        Text.assemble(("Deleted ", "bold"), f"{name} ({naming.counted(len(deleted), 'object')})")
+    )

@@ -12,14 +12,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from kubefoundry.catalog import hub, models
 from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.cluster import access, applying, inspecting, secrets
 from kubefoundry.cluster.connecting import Connection
-from kubefoundry.core.errors import InvalidInputError, PermanentError
+from kubefoundry.core import naming
+from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentError
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.deploy import phases, rendering
 from kubefoundry.planning.request import DeploymentRequest
@@ -66,6 +67,7 @@ class Deployed:
     applied: list[applying.Applied]
     namespace: str
     token_secret: str | None  # "created"/"updated"/"found" + name, for the CLI to say
+    warnings: tuple[str, ...] = ()  # what could not be checked (the licence, offline)
 
 
 def deploy(
@@ -76,6 +78,7 @@ def deploy(
     options: base.Options,
     facts: ClusterFacts | None,
     token: str | None,
+    reach: hub.Reach | None = None,
     force_conflicts: bool = False,
     progress: Callable[[applying.Applied], None] | None = None,
     on_rendered: Callable[[rendering.Result], None] | None = None,
@@ -102,9 +105,18 @@ def deploy(
             hint="Ask a cluster admin for a Role with these verbs, or pick a namespace you "
             "may write to (-n).",
         )
-    said = _token(result, conn=conn, options=options, namespace=namespace, token=token)
+    warnings: list[str] = []
+    said = _token(
+        result,
+        conn=conn,
+        options=options,
+        namespace=namespace,
+        token=token,
+        reach=reach or hub.Reach(),
+        warnings=warnings,
+    )
     applied = applying.apply(conn, manifests, force_conflicts=force_conflicts, progress=progress)
-    return Deployed(result, applied, namespace, said)
+    return Deployed(result, applied, namespace, said, tuple(warnings))
 
 
 def _token(
@@ -114,13 +126,19 @@ def _token(
     options: base.Options,
     namespace: str,
     token: str | None,
+    reach: hub.Reach,
+    warnings: list[str],
 ) -> str | None:
     plan = result.plan
     if not pods.needs_token(plan, options) or options.token.source == "external-secret":
         return None
     name = pods.token_secret_name(plan, options)
     if token:
-        hub.check_access(plan.model_id, token=token, catalog=models.ModelCatalog.load())
+        unchecked = hub.check_access(
+            plan.model_id, token=token, catalog=models.ModelCatalog.load(), reach=reach
+        )
+        if unchecked:
+            warnings.append(unchecked)
         action = secrets.ensure_token(
             conn, name=name, namespace=namespace, token=token, key=options.token.secret_key
         )
@@ -143,13 +161,58 @@ def wanted_replicas(root: dict[str, Any]) -> int:
         return 1
 
 
-def status(conn: Connection, *, name: str, namespace: str) -> phases.Progress:
-    found = inspecting.root(conn, ROOT_KINDS, name=name, namespace=namespace)
-    if found is None:
-        raise PermanentError(
-            f"No deployment {name!r} in namespace {namespace}.",
-            hint="`kubefoundry ls -A` lists the deployments you may read.",
+def find(conn: Connection, *, name: str, namespace: str) -> dict[str, Any]:
+    """The root object of deployment ``name``; an error naming close matches if none."""
+    here = inspecting.roots(conn, ROOT_KINDS, namespace=namespace)
+    for root in here:
+        if _deployment(root) == name:
+            return root
+    try:  # where else it might be, if we may look; only a help for the message
+        everywhere = inspecting.roots(conn, ROOT_KINDS, namespace=None, unreadable=[])
+    except PermanentError:
+        everywhere = []
+    elsewhere = sorted(
+        {str(r["metadata"].get("namespace")) for r in everywhere if _deployment(r) == name}
+    )
+    raise missing(
+        name, namespace=namespace, here=[_deployment(r) for r in here], elsewhere=elsewhere
+    )
+
+
+def missing(
+    name: str, *, namespace: str, here: Sequence[str], elsewhere: Sequence[str] = ()
+) -> NotFoundError:
+    """The error for a deployment name that is not in ``namespace`` (pure, for the tests)."""
+    if elsewhere:
+        hint = (
+            f"Namespace {namespace} has none of that name, but {', '.join(elsewhere)} has: "
+            f"pass -n {elsewhere[0]}."
         )
+    elif here:
+        hint = (
+            f"Namespace {namespace} has {naming.counted(len(here), 'deployment')}: "
+            f"{', '.join(sorted(here))}. `kubefoundry ls -A` lists every namespace."
+        )
+    else:
+        hint = (
+            f"Namespace {namespace} has no KubeFoundry deployments; `kubefoundry ls -A` lists "
+            "the ones in every namespace you may read (-n picks the namespace)."
+        )
+    return NotFoundError(
+        kind="deployment",
+        name=name,
+        suggestions=naming.suggest(name, here),
+        hint=hint,
+    )
+
+
+def _deployment(root: dict[str, Any]) -> str:
+    meta = root["metadata"]
+    return str((meta.get("labels") or {}).get(inspecting.DEPLOYMENT, meta["name"]))
+
+
+def status(conn: Connection, *, name: str, namespace: str) -> phases.Progress:
+    found = find(conn, name=name, namespace=namespace)
     failure = phases.root_failure(found)
     if failure:
         return phases.Progress(phases.Phase.FAILED, f"{found['kind']} {name}: {failure}")
@@ -207,12 +270,7 @@ def watch(
 
 
 def delete(conn: Connection, *, name: str, namespace: str, delete_cache: bool = False) -> list[str]:
-    found = inspecting.root(conn, ROOT_KINDS, name=name, namespace=namespace)
-    if found is None:
-        raise PermanentError(
-            f"No deployment {name!r} in namespace {namespace}.",
-            hint="`kubefoundry ls -A` lists the deployments you may read.",
-        )
+    found = find(conn, name=name, namespace=namespace)
     deleted = inspecting.delete(conn, KINDS, name=name, namespace=namespace)
     if delete_cache:
         deleted += _delete_cache(conn, found, namespace=namespace)

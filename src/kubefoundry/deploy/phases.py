@@ -16,7 +16,11 @@ from typing import Any
 
 
 class Phase(enum.IntEnum):
-    """Ordered: a deployment is as far as its slowest replica."""
+    """Ordered: a deployment is as far as its slowest replica.
+
+    ``code`` is the stable identifier machines read (``-o json``: ``pulling_image``);
+    ``label`` the words a person reads ("pulling image"). Neither changes with the order.
+    """
 
     FAILED = 0
     WAITING = 1  # objects applied, no pod yet (operator still reconciling)
@@ -35,18 +39,29 @@ class Phase(enum.IntEnum):
         return self is Phase.FAILED
 
     @property
+    def code(self) -> str:
+        return _WORDS[self][0]
+
+    @property
     def label(self) -> str:
-        return _LABELS[self]
+        return _WORDS[self][1]
+
+    @classmethod
+    def from_code(cls, code: str) -> Phase:
+        for phase, (known, _) in _WORDS.items():
+            if known == code:
+                return phase
+        raise ValueError(f"unknown phase {code!r}")
 
 
-_LABELS = {
-    Phase.FAILED: "failed",
-    Phase.WAITING: "waiting for the operator",
-    Phase.SCHEDULING: "scheduling",
-    Phase.PULLING: "pulling image",
-    Phase.DOWNLOADING: "downloading model",
-    Phase.LOADING: "loading model",
-    Phase.READY: "ready",
+_WORDS = {  # phase: (code, label)
+    Phase.FAILED: ("failed", "failed"),
+    Phase.WAITING: ("waiting_for_operator", "waiting for the operator"),
+    Phase.SCHEDULING: ("scheduling", "scheduling"),
+    Phase.PULLING: ("pulling_image", "pulling image"),
+    Phase.DOWNLOADING: ("downloading_model", "downloading model"),
+    Phase.LOADING: ("loading_model", "loading model"),
+    Phase.READY: ("ready", "ready"),
 }
 # Container waiting reasons that will not fix themselves.
 _FATAL_WAITING = {
@@ -70,8 +85,9 @@ class Progress:
     wanted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """For ``-o json|yaml``: ``phase`` is the stable code, ``message`` the prose."""
         return {
-            "phase": self.phase.label,
+            "phase": self.phase.code,
             "message": self.message,
             "ready": self.ready,
             "wanted": self.wanted,
@@ -125,6 +141,7 @@ def of_pods(
     ready = sum(p.phase is Phase.READY for p in per_pod)
     worst = min(per_pod, key=lambda p: p.phase)
     if worst.phase is Phase.READY and ready < wanted:
+        # ready >= 1 here (every pod is ready), so wanted >= 2: the plural always fits.
         return Progress(Phase.SCHEDULING, f"{ready} of {wanted} replicas exist", ready, wanted)
     return dataclasses.replace(worst, ready=ready, wanted=wanted)
 
