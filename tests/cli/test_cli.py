@@ -86,8 +86,8 @@ def test_estimate_with_memory_and_all_flags() -> None:
         (["--gpu", "H10"], "Did you mean"),
         (["--gpu", "H100", "--tensor-parallel", "3"], "Valid tensor-parallel sizes"),
         (["--gpu", "H100", "--gpu-memory-gib", "80"], "exactly one of"),
-        (["--gpu", "H100", "--quantization", "nf4"], "Unknown quantization"),
-        (["--gpu", "H100", "--dtype", "fp64"], "Unknown dtype"),
+        (["--gpu", "H100", "--quantization", "nf4"], "'nf4' is not one of"),
+        (["--gpu", "H100", "--dtype", "fp64"], "'fp64' is not one of"),
     ],
 )
 def test_estimate_bad_input_exits_2_without_traceback(args: list[str], needle: str) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from kubefoundry.catalog import gpus as gpu_catalog
-from kubefoundry.catalog import models
 from kubefoundry.cli import output
-from kubefoundry.planning import weights
+
+if TYPE_CHECKING:
+    from kubefoundry.catalog import gpus as gpu_catalog
+    from kubefoundry.catalog import models
 
 
 def catalog(
@@ -20,6 +20,10 @@ def catalog(
     as_json: output.JsonFlag = False,
 ) -> None:
     """List the curated models."""
+    from rich.table import Table
+
+    from kubefoundry.catalog import models
+
     entries = [
         e
         for e in models.ModelCatalog.load().all()
@@ -55,6 +59,8 @@ def catalog(
 
 
 def _model_row(e: models.ModelEntry) -> dict[str, Any]:
+    from kubefoundry.planning import weights
+
     return {
         "id": e.id,
         "name": e.name,
@@ -74,6 +80,10 @@ def _model_row(e: models.ModelEntry) -> dict[str, Any]:
 
 def gpus(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) -> None:
     """List the GPUs the planner knows, with memory, bandwidth and compute."""
+    from rich.table import Table
+
+    from kubefoundry.catalog import gpus as gpu_catalog
+
     cards = gpu_catalog.load().all()
     if output.data([_gpu_row(g) for g in cards], fmt, as_json=as_json):
         return

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from kubefoundry.checks import checking, reading
-from kubefoundry.checks.findings import Finding, Severity
-from kubefoundry.checks.schemas import Schemas
 from kubefoundry.cli import output
 from kubefoundry.core.errors import InvalidInputError
-from kubefoundry.core.facts import load_facts
 
-_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+if TYPE_CHECKING:
+    from kubefoundry.checks.findings import Finding
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def check(
@@ -49,6 +46,10 @@ def check(
     as_json: output.JsonFlag = False,
 ) -> None:
     """Check manifests for schema errors and LLM-serving pitfalls; exit 1 on any error."""
+    from kubefoundry.checks import checking, reading
+    from kubefoundry.checks.schemas import Schemas
+    from kubefoundry.core.facts import load_facts
+
     for folder in crds or ():
         if not folder.is_dir():
             raise InvalidInputError(
@@ -71,43 +72,74 @@ def check(
 
 
 def _summary(findings: list[Finding], *, objects: int, files: int) -> dict[str, int]:
-    counts = Counter(f.severity for f in findings)
+    counts = Counter(str(f.severity) for f in findings)
     return {
-        "errors": counts[Severity.ERROR],
-        "warnings": counts[Severity.WARNING],
-        "infos": counts[Severity.INFO],
+        "errors": counts["error"],
+        "warnings": counts["warning"],
+        "infos": counts["info"],
         "objects": objects,
         "files": files,
     }
 
 
 def show(findings: list[Finding], *, objects: int, files: int) -> None:
+    from rich.text import Text
+
     console = output.console()
-    if findings:
-        table = Table(show_lines=True, expand=True)
-        table.add_column("severity", no_wrap=True)
-        table.add_column("rule", no_wrap=True)
-        table.add_column("object", ratio=2, overflow="fold")
-        table.add_column("message", ratio=4)
-        table.add_column("fix", ratio=4)
+    if findings and console.width >= _TABLE_MIN_WIDTH:
+        console.print(_table(findings))
+    else:  # narrow terminal: one block per finding, the object's name never cut
         for f in findings:
-            where = Text(str(f.ref), style="bold")
-            where.append(f"\n{f.ref.location}", style="dim")
-            if f.path:
-                where.append(f"\n{f.path}", style="dim")
-            table.add_row(
-                Text(str(f.severity), style=_STYLE[f.severity]),
-                Text(f.rule),
-                where,
-                Text(f.message),  # Text, not str: user values must not be read as markup
-                Text(f.fix),
-            )
-        console.print(table)
+            console.print(_block(f), soft_wrap=False)
     s = _summary(findings, objects=objects, files=files)
     line = Text.assemble(
-        (f"{s['errors']} error(s)", _STYLE[Severity.ERROR] if s["errors"] else ""),
+        (f"{s['errors']} error(s)", _STYLE["error"] if s["errors"] else ""),
         ", ",
-        (f"{s['warnings']} warning(s)", _STYLE[Severity.WARNING] if s["warnings"] else ""),
+        (f"{s['warnings']} warning(s)", _STYLE["warning"] if s["warnings"] else ""),
         f", {s['infos']} info in {objects} object(s) from {files} file(s).",
     )
     console.print(line)
+
+
+_TABLE_MIN_WIDTH = 120  # below this the five columns would cut object names
+
+
+def _table(findings: list[Finding]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_lines=True, expand=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("object", ratio=2, overflow="fold")
+    table.add_column("message", ratio=4)
+    table.add_column("fix", ratio=4)
+    for f in findings:
+        where = Text(str(f.ref), style="bold")
+        where.append(f"\n{f.ref.location}", style="dim")
+        if f.path:
+            where.append(f"\n{f.path}", style="dim")
+        table.add_row(
+            Text(str(f.severity), style=_STYLE[str(f.severity)]),
+            Text(f.rule),
+            where,
+            Text(f.message),  # Text, not str: user values must not be read as markup
+            Text(f.fix),
+        )
+    return table
+
+
+def _block(f: Finding) -> Any:
+    from rich.text import Text
+
+    return Text.assemble(
+        (str(f.severity), _STYLE[str(f.severity)]),
+        f" [{f.rule}] ",
+        (str(f.ref), "bold"),
+        ("\n  " + f.ref.location + (f" {f.path}" if f.path else ""), "dim"),
+        "\n  ",
+        f.message,
+        ("\n  fix: ", "dim"),
+        f.fix,
+        "\n",
+    )

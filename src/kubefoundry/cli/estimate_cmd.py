@@ -8,14 +8,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kubefoundry.catalog import architecture, gpus
 from kubefoundry.cli import output
+from kubefoundry.core import choices
 from kubefoundry.core.errors import InvalidInputError
-from kubefoundry.planning import engine_profiles, memory, parallelism, precision
+
+if TYPE_CHECKING:
+    from kubefoundry.catalog import architecture
+    from kubefoundry.planning import memory
+
+# The default of --vllm-version, written here so that --help needs no planning import; a
+# test keeps it equal to planning.engine_profiles.DEFAULT_VLLM_VERSION.
+DEFAULT_VLLM_VERSION = "0.19.0"
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -53,24 +60,27 @@ def estimate(
     ] = None,
     pipeline_parallel: Annotated[int, typer.Option("--pipeline-parallel", min=1)] = 1,
     dtype: Annotated[
-        Literal["auto", "bf16", "fp16", "fp32"],
+        choices.DtypeFlag,
         typer.Option("--dtype", help="Activation and weight dtype."),
     ] = "auto",
     quantization: Annotated[
-        Literal["none", "fp8", "int8", "w8a8", "w4a16", "awq", "gptq", "mxfp4"],
+        choices.QuantFlag,
         typer.Option("--quantization", help="Quantization method."),
     ] = "none",
     kv_cache_dtype: Annotated[
-        Literal["auto", "fp8"], typer.Option("--kv-cache-dtype", help="KV cache dtype.")
+        choices.KvCacheDtype, typer.Option("--kv-cache-dtype", help="KV cache dtype.")
     ] = "auto",
     vllm_version: Annotated[
         str, typer.Option("--vllm-version", help="vLLM release whose start-up to model.")
-    ] = engine_profiles.DEFAULT_VLLM_VERSION,
+    ] = DEFAULT_VLLM_VERSION,
     block_size: Annotated[int, typer.Option("--block-size", min=1)] = 16,
     fmt: output.OutputFormat = None,
     as_json: output.JsonFlag = False,
 ) -> None:
     """Weights, KV cache and token capacity of one vLLM replica (the engine's own arithmetic)."""
+    from kubefoundry.catalog import architecture, gpus
+    from kubefoundry.planning import memory, parallelism, precision
+
     if (gpu is None) == (gpu_memory_gib is None):
         raise InvalidInputError(
             "Give exactly one of --gpu and --gpu-memory-gib.",

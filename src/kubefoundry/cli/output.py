@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.text import Text
 
-from kubefoundry.checks.findings import Finding
-from kubefoundry.core.errors import KubeFoundryError
-from kubefoundry.deploy import rendering
+from kubefoundry.core import choices
 
-_stdout = Console(highlight=False, soft_wrap=False)
-_stderr = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:  # imported when used: a command line that answers in a blink
+    from rich.console import Console
+
+    from kubefoundry.checks.findings import Finding
+    from kubefoundry.core.errors import KubeFoundryError
+    from kubefoundry.deploy import rendering
 
 
-Format = Literal["json", "yaml"]
+Format = choices.OutputFormat
 OutputFormat = Annotated[
     Format | None,
     typer.Option("--output", "-o", help="Print data as json or yaml instead of tables."),
@@ -35,13 +35,18 @@ def data(value: Any, fmt: Format | None, *, as_json: bool = False) -> bool:
         print_json(value)
         return True
     if fmt == "yaml":
+        import yaml
+
         print(yaml.safe_dump(json.loads(json.dumps(value, default=str)), sort_keys=False), end="")
         return True
     return False
 
 
+@functools.cache
 def console() -> Console:
-    return _stdout
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
 
 
 def print_json(data: Any) -> None:
@@ -50,26 +55,39 @@ def print_json(data: Any) -> None:
 
 
 def error(exc: KubeFoundryError) -> None:
+    from rich.text import Text
+
+    _stderr = stderr()
     _stderr.print(Text.assemble(("Error: ", "bold red"), exc.message))
     if exc.hint:
         _stderr.print(Text.assemble(("To fix: ", "yellow"), exc.hint))
 
 
 def error_text(text: str) -> None:
-    _stderr.print(Text.assemble(("Error: ", "bold red"), text))
+    from rich.text import Text
+
+    stderr().print(Text.assemble(("Error: ", "bold red"), text))
 
 
+@functools.cache
 def stderr() -> Console:
-    return _stderr
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 
 def print_yaml(manifests: Sequence[Mapping[str, Any]]) -> None:
     """Objects as one multi-document YAML stream on stdout (for ``kubectl apply -f -``)."""
+    import yaml
+
     print(yaml.safe_dump_all([dict(m) for m in manifests], sort_keys=False, width=100), end="")
 
 
 def explain_render(result: rendering.Result) -> None:
     """What was rendered and why, on stderr, so stdout stays clean YAML."""
+    from rich.text import Text
+
+    _stderr = stderr()
     plan, rendered = result.plan, result.rendered
     _stderr.print(
         Text.assemble(
@@ -91,7 +109,9 @@ def explain_render(result: rendering.Result) -> None:
 
 
 def wrote(paths: Sequence[Path], *, directory: Path) -> None:
-    _stderr.print(Text.assemble(("Wrote ", "bold"), f"{len(paths)} files to {directory}"))
+    from rich.text import Text
+
+    stderr().print(Text.assemble(("Wrote ", "bold"), f"{len(paths)} files to {directory}"))
 
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
@@ -99,8 +119,10 @@ _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 def findings(found: Sequence[Finding]) -> None:
     """Check findings on stderr, one line each with its fix (for commands whose stdout is data)."""
+    from rich.text import Text
+
     for f in found:
-        _stderr.print(
+        stderr().print(
             Text.assemble(
                 (f"{f.severity}", _SEVERITY_STYLE[str(f.severity)]),
                 f" [{f.rule}] {f.ref}",

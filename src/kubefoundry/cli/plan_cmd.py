@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from kubefoundry.cli import output, requesting
-from kubefoundry.deploy import rendering
-from kubefoundry.planning import explaining
-from kubefoundry.planning.plans import Plan
-from kubefoundry.runtimes import base
+
+if TYPE_CHECKING:
+    from kubefoundry.planning.plans import Plan
 
 
 def plan(
@@ -34,6 +33,9 @@ def plan(
     as_json: output.JsonFlag = False,
 ) -> None:
     """Plan GPUs, parallelism, context, replicas, probes, cost and runtime for MODEL."""
+    from kubefoundry.deploy import rendering
+    from kubefoundry.runtimes import base
+
     request = requesting.from_flags(file, locals())
     entry = requesting.resolve(request, config=config)
     _, result = rendering.plan(
@@ -44,6 +46,10 @@ def plan(
 
 
 def show(p: Plan) -> None:
+    from rich.table import Table
+
+    from kubefoundry.planning import explaining
+
     console = output.console()
     summary = Table(title=f"Plan for {p.model_id} — {p.tier} tier", show_header=False)
     summary.add_column(style="bold")

@@ -9,14 +9,13 @@ the render unless ``--no-check``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from kubefoundry.cli import output, requesting, serving
+from kubefoundry.core import choices
 from kubefoundry.core.errors import InvalidInputError
-from kubefoundry.deploy import rendering
-from kubefoundry.runtimes import export
 
 
 def render(
@@ -39,7 +38,7 @@ def render(
     hf_token_secret: requesting.HfTokenSecret = None,
     vllm_version: requesting.VllmVersion = None,
     fmt: Annotated[
-        Literal["yaml", "helm", "kustomize"],
+        choices.ExportFormat,
         typer.Option("--format", help="What -o DIR holds: plain YAML files, a chart, a base."),
     ] = "yaml",
     out_arg: Annotated[
@@ -69,6 +68,9 @@ def render(
     ] = True,
 ) -> None:
     """Render the Kubernetes objects that serve MODEL on a runtime, checked and explained."""
+    from kubefoundry.deploy import rendering
+    from kubefoundry.runtimes import export
+
     out = _directory(out_arg)
     request = requesting.from_flags(file, locals())
     options = serving.options(locals(), hf_token_secret=request.hf_token_secret)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from kubefoundry.cli import output
-from kubefoundry.runtimes import base, registry
+
+if TYPE_CHECKING:
+    from kubefoundry.runtimes import base
 
 
 def runtimes(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) -> None:
     """List the runtimes, in the order KubeFoundry prefers them, with their limits."""
+    from kubefoundry.runtimes import registry
+
     everything = registry.default().all()
     rows = [
         {
@@ -25,6 +29,8 @@ def runtimes(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) 
 
 
 def _table(everything: tuple[base.Runtime, ...]) -> None:
+    from rich.table import Table
+
     table = Table(title="Runtimes (preferred first when none is pinned)", show_lines=True)
     for column in ("runtime", "renders", "needs installed", "cannot serve (why)"):
         table.add_column(column)

@@ -11,16 +11,15 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.status import Status
-from rich.table import Table
-from rich.text import Text
 
-from kubefoundry.cli import output, serving
-from kubefoundry.sandbox import building, managing, pools
+from kubefoundry.cli import output
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
 
 app = typer.Typer(
     name="sandbox",
@@ -45,6 +44,10 @@ def up(
     ] = None,
 ) -> None:
     """Build (once), start and wait for the sandbox; print its kubeconfig path."""
+    from rich.text import Text
+
+    from kubefoundry.sandbox import managing
+
     err = output.stderr()
     progress = _Progress(err)
     spinner = err.status("Preparing the sandbox…") if err.is_terminal else contextlib.nullcontext()
@@ -79,6 +82,10 @@ def up(
 @app.command("down")
 def down() -> None:
     """Stop the sandbox and delete its files (nothing to do if it is not up)."""
+    from rich.text import Text
+
+    from kubefoundry.sandbox import managing
+
     stopped = managing.down()
     err = output.stderr()
     if stopped is None:
@@ -89,13 +96,15 @@ def down() -> None:
 
 @app.command("status")
 def status(
-    fmt: Annotated[str | None, typer.Option("--output", "-o", help="json")] = None,
+    fmt: output.OutputFormat = None,
 ) -> None:
     """Whether the sandbox is up, its kubeconfig and its processes."""
+    from rich.table import Table
+
+    from kubefoundry.sandbox import managing
+
     state = managing.status()
-    if fmt is not None:
-        serving.one_of("-o", fmt, ("json",))
-        output.print_json(state)
+    if output.data(state, fmt):
         return
     console = output.console()
     if state["state"] == "down":
@@ -116,6 +125,8 @@ def status(
 
 
 def _pools_line() -> str:
+    from kubefoundry.sandbox import pools
+
     return ", ".join(
         f"{p.nodes} × {p.gpus_per_node} {p.gpu}" if p.gpu else f"{p.nodes} CPU node(s)"
         for p in pools.DEFAULT_POOLS
@@ -138,6 +149,10 @@ class _Progress:
         self.started = time.monotonic()
 
     def build_line(self, line: str) -> None:
+        from rich.text import Text
+
+        from kubefoundry.sandbox import building
+
         if not building.is_package(line):
             if line.strip():
                 self.console.print(Text(line.removeprefix("scripts/testcluster-build: ")))

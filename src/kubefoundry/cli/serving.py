@@ -6,25 +6,28 @@ and builds it, so a typo is a clear error naming the flag and its valid values.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kubefoundry.core import choices
 from kubefoundry.core.errors import InvalidInputError
-from kubefoundry.runtimes import base
+
+if TYPE_CHECKING:
+    from kubefoundry.runtimes import base
 
 Expose = Annotated[
-    Literal["none", "httproute", "ingress", "apisix"],
+    choices.Exposure,
     typer.Option("--expose", help="How clients reach the model."),
 ]
 Host = Annotated[str | None, typer.Option("--host", help="Hostname for the route.")]
 Gateway = Annotated[str, typer.Option("--gateway", help="Gateway the HTTPRoute attaches to.")]
 Monitoring = Annotated[
-    Literal["servicemonitor", "podmonitor", "none"],
+    choices.Monitoring,
     typer.Option("--monitoring", help="Prometheus Operator object that scrapes the pods."),
 ]
 TokenSource = Annotated[
-    Literal["secret", "external-secret"],
+    choices.TokenSource,
     typer.Option("--token-source", help="Where the Hugging Face token Secret comes from."),
 ]
 SecretStore = Annotated[
@@ -46,11 +49,11 @@ Disaggregated = Annotated[
     typer.Option("--disaggregated", help="Split prefill and decode (dynamo, llmd, kserve)."),
 ]
 Workload = Annotated[
-    Literal["chat", "rag", "agent", "batch"],
+    choices.Workload,
     typer.Option("--workload", help="Traffic shape (routing and prefill/decode choices)."),
 ]
 Platform = Annotated[
-    Literal["nvidia", "xeon", "gaudi", "gaudi3"] | None,
+    choices.Platform | None,
     typer.Option("--platform", help="kserve: the accelerator platform profile."),
 ]
 LlmInferenceService = Annotated[
@@ -58,7 +61,7 @@ LlmInferenceService = Annotated[
     typer.Option("--llm-inference-service", help="kserve: LLMInferenceService (llm-d)."),
 ]
 MultiNode = Annotated[
-    Literal["ray", "native"], typer.Option("--multi-node", help="lws: how nodes join a replica.")
+    choices.MultiNode, typer.Option("--multi-node", help="lws: how nodes join a replica.")
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -91,6 +94,8 @@ def one_of(flag: str, value: str, allowed: tuple[str, ...]) -> str:
 
 def options(flags: dict[str, Any], *, hf_token_secret: str | None) -> base.Options:
     """``base.Options`` from a command's flags (its ``locals()``), checked."""
+    from kubefoundry.runtimes import base
+
     f = {k: flags.get(k, v) for k, v in DEFAULTS.items()}
     for flag, key, allowed in (
         ("--expose", "expose", ("none", "httproute", "ingress", "apisix")),

@@ -6,11 +6,10 @@ Written so it can become the spec of a ``ModelDeployment`` custom resource later
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kubefoundry.core import files
+from kubefoundry.core import choices, files
 
 
 class DeploymentRequest(BaseModel):
@@ -19,16 +18,14 @@ class DeploymentRequest(BaseModel):
     model: str = Field(description="Catalog name, alias or any Hugging Face model id.")
     name: str | None = Field(None, description="Deployment name; defaults to the model's.")
     namespace: str | None = None
-    tier: Literal["good", "better", "best"] = "better"
+    tier: choices.Tier = "better"
     runtime: str | None = Field(None, description="Pin a runtime (vllm, kserve, kuberay, …).")
     gpu: str | None = Field(None, description="Pin a GPU type, e.g. H100, L4.")
     gpu_count: int | None = Field(None, ge=1, le=64, description="GPUs per replica.")
-    cloud: Literal["aws", "gcp", "azure", "onprem"] | None = None
+    cloud: choices.Cloud | None = None
     context_length: int | None = Field(None, ge=256, description="max_model_len per request.")
-    quantization: Literal["none", "fp8", "int8", "w8a8", "w4a16", "awq", "gptq", "mxfp4"] | None = (
-        None
-    )
-    kv_cache_dtype: Literal["auto", "fp8"] | None = None
+    quantization: choices.QuantFlag | None = None
+    kv_cache_dtype: choices.KvCacheDtype | None = None
     replicas: int | None = Field(None, ge=1, le=100, description="Replicas to start with.")
     usd_per_gpu_hour: float | None = Field(None, gt=0, description="Your own GPU price (on-prem).")
     vllm_version: str | None = None
