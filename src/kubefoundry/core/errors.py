@@ -7,7 +7,7 @@ one handler. Kubernetes client errors are translated into these in ``cluster/`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class KubeFoundryError(Exception):
@@ -51,7 +51,21 @@ class InvalidInputError(PermanentError):
 
 
 class DoesNotFitError(PermanentError):
-    """The model cannot be placed under the given pins; the hint names the cheapest fix."""
+    """The model cannot be placed under the given pins; the hint names the cheapest fixes.
+
+    ``fixes`` holds the same fixes as request changes (field → value), each one already
+    planned, for surfaces that word them their own way (a form, a JSON body).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        fixes: Sequence[Mapping[str, object]] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.fixes = tuple(dict(f) for f in fixes)
 
 
 class RetryableError(KubeFoundryError):

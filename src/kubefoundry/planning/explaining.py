@@ -10,8 +10,6 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from kubefoundry.catalog import gpus as gpu_catalog
 from kubefoundry.catalog import instances as instance_catalog
-from kubefoundry.catalog.models import ModelEntry
-from kubefoundry.core.errors import DoesNotFitError
 from kubefoundry.core.facts import ClusterFacts, NodePool
 from kubefoundry.planning import placement
 from kubefoundry.planning.plans import Alternative, Decision
@@ -178,27 +176,102 @@ def describe(option: placement.Option) -> str:
     return f"{option.label} (TP{option.tp}×PP{option.pp}, {fmt}, KV {option.kv_cache_dtype})"
 
 
-def why_not(option: placement.Option, chosen: placement.Option, tier: Tier) -> str:
-    if option.problems:
+def shortfall_text(option: placement.Option) -> str:
+    """The memory an option lacks at the floor context, itemised, per GPU and in total."""
+    short = option.shortfall
+    if short is None:
         return "; ".join(option.problems)
-    if not option.fits_floor:
+    who = "each GPU needs" if option.pp == 1 else "the fullest GPU needs"
+    text = (
+        f"{who} {short.needed_gib:.1f} GiB ({short.weights_gib:.1f} weights + "
+        f"{short.activation_peak_gib:.1f} activations + {short.non_torch_gib:.1f} runtime + "
+        f"{short.kv_cache_gib:.1f} KV cache for {short.requests} requests of "
+        f"{short.context:,} tokens) but vLLM may use {short.budget_gib:.1f} GiB of its "
+        f"{option.offer.gpu.cuda_total_gib:.1f}: {gib(short.per_gpu_gib)} GiB short per GPU"
+    )
+    if option.gpu_count > 1:
+        text += f", {gib(short.total_gib)} GiB over all {option.gpu_count} GPUs"
+    return text
+
+
+def gib(value: float) -> str:
+    """One decimal, but never "0.0" for something that is short."""
+    return f"{value:.2f}" if 0 < value < 0.05 else f"{value:.1f}"
+
+
+def why_not(option: placement.Option, chosen: placement.Option, tier: Tier) -> str:
+    """Why ``option`` lost to ``chosen``, the reason first.
+
+    The reason is the first thing the tier's ordering (``placement.sort_key``) tells apart, so
+    a rejected option never reads as the better one. Two figures stand side by side only when
+    they measure the same thing (the same context); otherwise the option's own figure is
+    given with what it was measured at.
+    """
+    if option.problems:
+        return "cannot run: " + "; ".join(option.problems)
+    if option.shortfall is not None:
+        short = option.shortfall
         return (
-            f"does not fit: weights {option.estimate.weights_gib:.1f} GiB per GPU leave "
-            f"{option.estimate.kv_cache_gib:.1f} GiB of KV cache, "
-            f"{option.shortfall_gib:.1f} GiB short of the tier's concurrency"
+            f"does not fit: {gib(short.per_gpu_gib)} GiB short per GPU for {short.requests} "
+            f"requests of {short.context:,} tokens (needs {short.needed_gib:.1f} GiB, vLLM may "
+            f"use {short.budget_gib:.1f})"
         )
-    if option.fits_target is False and chosen.fits_target:
-        return f"fits only {option.context:,} tokens of context"
-    if tier.objective == "cost" and option.usd_per_hour != chosen.usd_per_hour:
-        return f"costs {money(option.usd_per_hour)} vs {money(chosen.usd_per_hour)}"
-    if tier.objective == "balanced":
+    if chosen.fits_target and not option.fits_target:
+        return f"shorter context: fits {option.context:,} tokens, the pick {chosen.context:,}"
+    if tier.objective == "cost":
+        reason = _cost_reason(option, chosen)
+    elif tier.objective == "balanced":
+        reason = _per_million_reason(option, chosen)
+    else:
+        reason = _speed_reason(option, chosen)
+    return reason or _tie_reason(option, chosen)
+
+
+def _cost_reason(option: placement.Option, chosen: placement.Option) -> str | None:
+    mine, theirs = option.usd_per_hour, chosen.usd_per_hour
+    if mine is None and theirs is not None:
+        return "no price, so it cannot be compared on $/hour"
+    if mine is not None and theirs is not None and mine > theirs:
+        return f"costs more: {money(mine)} vs {money(theirs)} for the pick"
+    return None
+
+
+def _per_million_reason(option: placement.Option, chosen: placement.Option) -> str | None:
+    mine, theirs = option.usd_per_million_tokens, chosen.usd_per_million_tokens
+    if mine is None and theirs is not None:
+        return "no price, so it cannot be compared on $ per 1M output tokens"
+    if mine is not None and theirs is not None and mine > theirs:
+        if option.context == chosen.context:
+            return f"costs more per 1M output tokens: ${mine:.3f} vs ${theirs:.3f} for the pick"
         return (
-            f"${option.usd_per_million_tokens or float('nan'):.3f} per 1M tokens vs "
-            f"${chosen.usd_per_million_tokens or float('nan'):.3f}"
+            f"costs more per 1M output tokens (${mine:.3f}, measured at "
+            f"{option.context:,} tokens of context)"
         )
+    return _cost_reason(option, chosen)
+
+
+def _speed_reason(option: placement.Option, chosen: placement.Option) -> str | None:
     mine = option.speed.decode_tokens_per_s_single if option.speed else 0.0
     theirs = chosen.speed.decode_tokens_per_s_single if chosen.speed else 0.0
-    return f"{mine:.0f} tokens/s per request vs {theirs:.0f}, {money(option.usd_per_hour)}"
+    if round(mine, -1) < round(theirs, -1):
+        if option.context == chosen.context:
+            return f"slower decode: {mine:.0f} tokens/s per request vs {theirs:.0f} for the pick"
+        return f"slower decode ({mine:.0f} tokens/s per request at {option.context:,} tokens)"
+    cost = _cost_reason(option, chosen)
+    if cost:
+        return f"{cost}; decode speed is within 10 tokens/s of the pick"
+    return None
+
+
+def _tie_reason(option: placement.Option, chosen: placement.Option) -> str:
+    if (option.quantization is not None) > (chosen.quantization is not None):
+        fmt = option.quantization.method if option.quantization else ""
+        return f"quantized weights ({fmt}) where native weights fit at the same cost"
+    if option.gpu_count > chosen.gpu_count:
+        return f"more GPUs ({option.gpu_count} vs {chosen.gpu_count}) for no gain on the tier's aim"
+    if option.context < chosen.context:
+        return f"shorter context ({option.context:,} tokens) at the same cost"
+    return "ties with the pick on the tier's aim; the pick came first"
 
 
 def best_per_gpu(options: Iterable[placement.Option], tier: Tier) -> Iterator[placement.Option]:
@@ -291,53 +364,3 @@ def capacity_warnings(
             f"{replicas} replica(s) need {need} {chosen.offer.gpu.id} GPUs; node pool "
             f"{pool.name} has {pool.free_gpus} free{';' + grow if grow else ''}."
         )
-
-
-def does_not_fit(
-    *,
-    model: ModelEntry,
-    options: Sequence[placement.Option],
-    sizing: placement.Sizing,
-    request: DeploymentRequest,
-    unavailable: Sequence[Alternative],
-) -> DoesNotFitError:
-    if not options:
-        reasons = "; ".join(f"{a.option}: {a.why_not}" for a in unavailable) or "no GPU offers"
-        return DoesNotFitError(
-            f"No GPU can be planned for {model.id}: {reasons}.",
-            hint="Drop --gpu/--cloud pins, or give --usd-per-gpu-hour for your own hardware.",
-        )
-    worst = min(options, key=lambda o: (o.shortfall_gib, o.gpu_count))
-    est = worst.estimate
-    message = (
-        f"{model.name} does not fit on {describe(worst)} at "
-        f"{sizing.floor_context:,} tokens: {est.weights_gib:.1f} GiB of weights per "
-        f"GPU leave {est.kv_cache_gib:.1f} GiB for KV cache of the "
-        f"{est.budget_gib:.1f} GiB vLLM may use, {worst.shortfall_gib:.1f} GiB short "
-        f"of {sizing.min_concurrency} concurrent requests."
-        + (" " + "; ".join(worst.problems) if worst.problems else "")
-    )
-    return DoesNotFitError(message, hint=_fixes(worst, sizing, request))
-
-
-def _fixes(worst: placement.Option, sizing: placement.Sizing, request: DeploymentRequest) -> str:
-    fixes = []
-    if worst.estimate.max_context_fits >= 1024:
-        fixes.append(
-            f"--context-length {_round_down(worst.estimate.max_context_fits)} "
-            "(the most that fits for one request)"
-        )
-    if request.gpu_count:
-        fixes.append(f"--gpu-count {request.gpu_count * 2}")
-    if request.gpu:
-        fixes.append("a larger GPU (drop --gpu to let the planner choose)")
-    if not request.quantization and worst.quantization is None:
-        fixes.append("--quantization fp8 (on an FP8-capable GPU)")
-    return "Try: " + ", or ".join(fixes) + "."
-
-
-def _round_down(tokens: int) -> int:
-    power = 1024
-    while power * 2 <= tokens:
-        power *= 2
-    return power

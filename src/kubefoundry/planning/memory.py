@@ -82,6 +82,31 @@ class MemoryEstimate:
         return self.kv_tokens > 0 and self.max_concurrency >= 1.0
 
 
+@dataclasses.dataclass(frozen=True)
+class Shortfall:
+    """Memory one replica lacks to serve ``requests`` requests of ``context`` tokens at once.
+
+    The figures are per GPU, on the GPU that lacks most (the tightest pipeline stage): what it
+    must hold (its share of the weights, the start-up activation peak, memory outside
+    PyTorch, the KV cache of the requests) against what vLLM may use. ``total_gib`` adds up
+    what every GPU of the replica lacks.
+    """
+
+    requests: int
+    context: int
+    budget_gib: float
+    weights_gib: float
+    activation_peak_gib: float
+    non_torch_gib: float
+    kv_cache_gib: float  # what the requests' KV cache needs on that GPU
+    per_gpu_gib: float  # needed − budget on that GPU; 0 when it fits
+    total_gib: float
+
+    @property
+    def needed_gib(self) -> float:
+        return self.weights_gib + self.activation_peak_gib + self.non_torch_gib + self.kv_cache_gib
+
+
 def estimate(arch: ModelArch, inputs: MemoryInputs) -> MemoryEstimate:
     profile = engine_profiles.profile_for(inputs.vllm_version)
     batch = engine_profiles.batch_defaults(
@@ -143,6 +168,35 @@ def estimate(arch: ModelArch, inputs: MemoryInputs) -> MemoryEstimate:
         kv_groups=_group_count(arch, range(arch.num_layers), groups),
         stages=tuple(stages),
         engine=profile.label,
+    )
+
+
+def shortfall(arch: ModelArch, inputs: MemoryInputs, *, requests: int) -> Shortfall:
+    """What each GPU lacks to hold ``requests`` requests of ``inputs.max_model_len`` tokens."""
+    est = estimate(arch, inputs)
+    groups = _kv_groups(arch, engine_profiles.profile_for(inputs.vllm_version))
+    blocks = _blocks_per_request(
+        arch, inputs, est.max_num_batched_tokens, groups, inputs.max_model_len
+    )
+    tp = inputs.tp
+    lacks = []
+    # Whole blocks, as the pool is handed out: then "short" and "does not fit" always agree.
+    needed_blocks = math.ceil(requests * blocks - 1e-9)
+    for stage in est.stages:
+        kv = needed_blocks * inputs.block_size * stage.kv_bytes_per_token / GIB
+        need = stage.weights_gib + stage.activation_peak_gib + stage.non_torch_gib + kv
+        lacks.append((need - est.budget_gib, kv, stage))
+    lack, kv, stage = max(lacks, key=lambda item: item[0])
+    return Shortfall(
+        requests=requests,
+        context=inputs.max_model_len,
+        budget_gib=est.budget_gib,
+        weights_gib=stage.weights_gib,
+        activation_peak_gib=stage.activation_peak_gib,
+        non_torch_gib=stage.non_torch_gib,
+        kv_cache_gib=kv,
+        per_gpu_gib=max(0.0, lack),
+        total_gib=sum(max(0.0, item[0]) * tp for item in lacks),
     )
 
 

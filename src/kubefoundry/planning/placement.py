@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from kubefoundry.catalog.architecture import ModelArch, Quantization
 from kubefoundry.catalog.gpus import GPU
@@ -51,8 +51,13 @@ class Option:
     usd_per_million_tokens: float | None
     fits_target: bool
     fits_floor: bool
-    shortfall_gib: float  # per GPU, at the floor context; 0 when it fits
+    shortfall: memory.Shortfall | None  # at the floor context; None when that fits
     problems: tuple[str, ...] = ()
+
+    @property
+    def shortfall_gib(self) -> float:
+        """GiB the GPU that lacks most is short at the floor context; 0 when it fits."""
+        return self.shortfall.per_gpu_gib if self.shortfall else 0.0
 
     @property
     def nodes(self) -> int:
@@ -120,31 +125,31 @@ def evaluate(
             f"needs {count} GPUs but at most {offer.gpus_per_node * offer.max_nodes} are available"
         )
 
-    def run(context: int) -> memory.MemoryEstimate:
-        return memory.estimate(
-            arch,
-            memory.MemoryInputs(
-                gpu_total_gib=gpu.cuda_total_gib,
-                tp=tp,
-                pp=pp,
-                gpu_memory_utilization=sizing.gpu_memory_utilization,
-                max_model_len=context,
-                dtype=dtype,
-                quantization=quantization,
-                kv_cache_dtype=kv_cache_dtype,
-                vllm_version=sizing.vllm_version,
-                gpu_name=gpu.id,
-            ),
+    def inputs(context: int) -> memory.MemoryInputs:
+        return memory.MemoryInputs(
+            gpu_total_gib=gpu.cuda_total_gib,
+            tp=tp,
+            pp=pp,
+            gpu_memory_utilization=sizing.gpu_memory_utilization,
+            max_model_len=context,
+            dtype=dtype,
+            quantization=quantization,
+            kv_cache_dtype=kv_cache_dtype,
+            vllm_version=sizing.vllm_version,
+            gpu_name=gpu.id,
         )
 
-    target = run(sizing.target_context)
-    fits_target = target.max_concurrency >= sizing.min_concurrency and not problems
-    context, est = sizing.target_context, target
-    if not fits_target:
-        context = _largest_context(target, sizing)
-        est = run(context) if context else target
+    def run(context: int) -> memory.MemoryEstimate:
+        return memory.estimate(arch, inputs(context))
+
+    context, est = _context(run, sizing)
+    fits_target = context == sizing.target_context and not problems
     fits_floor = context >= sizing.floor_context and not problems
-    shortfall = 0.0 if fits_floor else _shortfall(est, sizing)
+    short = None
+    if context < sizing.floor_context:
+        short = memory.shortfall(
+            arch, inputs(sizing.floor_context), requests=sizing.min_concurrency
+        )
     price = offer.usd_per_gpu_hour * count if offer.usd_per_gpu_hour is not None else None
     speed = None
     if est.kv_tokens > 0:
@@ -183,7 +188,7 @@ def evaluate(
         usd_per_million_tokens=per_million,
         fits_target=fits_target,
         fits_floor=fits_floor,
-        shortfall_gib=round(shortfall, 2),
+        shortfall=short,
         problems=tuple(problems),
     )
 
@@ -196,21 +201,32 @@ def _tflops(gpu: GPU, dtype: str, quant: Quantization | None) -> float:
     return value or gpu.dense_tflops("fp16") or 1.0
 
 
-def _largest_context(est: memory.MemoryEstimate, sizing: Sizing) -> int:
-    """Largest power-of-two-ish context ≥ 1024 where ``min_concurrency`` requests fit."""
-    if est.kv_tokens <= 0:
-        return 0
-    context = sizing.target_context
-    ratio = est.max_concurrency / sizing.min_concurrency
-    while context >= 1024 and ratio * sizing.target_context / context < 1.0:
-        context //= 2
-    return context if context >= 1024 else 0
+def _context(
+    run: Callable[[int], memory.MemoryEstimate], sizing: Sizing
+) -> tuple[int, memory.MemoryEstimate]:
+    """The largest context (target, halvings of it, the floor) at which the tier's requests fit.
+
+    Below the floor it keeps halving down to 1024 tokens, to say how far short an option is;
+    ``0`` when not even that fits. Every step is an estimate, not an extrapolation: hybrid and
+    sliding-window models do not scale linearly with the context.
+    """
+    target = run(sizing.target_context)
+    if _enough(target, sizing):
+        return sizing.target_context, target
+    ladder = [sizing.target_context // 2**i for i in range(1, 8)]
+    above = [c for c in ladder if c > sizing.floor_context]
+    below = [c for c in ladder if 1024 <= c < sizing.floor_context]
+    if sizing.floor_context < sizing.target_context:
+        above.append(sizing.floor_context)
+    for context in [*above, *below]:
+        est = run(context)
+        if _enough(est, sizing):
+            return context, est
+    return 0, target
 
 
-def _shortfall(est: memory.MemoryEstimate, sizing: Sizing) -> float:
-    """GiB per GPU missing to hold ``min_concurrency`` requests at the floor context."""
-    need_kv = sizing.min_concurrency * sizing.floor_context * est.kv_bytes_per_token / GIB
-    return max(0.0, need_kv - est.kv_cache_gib)
+def _enough(est: memory.MemoryEstimate, sizing: Sizing) -> bool:
+    return est.kv_tokens > 0 and est.max_concurrency >= sizing.min_concurrency
 
 
 def choose(options: Sequence[Option], tier: Tier) -> Option | None:

@@ -17,7 +17,9 @@ from kubefoundry.core.units import GIB
 from kubefoundry.planning import (
     engine_profiles,
     explaining,
+    fixing,
     memory,
+    misfits,
     placement,
     precision,
     probes,
@@ -35,6 +37,31 @@ def plan(
     instances: instance_catalog.InstanceCatalog,
     facts: ClusterFacts | None = None,
 ) -> Plan:
+    """The plan for ``request``; a misfit raises ``DoesNotFitError`` with fixes that plan."""
+    outcome = attempt(request, model, gpus=gpus, instances=instances, facts=facts)
+    if isinstance(outcome, Plan):
+        return outcome
+    found = fixing.find(
+        outcome,
+        gpus=gpus,
+        instances=instances,
+        facts=facts,
+        attempt=lambda changed: attempt(
+            changed, model, gpus=gpus, instances=instances, facts=facts
+        ),
+    )
+    raise misfits.error(outcome, found)
+
+
+def attempt(
+    request: DeploymentRequest,
+    model: ModelEntry,
+    *,
+    gpus: gpu_catalog.GpuCatalog,
+    instances: instance_catalog.InstanceCatalog,
+    facts: ClusterFacts | None = None,
+) -> Plan | misfits.Misfit:
+    """One planning pass: the plan, or what was tried when nothing fits (no fixes searched)."""
     tier = tiers.get(request.tier)
     arch = model.arch
     quant = precision.resolve_quantization(request.quantization, arch)
@@ -71,8 +98,12 @@ def plan(
                     break
     chosen = placement.choose(options, tier)
     if chosen is None:
-        raise explaining.does_not_fit(
-            model=model, options=options, sizing=sizing, request=request, unavailable=unavailable
+        return misfits.Misfit(
+            request=request,
+            model=model,
+            sizing=sizing,
+            options=tuple(options),
+            unavailable=tuple(unavailable),
         )
     return _assemble(request, model, tier, sizing, chosen, options, unavailable, facts)
 
