@@ -371,15 +371,21 @@ def choose_router(
     return mode, claims.said(decision, chosen, *stated)
 
 
-def _image_decision(plan: Plan, options: Options) -> Decision:
-    return Decision(
+def _image_decision(plan: Plan, options: Options) -> claims.Said:
+    ref = Claim(
+        image(options),
+        At(KIND, plan.name, ("spec", "components", Pick("name", FRONTEND), "podTemplate",
+                             "spec", "containers", Pick("name", "main"), "image")),
+    )  # fmt: skip
+    decision = Decision(
         topic="image",
-        choice=image(options),
+        choice=str(ref),
         reason=(
             f"Dynamo's runtime image ships the vLLM build Dynamo {DYNAMO_VERSION} is tested with; "
             f"the plan's vLLM {plan.engine_version} sized memory only"
         ),
     )
+    return claims.said(decision, ref)
 
 
 # --- around the graph -----------------------------------------------------------------------

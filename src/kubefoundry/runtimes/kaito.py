@@ -11,6 +11,7 @@ label those nodes already carry. ``resource.count`` is nodes per replica, never 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +23,7 @@ from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
 from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
-from kubefoundry.runtimes.common.claims import At, Claim
+from kubefoundry.runtimes.common.claims import At, Claim, Parsed
 from kubefoundry.runtimes.kaito_nodes import Nodes, nodes
 
 NAME = "kaito"
@@ -111,9 +112,9 @@ class KaitoRuntime:
         manifests += _entry(plan, options, many=many)
         manifests += monitor(plan, options, many=many)
         said: list[claims.Said | Decision | str] = [
-            *where.decisions,
+            *_node_decisions(plan, where, many=many),
             _count_decision(plan, many=many),
-            _model_decision(plan),
+            _model_decision(plan, many=many),
             _parallelism_decision(plan),
             _replicas_decision(plan, many=many),
         ]
@@ -347,7 +348,25 @@ def monitor(plan: Plan, options: Options, *, many: bool) -> list[Manifest]:
 # --- explanations ---------------------------------------------------------------------------
 
 
-def _model_decision(plan: Plan) -> Decision:
+def _template_path(*, many: bool, path: tuple[str, ...]) -> tuple[str, ...]:
+    """Where the Workspace's fields sit in an InferenceSet: under ``spec.template``."""
+    return ("spec", "template", *path) if many else path
+
+
+def _node_decisions(plan: Plan, where: Nodes, *, many: bool) -> list[claims.Said | Decision]:
+    """The node decisions, the instance type claimed where the root object holds it."""
+    out: list[claims.Said | Decision] = []
+    for decision in where.decisions:
+        if decision.topic == "instance type" and where.instance_type:
+            path = _template_path(many=many, path=("resource", "instanceType"))
+            sku = Claim(where.instance_type, _root_at(plan, many=many, path=path))
+            out.append(claims.said(decision, sku))
+        else:
+            out.append(decision)
+    return out
+
+
+def _model_decision(plan: Plan, *, many: bool) -> claims.Said:
     name = preset_name(plan)
     if name != plan.model_id:
         reason = "a KAITO preset: KAITO knows its size, context limit and tested settings"
@@ -355,17 +374,34 @@ def _model_decision(plan: Plan) -> Decision:
     else:
         reason = "not a KAITO preset; v0.12 serves any vLLM-supported Hugging Face model by id"
         other = Alternative("a preset name", "KAITO has no preset for this model")
-    return Decision(topic="model", choice=name, reason=reason, alternatives=(other,))
+    path = _template_path(many=many, path=("inference", "preset", "name"))
+    preset = Claim(name, _root_at(plan, many=many, path=path))
+    decision = Decision(topic="model", choice=str(preset), reason=reason, alternatives=(other,))
+    return claims.said(decision, preset)
 
 
-def _parallelism_decision(plan: Plan) -> Decision:
-    return Decision(
+def _parallelism_decision(plan: Plan) -> claims.Said:
+    settings = vllm_settings(plan)
+    config = At("ConfigMap", config_name(plan), ("data", CONFIG_KEY, Parsed(), "vllm"))
+
+    def setting(key: str, words: str) -> Claim:
+        return Claim(settings[key], dataclasses.replace(config, path=(*config.path, key)), words)
+
+    tp = setting("tensor-parallel-size", "TP{}")
+    ranks = setting("data-parallel-size", "{} data-parallel rank(s)")
+    stated = [tp, ranks]
+    pp = f"PP{plan.pipeline_parallel}"
+    if "pipeline-parallel-size" in settings:  # written only when > 1
+        stated.append(setting("pipeline-parallel-size", "PP{}"))
+        pp = str(stated[-1])
+    decision = Decision(
         topic="parallelism",
-        choice=f"TP{plan.tensor_parallel}×PP{plan.pipeline_parallel}, one data-parallel rank",
+        choice=f"{tp}×{pp}, {ranks}",
         reason="written into inference_config.yaml, which KAITO applies after its own flags; "
         "left alone, KAITO picks data parallelism for models under half a GPU and tensor "
         "parallelism over all of a node's GPUs otherwise",
     )
+    return claims.said(decision, *stated)
 
 
 def _replicas_decision(plan: Plan, *, many: bool) -> claims.Said | Decision:

@@ -428,11 +428,18 @@ def _scaling_decision(plan: Plan) -> claims.Said:
     return claims.said(decision, *stated)
 
 
-def _warnings(plan: Plan, options: Options) -> list[str]:
-    out = [
-        f"KubeRay serves with the vLLM bundled in {image(options)}, not vLLM "
-        f"{plan.engine_version} that the memory plan assumed; check the KV-cache size the "
-        "engine logs at start."
+def _warnings(plan: Plan, options: Options) -> list[claims.Said | str]:
+    ref = Claim(
+        image(options),
+        _workers_at(plan, "template", "spec", "containers", 0, "image"),
+        "the vLLM bundled in {}",
+    )
+    out: list[claims.Said | str] = [
+        claims.said(
+            f"KubeRay serves with {ref}, not vLLM {plan.engine_version} that the memory plan "
+            "assumed; check the KV-cache size the engine logs at start.",
+            ref,
+        )
     ]
     if plan.gpu not in RAY_ACCELERATOR:
         out.append(

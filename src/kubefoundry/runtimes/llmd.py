@@ -107,9 +107,17 @@ class LlmdRuntime:
             manifests += [scaled_object(plan, p) for p in pools]
         said: list[claims.Said | str] = [*_decisions(plan, options, pools)]
         if options.exposure == "none":
+            gateway = Claim(
+                options.gateway,
+                At("HTTPRoute", plan.name, ("spec", "parentRefs", 0, "name")),
+                "Gateway {}",
+            )
             said.append(
-                f"An InferencePool is reached only through a Gateway route: the HTTPRoute on "
-                f"Gateway {options.gateway} is rendered although exposure is none."
+                claims.said(
+                    "An InferencePool is reached only through a Gateway route: the HTTPRoute "
+                    f"on {gateway} is rendered although exposure is none.",
+                    gateway,
+                )
             )
         return Rendered.of(NAME, manifests, said, token=token)
 
