@@ -57,9 +57,13 @@ def kubeconfig(
 
 
 class Listener:
-    """A TCP listener on 127.0.0.1 that runs ``serve(conn)`` for each connection it accepts."""
+    """A TCP listener on 127.0.0.1 that runs ``serve(conn)`` for each connection it accepts.
 
-    def __init__(self, serve: Callable[[socket.socket], None]) -> None:
+    ``accepted`` counts connections; ``requests`` holds the first line of each plain-HTTP
+    request that ``serve`` read (what it returns), e.g. ``HEAD /org/m/resolve/main/config.json``.
+    """
+
+    def __init__(self, serve: Callable[[socket.socket], bytes | None]) -> None:
         self._serve = serve
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
@@ -67,6 +71,7 @@ class Listener:
         self._sock.settimeout(0.1)
         self.port: int = self._sock.getsockname()[1]
         self.accepted = 0
+        self.requests: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -81,7 +86,10 @@ class Listener:
 
     def _handle(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:
-            self._serve(conn)
+            received = self._serve(conn)
+            if received:
+                line = received.split(b"\r\n", 1)[0].decode("latin-1")
+                self.requests.append(line.rsplit(" HTTP/", 1)[0])
 
     def __enter__(self) -> Listener:
         self._thread.start()
@@ -93,36 +101,41 @@ class Listener:
         self._sock.close()
 
 
-def hang_up(conn: socket.socket) -> None:
+def hang_up(conn: socket.socket) -> bytes | None:
     """Accept, read what was sent, close without a word."""
     conn.settimeout(1)
-    with contextlib.suppress(OSError):
-        conn.recv(65536)
+    try:
+        return conn.recv(65536)
+    except OSError:
+        return None
 
 
-def say_nothing(conn: socket.socket) -> None:
+def say_nothing(conn: socket.socket) -> bytes | None:
     """Accept and stay silent until the client gives up."""
     conn.settimeout(5)
     with contextlib.suppress(OSError):
         while conn.recv(65536):
             pass
+    return None
 
 
-def untrusted_tls(conn: socket.socket) -> None:
+def untrusted_tls(conn: socket.socket) -> bytes | None:
     """Speak TLS with a self-signed certificate no client trusts."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(TLS / "server.crt", TLS / "server.key")
     conn.settimeout(5)
     with contextlib.suppress(OSError), context.wrap_socket(conn, server_side=True) as tls:
         tls.recv(65536)
+    return None
 
 
-def plain_http(conn: socket.socket) -> None:
+def plain_http(conn: socket.socket) -> bytes | None:
     """Answer in plain HTTP (a client expecting TLS reads garbage)."""
     conn.settimeout(1)
     with contextlib.suppress(OSError):
         conn.recv(65536)
         conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    return None
 
 
 @contextlib.contextmanager

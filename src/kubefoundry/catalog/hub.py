@@ -137,8 +137,9 @@ def _probe(repo_id: str, *, catalog: models.ModelCatalog, token: str | None, rea
     is an error (gated, not found, 401) is raised as the download would have raised it.
     """
     import huggingface_hub
+    from huggingface_hub import constants
 
-    url = huggingface_hub.hf_hub_url(repo_id, "config.json")
+    url = huggingface_hub.hf_hub_url(repo_id, "config.json", endpoint=constants.ENDPOINT)
     try:
         huggingface_hub.get_hf_file_metadata(url, token=token)
     except Exception as exc:
