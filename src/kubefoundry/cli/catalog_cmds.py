@@ -20,8 +20,6 @@ def catalog(
     as_json: output.JsonFlag = False,
 ) -> None:
     """List the curated models."""
-    from rich.table import Table
-
     from kubefoundry.catalog import models
 
     entries = [
@@ -31,30 +29,35 @@ def catalog(
     ]
     if output.data([_model_row(e) for e in entries], fmt, as_json=as_json):
         return
-    table = Table(title=f"Model catalog ({len(entries)} models)")
-    for column in (
-        "model",
-        "params",
-        "attention",
-        "dtype",
-        "context",
-        "gated",
-        "license",
-        "engines",
-    ):
-        table.add_column(column)
+    columns = (
+        output.Column("model", identifier=True),
+        output.Column("Hugging Face id", identifier=True, drop=7),
+        output.Column("params", justify="right"),
+        output.Column("attention", drop=3),
+        output.Column("dtype", drop=4),
+        output.Column("context", justify="right"),
+        output.Column("gated"),
+        output.Column("license", drop=5),
+        output.Column("engines", drop=6),
+    )
+    rows = []
     for e in entries:
         row = _model_row(e)
-        table.add_row(
-            e.id,
-            f"{row['params_b']:.1f}B",
-            row["attention"],
-            row["native_dtype"],
-            f"{row['context_length']:,}",
-            "yes" if e.gated else "",
-            row["license"],
-            ", ".join(row["engines"]),
+        rows.append(
+            (
+                e.aliases[0] if e.aliases else e.id,
+                e.id,
+                f"{row['params_b']:.1f}B",
+                row["attention"],
+                row["native_dtype"],
+                f"{row['context_length']:,}",
+                "yes" if e.gated else "",
+                row["license"],
+                ", ".join(row["engines"]),
+            )
         )
+    title = f"Model catalog ({len(entries)} models): plan MODEL takes either name"
+    table = output.fitted_table(title, columns, rows)
     output.console().print(table)
 
 
@@ -80,27 +83,23 @@ def _model_row(e: models.ModelEntry) -> dict[str, Any]:
 
 def gpus(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) -> None:
     """List the GPUs the planner knows, with memory, bandwidth and compute."""
-    from rich.table import Table
-
     from kubefoundry.catalog import gpus as gpu_catalog
 
     cards = gpu_catalog.load().all()
     if output.data([_gpu_row(g) for g in cards], fmt, as_json=as_json):
         return
-    table = Table(title="GPUs")
-    for column in (
-        "gpu",
-        "vendor",
-        "memory GB",
-        "CUDA total GiB",
-        "bandwidth GB/s",
-        "bf16 TFLOPS",
-        "fp8 TFLOPS",
-        "resource",
-    ):
-        table.add_column(column)
-    for g in cards:
-        table.add_row(
+    columns = (
+        output.Column("gpu", identifier=True),
+        output.Column("vendor", drop=5),
+        output.Column("memory GB", justify="right", drop=2),
+        output.Column("CUDA GiB", justify="right"),
+        output.Column("GB/s", justify="right"),
+        output.Column("bf16 TFLOPS", justify="right"),
+        output.Column("fp8 TFLOPS", justify="right", drop=3),
+        output.Column("resource", drop=4),
+    )
+    rows = [
+        (
             g.id,
             g.vendor,
             f"{g.memory_gb:g}",
@@ -110,6 +109,9 @@ def gpus(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) -> N
             _num(g.dense_tflops("fp8")),
             g.resource_name,
         )
+        for g in cards
+    ]
+    table = output.fitted_table("GPUs (--gpu takes the first column)", columns, rows)
     output.console().print(table)
 
 

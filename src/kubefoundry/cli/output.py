@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -132,3 +133,81 @@ def findings(found: Sequence[Finding]) -> None:
                 f.fix,
             )
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """A column of a table people read in a terminal of any width.
+
+    ``identifier``: a name the user types next (a model alias, a GPU, a deployment); it is
+    never cut or wrapped. ``drop``: 0 means always shown; when the terminal is too narrow
+    the column with the highest ``drop`` goes first (``-o json`` still has everything).
+    """
+
+    header: str
+    identifier: bool = False
+    drop: int = 0
+    justify: Literal["left", "right"] = "left"
+
+
+def fitted_table(title: str, columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> Any:
+    """A Rich table that fits the terminal: other columns wrap first (between words), then the
+    least needed ones are left out (named in the caption); identifiers are never cut."""
+    shown = list(range(len(columns)))
+    hidden: list[str] = []
+    while True:
+        widths = _widths([columns[i] for i in shown], [[str(r[i]) for i in shown] for r in rows])
+        droppable = [i for i in shown if columns[i].drop]
+        if widths is not None or not droppable:
+            table = _table(
+                title, [columns[i] for i in shown], [[r[i] for i in shown] for r in rows], widths
+            )
+            if hidden:
+                table.caption = f"Narrow terminal: {', '.join(hidden)} not shown (-o json has all)."
+            return table
+        worst = max(droppable, key=lambda i: columns[i].drop)
+        shown.remove(worst)
+        hidden.insert(0, columns[worst].header)
+
+
+_OVERHEAD_PER_COLUMN = 3  # padding on both sides and the space of the rule between columns
+
+
+def _widths(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> list[int] | None:
+    """Each column's width in a table as wide as the terminal at most, or None when even the
+    least widths (an identifier whole, any other column its longest word) do not fit."""
+    room = console().width - _OVERHEAD_PER_COLUMN * len(columns) + 1
+    natural, least = [], []
+    for i, column in enumerate(columns):
+        texts = [*(r[i] for r in rows), column.header]
+        natural.append(max(map(len, texts)))
+        words = [len(word) for text in texts for word in text.split()]
+        least.append(natural[-1] if column.identifier else max(words, default=1))
+    if sum(natural) <= room:
+        return natural
+    if sum(least) > room:
+        return None
+    spare = room - sum(least)
+    wants = [n - m for n, m in zip(natural, least, strict=True)]
+    total = sum(wants) or 1
+    return [m + spare * w // total for m, w in zip(least, wants, strict=True)]
+
+
+def _table(
+    title: str, columns: Sequence[Column], rows: Sequence[Sequence[str]], widths: Sequence[int]
+) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for column, width in zip(columns, widths, strict=True):
+        table.add_column(
+            column.header,
+            justify=column.justify,
+            no_wrap=column.identifier,
+            width=width,
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*row)
+    return table

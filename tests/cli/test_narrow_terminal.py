@@ -1,0 +1,58 @@
+"""At 80 columns (and narrower) the tables fit and never cut a name the user types next."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubefoundry.catalog import gpus, models
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "checks"
+
+
+def run(*args: str, columns: int) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "kubefoundry.cli", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"COLUMNS": str(columns)},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return done.stdout
+
+
+def tokens(text: str) -> set[str]:
+    return {word for line in text.splitlines() for word in line.split()}
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_catalog_shows_every_alias_whole(columns: int) -> None:
+    out = run("catalog", columns=columns)
+    assert max(map(len, out.splitlines())) <= columns
+    entries = models.ModelCatalog.load().all()
+    assert {e.aliases[0] for e in entries if e.aliases} <= tokens(out)
+
+
+def test_catalog_shows_the_hugging_face_ids_when_there_is_room() -> None:
+    out = run("catalog", columns=200)
+    assert {e.id for e in models.ModelCatalog.load().all()} <= tokens(out)
+    assert "Narrow terminal" not in out
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_gpus_shows_every_gpu_whole(columns: int) -> None:
+    out = run("gpus", columns=columns)
+    assert max(map(len, out.splitlines())) <= columns
+    assert {g.id for g in gpus.load().all()} <= tokens(out)
+
+
+def test_check_at_80_columns_keeps_object_names_whole() -> None:
+    out = run("check", str(FIXTURES / "parallelism-gpu-mismatch"), columns=80)
+    assert max(map(len, out.splitlines())) <= 80
+    assert "Deployment/qwen3-32b" in tokens(out)
