@@ -119,6 +119,12 @@ def say_nothing(conn: socket.socket) -> bytes | None:
     return None
 
 
+def hang_up_in_tls(conn: socket.socket) -> bytes | None:
+    """Read the client's TLS hello, then close: a server going away mid-handshake."""
+    hang_up(conn)
+    return None  # a TLS hello, not a request line
+
+
 def untrusted_tls(conn: socket.socket) -> bytes | None:
     """Speak TLS with a self-signed certificate no client trusts."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -184,6 +184,15 @@ def test_a_silent_server_times_out_after_one_retry(tmp_path: Path) -> None:
     assert listener.accepted == 2
 
 
+def test_a_server_hanging_up_during_the_handshake_is_no_certificate_problem(
+    tmp_path: Path,
+) -> None:
+    with endpoints.Listener(endpoints.hang_up_in_tls) as listener:
+        path = endpoints.kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{listener.port}")
+        with pytest.raises(errors.UnreachableError, match="closed before an answer"):
+            version(connect(path))
+
+
 def test_an_untrusted_certificate_is_an_identity_error(tmp_path: Path) -> None:
     with endpoints.Listener(endpoints.untrusted_tls) as listener:
         server = f"https://127.0.0.1:{listener.port}"

@@ -57,6 +57,15 @@ TIMEOUT = type("ConnectTimeout", (Exception,), {})  # httpx's name, without http
         (chained(TIMEOUT("boom"), OSError("x")), Failure.TIMEOUT, ""),
         (OSError(errno.EHOSTUNREACH, "No route to host"), Failure.NO_ROUTE, ""),
         (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), Failure.DROPPED, ""),
+        (
+            u3.MaxRetryError(
+                None,
+                "/version",
+                u3.SSLError(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")),
+            ),  # type: ignore[arg-type]
+            Failure.DROPPED,
+            "",
+        ),
         (ValueError("something else"), Failure.OTHER, ""),
     ],
     ids=[
@@ -69,6 +78,7 @@ TIMEOUT = type("ConnectTimeout", (Exception,), {})  # httpx's name, without http
         "timeout-httpx",
         "no-route",
         "reset",
+        "hung-up-in-tls",
         "other",
     ],
 )

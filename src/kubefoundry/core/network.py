@@ -117,6 +117,14 @@ def _is_tls(exc: BaseException) -> bool:
     )
 
 
+def _is_hung_up_in_tls(exc: BaseException) -> bool:
+    # The server closed the connection during or after the handshake: nothing about
+    # certificates, whatever the wrapping SSLError says.
+    return isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or any(
+        s in _text(exc) for s in ("eof occurred in violation", "unexpected eof")
+    )
+
+
 def _is_proxy(exc: BaseException) -> bool:
     return bool({"ProxyError", "ProxySchemeUnknown"} & _names(exc))
 
@@ -140,6 +148,7 @@ _TESTS = (  # a proxy's failure wraps the others: it is named first
     (_is_proxy, Failure.PROXY),
     (_is_dns, Failure.DNS),
     (_is_refused, Failure.REFUSED),
+    (_is_hung_up_in_tls, Failure.DROPPED),
     (_is_tls, Failure.TLS),
     (_is_no_route, Failure.NO_ROUTE),
     (_is_timeout, Failure.TIMEOUT),
