@@ -8,6 +8,9 @@ import json
 from tests.cli.test_cli import run
 from tests.support import controlplane
 
+from kubefoundry.core import naming
+from kubefoundry.deploy import phases
+
 
 def kf(plane: controlplane.ControlPlane, *args: str) -> tuple[int, str, str]:
     result = run(*args, "--kubeconfig", str(plane.kubeconfig))
@@ -34,7 +37,9 @@ def test_deploy_ls_status_delete(control_plane: controlplane.ControlPlane, names
     )
     assert code == 0, err
     # The sandbox's scheduler and kwok may already have it up: any phase but failed.
-    assert json.loads(out)["phase"] != "failed"
+    status = json.loads(out)
+    assert status["phase"] in {p.code for p in phases.Phase} - {"failed"}
+    assert status["message"]
     code, _, err = kf(
         control_plane, "deploy", "qwen2.5-7b", "-n", namespace, "--no-wait", "--monitoring", "none"
     )
@@ -44,6 +49,8 @@ def test_deploy_ls_status_delete(control_plane: controlplane.ControlPlane, names
     code, _, err = kf(control_plane, "delete", "qwen2-5-7b-instruct", "-n", namespace)
     assert code == 0, err  # no terminal on stdin: no prompt
     assert "Deployment/qwen2-5-7b-instruct" in err
+    deleted = err.count("  deleted ")
+    assert f"Deleted qwen2-5-7b-instruct ({naming.counted(deleted, 'object')})" in err
     code, out, _ = kf(control_plane, "ls", "-n", namespace, "-o", "json")
     assert json.loads(out) == []
 
@@ -61,10 +68,12 @@ def test_cluster_command_reports_installed_runtimes(
 def test_status_of_an_unknown_deployment_is_a_clear_error(
     control_plane: controlplane.ControlPlane, namespace: str
 ) -> None:
-    code, _, err = kf(control_plane, "status", "nope", "-n", namespace)
-    assert code == 2
-    assert "No deployment 'nope'" in err
-    assert "Traceback" not in err
+    for command in ("status", "logs", "delete"):
+        code, _, err = kf(control_plane, command, "nope", "-n", namespace)
+        assert code == 2, err
+        assert "Unknown deployment 'nope'" in err
+        assert f"Namespace {namespace}" in " ".join(err.split())
+        assert "Traceback" not in err
 
 
 def test_a_missing_kubeconfig_says_how_to_get_one(tmp_path: object) -> None:
