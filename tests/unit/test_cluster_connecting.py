@@ -7,12 +7,14 @@ Kubeconfig mistakes are files in ``tmp_path``. Connection failures are real sock
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from tests.support import endpoints
 
 from kubefoundry.cluster import connecting, errors, reading, transport
@@ -243,3 +245,27 @@ def test_connection_errors_are_whole_connection_errors() -> None:
     assert set(errors.CONNECTION_ERRORS) == {errors.UnreachableError, errors.IdentityError}
     assert issubclass(errors.UnreachableError, errors.RetryableError)
     assert issubclass(errors.IdentityError, errors.PermanentError)
+
+
+def test_the_clients_own_tls_wrapping_is_translated_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubernetes' REST layer turns some urllib3 SSLErrors into ApiException(status=0)."""
+    conn = connect(endpoints.kubeconfig(tmp_path / "kc", "https://127.0.0.1:6443"))
+
+    def wrapped_tls(*_: Any, **__: Any) -> Any:
+        try:
+            raise ssl.SSLCertVerificationError(1, "certificate verify failed")
+        except ssl.SSLError as exc:
+            raise ApiException(status=0, reason=f"SSLError\n{exc}") from None
+
+    monkeypatch.setattr(conn.api.rest_client, "request", wrapped_tls)
+    with pytest.raises(errors.IdentityError, match="Could not talk TLS"):
+        version(conn)
+
+    def not_a_connection_problem(*_: Any, **__: Any) -> Any:
+        raise ApiException(status=0, reason="Cannot prepare a request message")
+
+    monkeypatch.setattr(conn.api.rest_client, "request", not_a_connection_problem)
+    with pytest.raises(ApiException, match="Cannot prepare"):
+        version(conn)

@@ -96,9 +96,9 @@ class ApiClient(client.ApiClient):
         except urllib3.exceptions.HTTPError as exc:
             raise failure(exc, self.endpoint, timeout_s=self.connect_timeout_s) from None
         except ApiException as exc:
-            if exc.status:
-                raise
             # The client wraps some TLS errors itself, as status 0 with the cause as context.
+            if exc.status or not str(exc.reason or "").startswith("SSLError"):
+                raise
             cause = exc.__context__ or exc
             raise failure(cause, self.endpoint, timeout_s=self.connect_timeout_s) from None
         if response.status == 401:
