@@ -196,7 +196,9 @@ def shortfall_text(option: placement.Option) -> str:
 
 def gib(value: float) -> str:
     """One decimal, but never "0.0" for something that is short."""
-    return f"{value:.2f}" if 0 < value < 0.05 else f"{value:.1f}"
+    if 0 < value < 0.01:
+        return "<0.01"
+    return f"{value:.2f}" if value < 0.05 else f"{value:.1f}"
 
 
 def why_not(option: placement.Option, chosen: placement.Option, tier: Tier) -> str:

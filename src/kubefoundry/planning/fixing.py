@@ -332,12 +332,10 @@ def _price(fix: misfits.Fix) -> float:
 
 
 def _what_was_tried(request: DeploymentRequest) -> str:
-    tried = ["other GPU counts"] if request.gpu_count else []
-    tried += [f"contexts down to {MIN_CONTEXT:,} tokens", "FP8 weights and KV cache"]
+    levers = ["other GPU counts"] if request.gpu_count else []
+    levers += [f"contexts down to {MIN_CONTEXT:,} tokens", "FP8 weights and KV cache"]
+    tried = [", ".join(levers[:-1]) + f" and {levers[-1]}, alone and together"]
     if request.gpu:
         tried.append("other GPU types")
     tried.append("lighter tiers")
-    return (
-        "the planner tried " + ", ".join(tried[:-1]) + f" and {tried[-1]}, alone and together, "
-        "and none fits"
-    )
+    return "the planner tried " + "; ".join(tried) + "; none fits"

@@ -11,6 +11,7 @@ norms stay in the activation dtype.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -71,8 +72,13 @@ class StageWeights:
         return self.embedding + self.lm_head + self.layer_bytes + self.other
 
 
+@functools.lru_cache(maxsize=256)
 def parameter_count(arch: ModelArch) -> int:
-    """Total parameters, the way a checkpoint counts them (all experts, one copy of each)."""
+    """Total parameters, the way a checkpoint counts them (all experts, one copy of each).
+
+    Remembered per architecture (a frozen value): every option the planner sizes asks for it,
+    and summing a large model layer by layer costs more than the rest of the option.
+    """
     counts = _layer_params(arch, tp=1)
     per_layer = sum(counts.attention) + counts.attention_bias + sum(counts.norms)
     layers = per_layer * arch.num_layers
