@@ -124,8 +124,8 @@ def test_the_licence_check_names_itself_when_the_hub_does_not_answer(
     err = caught.value
     assert err.message.startswith(
         "Could not check that the token may download meta-llama/Llama-3.1-8B-Instruct "
-        "(checking access to the gated model (the licence check)): Hugging Face is "
-        "unreachable from here (connection refused at "
+        "(the licence check before deploying): Hugging Face is unreachable from here "
+        "(connection refused at "
     )
     assert "config.json" not in err.message
     assert "HF_HUB_OFFLINE=1" in (err.hint or "")

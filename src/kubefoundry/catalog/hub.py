@@ -38,7 +38,7 @@ from kubefoundry.core.errors import (
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _HF_URL = re.compile(r"^(https?://)?(www\.)?(huggingface\.co|hf\.co)/", re.IGNORECASE)
 _CONFIG = "fetching config.json"
-_LICENCE = "checking access to the gated model (the licence check)"
+_LICENCE = "the licence check before deploying"
 
 
 @dataclasses.dataclass
