@@ -125,3 +125,28 @@ def test_facts_file_errors_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as caught:
         load_facts(bad)
     assert "node_pools.0.gpus_per_node" in caught.value.message
+
+
+def test_no_fix_is_said_plainly_when_the_cluster_cannot_hold_the_model() -> None:
+    facts = ClusterFacts(
+        cloud="aws", node_pools=(NodePool(name="small", gpu="L4", gpus_per_node=1, nodes=1),)
+    )
+    with pytest.raises(DoesNotFitError) as caught:
+        _plan("llama-3.3-70b", facts=facts, gpu="L4")
+    assert "No fix keeps --gpu L4: even 1×L4 with FP8 weights and KV cache at 2,048 tokens is" in (
+        caught.value.message
+    )
+    assert (caught.value.hint or "").startswith("No fix found: the planner tried")
+    assert caught.value.fixes == ()
+    with pytest.raises(DoesNotFitError) as missing:
+        _plan("llama-3.3-70b", facts=facts, gpu="H100")
+    assert "the cluster has no H100-80GB-SXM nodes (it has: L4). No fix keeps --gpu H100." in (
+        missing.value.message
+    )
+
+
+def test_a_gpu_sold_nowhere_is_kept_on_prem() -> None:
+    with pytest.raises(DoesNotFitError) as caught:
+        _plan("llama-3.3-70b", gpu="H100-80GB-PCIe", gpu_count=1)
+    assert caught.value.fixes[0] == {"cloud": "onprem", "gpu_count": 4}
+    assert _plan("llama-3.3-70b", gpu="H100-80GB-PCIe", **caught.value.fixes[0]).gpu_count == 4

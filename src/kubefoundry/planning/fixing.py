@@ -62,7 +62,7 @@ def find(
             break
     found = _best(keeping)[:MAX_KEEPING]
     if request.gpu:
-        found += _other_gpu(misfit, tried, gpus=gpus, exhaustive=not found)
+        found += _other_gpu(misfit, tried, exhaustive=not found)
     if not found:
         found = _lighter_tier(request, tried)
     return misfits.Fixes(
@@ -146,7 +146,7 @@ def _levers(
     request = misfits.apply(misfit.request, base)
     levers = [
         _counts(request, gpus=gpus, instances=instances, facts=facts),
-        _precisions(misfit, gpus),
+        _precisions(misfit, fp8_gpu=not request.gpu or gpus.get(request.gpu).fp8_supported),
         _contexts(misfit),
     ]
     return [lever for lever in levers if lever]
@@ -172,10 +172,10 @@ def _counts(
     )
 
 
-def _precisions(misfit: misfits.Misfit, gpus: gpu_catalog.GpuCatalog) -> Lever:
+def _precisions(misfit: misfits.Misfit, *, fp8_gpu: bool) -> Lever:
     """FP8 KV cache, FP8 weights, both: those the tier does not already try by itself."""
     request, arch = misfit.request, misfit.model.arch
-    if request.gpu and not gpus.get(request.gpu).fp8_supported:
+    if not fp8_gpu:
         return ()
     tier = tiers.get(request.tier)
     kv = request.kv_cache_dtype != "fp8" and not (
@@ -271,12 +271,11 @@ def _merge(*changes: Changes) -> Changes:
 # --- beyond the pinned GPU ----------------------------------------------------------------
 
 
-def _other_gpu(
-    misfit: misfits.Misfit, tried: _Tried, *, gpus: gpu_catalog.GpuCatalog, exhaustive: bool
-) -> list[misfits.Fix]:
+def _other_gpu(misfit: misfits.Misfit, tried: _Tried, *, exhaustive: bool) -> list[misfits.Fix]:
     """The planner's own pick without the GPU pin, spelled out as the GPU and count it chose."""
     free: Changes = {"gpu": None, "gpu_count": None}
-    levers = [lever for lever in (_precisions_free(misfit), _contexts(misfit)) if lever]
+    # Any GPU may be picked; an FP8 fix counts only where the pick has FP8 (``_Tried.plan``).
+    levers = [lever for lever in (_precisions(misfit, fp8_gpu=True), _contexts(misfit)) if lever]
     candidates = [free]
     if exhaustive:  # nothing else worked: shorter contexts and FP8 on any GPU too
         for size in (1, 2):
@@ -294,13 +293,6 @@ def _other_gpu(
         if checked is not None:
             return [misfits.Fix(changes=tuple(concrete.items()), plan=checked, keeps_gpu=False)]
     return []
-
-
-def _precisions_free(misfit: misfits.Misfit) -> Lever:
-    request = misfit.request
-    if request.kv_cache_dtype == "fp8":
-        return ()
-    return ({"kv_cache_dtype": "fp8"},)
 
 
 def _lighter_tier(request: DeploymentRequest, tried: _Tried) -> list[misfits.Fix]:

@@ -44,9 +44,6 @@ class Fix:
     plan: Plan
     keeps_gpu: bool  # False when it moves off a pinned GPU type
 
-    def apply(self, request: DeploymentRequest) -> DeploymentRequest:
-        return apply(request, dict(self.changes))
-
 
 @dataclasses.dataclass(frozen=True)
 class Fixes:
