@@ -78,7 +78,7 @@ def _plan_command() -> typer.core.TyperCommand:
 def _command_line(args: list[str]) -> DeploymentRequest:
     """The request ``kubefoundry plan ARGS`` builds: the real command's parser and fields."""
     ctx = _plan_command().make_context("plan", list(args))
-    return requesting.from_flags(None, ctx.params)
+    return requesting.from_flags(ctx.params.get("file"), ctx.params)
 
 
 def _plan(request: DeploymentRequest) -> Plan | DoesNotFitError:
@@ -195,3 +195,17 @@ def _doc_request_block() -> str:
     match = re.search(r"```yaml\n(.*?)```", section, re.S)
     assert match, "docs/planning.md has no request example"
     return match.group(1)
+
+
+def test_the_documented_request_with_a_bf16_kv_cache_gets_fixes_that_plan(tmp_path: Path) -> None:
+    """It used to fail and suggest a *longer* context (131072), which failed again."""
+    path = tmp_path / "request.yaml"
+    path.write_text(_doc_request_block().replace("kv_cache_dtype: fp8", "kv_cache_dtype: auto"))
+    args = ["-f", str(path)]
+    error = _plan(_command_line(args))
+    assert isinstance(error, DoesNotFitError)
+    offered = _fixes(error)
+    assert ["--kv-cache-dtype", "fp8"] in offered
+    assert ["--context-length", "16384"] in offered
+    for flags in offered:
+        assert isinstance(_plan(_command_line([*args, *flags])), Plan), flags
