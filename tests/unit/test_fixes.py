@@ -207,5 +207,7 @@ def test_the_documented_request_with_a_bf16_kv_cache_gets_fixes_that_plan(tmp_pa
     offered = _fixes(error)
     assert ["--kv-cache-dtype", "fp8"] in offered
     assert ["--context-length", "16384"] in offered
+    contexts = [int(f[f.index("--context-length") + 1]) for f in offered if "--context-length" in f]
+    assert all(c < 32768 for c in contexts)
     for flags in offered:
         assert isinstance(_plan(_command_line([*args, *flags])), Plan), flags
