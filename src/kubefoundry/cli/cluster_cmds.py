@@ -10,43 +10,35 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
-from kubefoundry.catalog import hub
 from kubefoundry.cli import output, requesting, serving
-from kubefoundry.cluster import connecting, inspecting
-from kubefoundry.core import naming
 from kubefoundry.core.errors import InvalidInputError
-from kubefoundry.deploy import deploying, discovering, phases
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from kubefoundry.deploy import phases
 
 Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")]
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
-OutputFormat = Annotated[str | None, typer.Option("--output", "-o", help="json | yaml")]
-_STYLE = {phases.Phase.READY: "bold green", phases.Phase.FAILED: "bold red"}
+OutputFormat = output.OutputFormat
+_STYLE = {"ready": "bold green", "failed": "bold red"}
 
 
 def _connect(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Any:
+    from kubefoundry.cluster import connecting
+
     return connecting.connect(
         connecting.Target(kubeconfig=kubeconfig, context=context, namespace=namespace)
     )
 
 
-def _data(value: Any, fmt: str | None) -> bool:
+def _data(value: Any, fmt: output.Format | None) -> bool:
     """Print ``value`` as JSON or YAML when asked; False when the caller prints a table."""
-    if fmt is None:
-        return False
-    serving.one_of("-o", fmt, ("json", "yaml"))
-    if fmt == "json":
-        output.print_json(value)
-    else:
-        print(yaml.safe_dump(value, sort_keys=False), end="")
-    return True
+    return output.data(value, fmt)
 
 
 def cluster(
@@ -55,6 +47,11 @@ def cluster(
     fmt: OutputFormat = None,
 ) -> None:
     """What the cluster has: cloud, GPU node pools, installed runtimes, classes."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from kubefoundry.deploy import discovering
+
     conn = _connect(kubeconfig, context, None)
     facts, refused = discovering.discover(conn)
     if _data(facts.model_dump(mode="json") | {"unreadable": refused}, fmt):
@@ -126,6 +123,7 @@ def deploy(
         int | None,
         typer.Option(
             "--timeout",
+            min=1,
             help="Seconds to wait for ready.",
             show_default="the plan's startup budget",
         ),
@@ -135,6 +133,11 @@ def deploy(
     ] = False,
 ) -> None:
     """Plan, render, check and apply MODEL to the cluster, then watch it come up."""
+    from rich.text import Text
+
+    from kubefoundry.catalog import hub
+    from kubefoundry.deploy import deploying, discovering
+
     request = requesting.from_flags(file, locals())
     options = serving.options(locals(), hf_token_secret=request.hf_token_secret)
     conn = _connect(kubeconfig, context, request.namespace)
@@ -176,6 +179,11 @@ def deploy(
 
 
 def _watch(conn: Any, *, name: str, namespace: str, timeout_s: float) -> phases.Progress:
+    from rich.live import Live
+    from rich.text import Text
+
+    from kubefoundry.deploy import deploying, phases
+
     err = output.stderr()
     last = phases.Progress(phases.Phase.WAITING, "starting")
     with Live(Text("starting…"), console=err, transient=False, refresh_per_second=4) as live:
@@ -186,9 +194,11 @@ def _watch(conn: Any, *, name: str, namespace: str, timeout_s: float) -> phases.
 
 
 def _line(p: phases.Progress) -> Text:
+    from rich.text import Text
+
     counts = f" ({p.ready}/{p.wanted} ready)" if p.wanted else ""
     return Text.assemble(
-        (p.phase.label, _STYLE.get(p.phase, "bold yellow")), counts, ": ", p.message
+        (p.phase.label, _STYLE.get(p.phase.code, "bold yellow")), counts, ": ", p.message
     )
 
 
@@ -202,6 +212,11 @@ def ls(
     fmt: OutputFormat = None,
 ) -> None:
     """List KubeFoundry deployments."""
+    from rich.text import Text
+
+    from kubefoundry.cluster import inspecting
+    from kubefoundry.deploy import deploying
+
     conn = _connect(kubeconfig, context, namespace)
     hidden: list[str] = []
     found = inspecting.roots(
@@ -221,26 +236,20 @@ def ls(
     rows = [_row(r) for r in found]
     if _data(rows, fmt):
         return
-    table = Table(title=f"Deployments ({'all namespaces' if all_namespaces else conn.namespace})")
-    for column in ("namespace", "name", "runtime", "model", "kind", "GPUs", "replicas", "$/h"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            *(
-                str(row[k])
-                for k in (
-                    "namespace",
-                    "name",
-                    "runtime",
-                    "model",
-                    "kind",
-                    "gpu",
-                    "replicas",
-                    "usd_per_hour",
-                )
-            )
-        )
-    output.console().print(table)
+    columns = (
+        output.Column("namespace", identifier=True, drop=1),
+        output.Column("name", identifier=True),
+        output.Column("runtime"),
+        output.Column("model", drop=4),
+        output.Column("kind", drop=3),
+        output.Column("GPUs", drop=2),
+        output.Column("replicas", justify="right"),
+        output.Column("$/h", justify="right", drop=5),
+    )
+    keys = ("namespace", "name", "runtime", "model", "kind", "gpu", "replicas", "usd_per_hour")
+    cells = [tuple("-" if row[k] is None else str(row[k]) for k in keys) for row in rows]
+    where = "all namespaces" if all_namespaces else conn.namespace
+    output.console().print(output.fitted_table(f"Deployments ({where})", columns, cells))
 
 
 def _row(root: dict[str, Any]) -> dict[str, Any]:
@@ -269,6 +278,8 @@ def status(
     fmt: OutputFormat = None,
 ) -> None:
     """Where a deployment is: ready, or the phase it is in and why."""
+    from kubefoundry.deploy import deploying
+
     conn = _connect(kubeconfig, context, namespace)
     progress = deploying.status(conn, name=name, namespace=conn.namespace)
     if not _data(progress.to_dict(), fmt):
@@ -280,12 +291,15 @@ def status(
 def logs(
     name: Annotated[str, typer.Argument(help="Deployment name.")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new lines.")] = False,
-    tail: Annotated[int, typer.Option("--tail", help="Lines from the end.")] = 100,
+    tail: Annotated[int, typer.Option("--tail", min=1, help="Lines from the end.")] = 100,
     namespace: requesting.Namespace = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
     """The engine's log lines (the first pod's; every pod's with several replicas)."""
+    from kubefoundry.cluster import inspecting
+    from kubefoundry.deploy import deploying
+
     conn = _connect(kubeconfig, context, namespace)
     deploying.find(conn, name=name, namespace=conn.namespace)  # or: not found, close matches
     found = inspecting.pods(conn, name=name, namespace=conn.namespace)
@@ -322,6 +336,11 @@ def delete(
     context: Context = None,
 ) -> None:
     """Delete a deployment and everything it owns; the model cache stays unless asked."""
+    from rich.text import Text
+
+    from kubefoundry.core import naming
+    from kubefoundry.deploy import deploying
+
     conn = _connect(kubeconfig, context, namespace)
     if not yes and sys.stdin.isatty():
         typer.confirm(f"Delete {name} in namespace {conn.namespace}?", abort=True)

@@ -156,9 +156,11 @@ def fitted_table(title: str, columns: Sequence[Column], rows: Sequence[Sequence[
     shown = list(range(len(columns)))
     hidden: list[str] = []
     while True:
-        widths = _widths([columns[i] for i in shown], [[str(r[i]) for i in shown] for r in rows])
+        widths, fits = _widths(
+            [columns[i] for i in shown], [[str(r[i]) for i in shown] for r in rows]
+        )
         droppable = [i for i in shown if columns[i].drop]
-        if widths is not None or not droppable:
+        if fits or not droppable:
             table = _table(
                 title, [columns[i] for i in shown], [[r[i] for i in shown] for r in rows], widths
             )
@@ -173,9 +175,10 @@ def fitted_table(title: str, columns: Sequence[Column], rows: Sequence[Sequence[
 _OVERHEAD_PER_COLUMN = 3  # padding on both sides and the space of the rule between columns
 
 
-def _widths(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> list[int] | None:
-    """Each column's width in a table as wide as the terminal at most, or None when even the
-    least widths (an identifier whole, any other column its longest word) do not fit."""
+def _widths(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> tuple[list[int], bool]:
+    """Each column's width in a table as wide as the terminal at most, and whether that fits:
+    when even the least widths (an identifier whole, any other column its longest word) are
+    too wide, those least widths and False."""
     room = console().width - _OVERHEAD_PER_COLUMN * len(columns) + 1
     natural, least = [], []
     for i, column in enumerate(columns):
@@ -184,13 +187,13 @@ def _widths(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> list[in
         words = [len(word) for text in texts for word in text.split()]
         least.append(natural[-1] if column.identifier else max(words, default=1))
     if sum(natural) <= room:
-        return natural
+        return natural, True
     if sum(least) > room:
-        return None
+        return least, False
     spare = room - sum(least)
     wants = [n - m for n, m in zip(natural, least, strict=True)]
     total = sum(wants) or 1
-    return [m + spare * w // total for m, w in zip(least, wants, strict=True)]
+    return [m + spare * w // total for m, w in zip(least, wants, strict=True)], True
 
 
 def _table(

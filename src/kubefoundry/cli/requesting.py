@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from kubefoundry.catalog import hub, models
-from kubefoundry.catalog.models import ModelEntry
-from kubefoundry.core import files
+from kubefoundry.core import choices
 from kubefoundry.core.errors import InvalidInputError
-from kubefoundry.core.facts import ClusterFacts, load_facts
-from kubefoundry.planning.request import DeploymentRequest, load_request
+
+if TYPE_CHECKING:  # imported when a command runs: --help needs none of them
+    from kubefoundry.catalog import hub
+    from kubefoundry.catalog.models import ModelEntry
+    from kubefoundry.core.facts import ClusterFacts
+    from kubefoundry.planning.request import DeploymentRequest
 
 Model = Annotated[
     str | None,
@@ -28,7 +29,7 @@ RequestFile = Annotated[
     Path | None, typer.Option("--file", "-f", help="Request file (YAML/JSON); flags override it.")
 ]
 Tier = Annotated[
-    Literal["good", "better", "best"] | None,
+    choices.Tier | None,
     typer.Option("--tier", help="Cost, balanced or latency first (default: better)."),
 ]
 Gpu = Annotated[str | None, typer.Option("--gpu", help="Pin a GPU type (see `gpus`).")]
@@ -36,7 +37,7 @@ GpuCount = Annotated[
     int | None, typer.Option("--gpu-count", min=1, max=64, help="GPUs per replica.")
 ]
 Cloud = Annotated[
-    Literal["aws", "gcp", "azure", "onprem"] | None,
+    choices.Cloud | None,
     typer.Option("--cloud", help="Price with this cloud's list (onprem: --usd-per-gpu-hour)."),
 ]
 ContextLength = Annotated[
@@ -44,11 +45,11 @@ ContextLength = Annotated[
     typer.Option("--context-length", min=256, help="Longest request accepted, in tokens."),
 ]
 Quantization = Annotated[
-    Literal["none", "fp8", "int8", "w8a8", "w4a16", "awq", "gptq", "mxfp4"] | None,
+    choices.QuantFlag | None,
     typer.Option("--quantization", help="Weights' precision (default: the checkpoint's)."),
 ]
 KvCacheDtype = Annotated[
-    Literal["auto", "fp8"] | None, typer.Option("--kv-cache-dtype", help="KV cache precision.")
+    choices.KvCacheDtype | None, typer.Option("--kv-cache-dtype", help="KV cache precision.")
 ]
 Replicas = Annotated[
     int | None, typer.Option("--replicas", min=1, max=100, help="Replicas to start with.")
@@ -78,6 +79,11 @@ Namespace = Annotated[str | None, typer.Option("--namespace", "-n")]
 
 def build(file: Path | None, **flags: Any) -> DeploymentRequest:
     """The request from ``file`` (if any) with every flag that was given laid over it."""
+    from pydantic import ValidationError
+
+    from kubefoundry.core import files
+    from kubefoundry.planning.request import DeploymentRequest, load_request
+
     base = load_request(file).model_dump(exclude_none=True) if file else {}
     given = {k: v for k, v in flags.items() if v is not None}
     if "model" not in given and "model" not in base:
@@ -97,6 +103,8 @@ def build(file: Path | None, **flags: Any) -> DeploymentRequest:
 
 def from_flags(file: Path | None, flags: dict[str, Any]) -> DeploymentRequest:
     """The request from a command's flags (its ``locals()``): only request fields are taken."""
+    from kubefoundry.planning.request import DeploymentRequest
+
     fields = DeploymentRequest.model_fields
     return build(file, **{k: v for k, v in flags.items() if k in fields})
 
@@ -106,6 +114,8 @@ def resolve(
 ) -> ModelEntry:
     """The model's entry: the catalog, ``--config FILE``, or the Hub (``HF_HUB_OFFLINE`` and
     ``HF_TOKEN`` read here, once; pass ``reach`` to share what was learnt with later calls)."""
+    from kubefoundry.catalog import hub, models
+
     return hub.resolve_model(
         request.model,
         catalog=models.ModelCatalog.load(),
@@ -116,4 +126,6 @@ def resolve(
 
 
 def facts(path: Path | None) -> ClusterFacts | None:
+    from kubefoundry.core.facts import load_facts
+
     return load_facts(path) if path else None
