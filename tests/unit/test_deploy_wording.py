@@ -209,7 +209,6 @@ def test_offline_by_request_deploys_with_a_warning_instead_of_the_licence_check(
     said = deploying._token(
         gated,
         conn=Conn(),  # type: ignore[arg-type]
-        options=base.Options(),
         namespace="team-a",
         token="hf_not_a_real_token",
         reach=hub.Reach(offline=True),
@@ -231,10 +230,44 @@ def test_an_unreachable_hub_stops_deploy_at_the_licence_check_before_writing(
         deploying._token(
             gated,
             conn=Conn(),  # type: ignore[arg-type]
-            options=base.Options(),
             namespace="team-a",
             token="hf_not_a_real_token",
             reach=hub.Reach(unreachable="connection refused"),
             warnings=[],
         )
     assert wrote == []
+
+
+@pytest.mark.parametrize(
+    ("runtime", "extra", "key"),
+    [
+        ("vllm", {}, "token"),
+        ("kaito", {"cloud": "azure"}, "HF_TOKEN"),  # KAITO's controller reads HF_TOKEN
+    ],
+)
+def test_the_secret_is_created_under_the_key_the_rendered_objects_read(
+    runtime: str, extra: dict[str, str], key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = DeploymentRequest.model_validate(
+        {"model": "llama-3.1-8b", "namespace": "team-a", "runtime": runtime, **extra}
+    )
+    entry = models.ModelCatalog.load().get("llama-3.1-8b")
+    result = rendering.render(request, entry, options=base.Options())
+    assert result.rendered.token is not None
+    assert result.rendered.token.key == key
+    created: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        secrets,
+        "ensure_token",
+        lambda *_, name, key, **__: created.append((name, key)) or "created",
+    )
+    said = deploying._token(
+        result,
+        conn=Conn(),  # type: ignore[arg-type]
+        namespace="team-a",
+        token="hf_not_a_real_token",
+        reach=hub.Reach(offline=True),
+        warnings=[],
+    )
+    assert created == [(result.rendered.token.secret, key)]
+    assert said == f"created Secret {result.rendered.token.secret} (key {key})"

@@ -25,7 +25,6 @@ from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.deploy import phases, rendering
 from kubefoundry.planning.request import DeploymentRequest
 from kubefoundry.runtimes import base
-from kubefoundry.runtimes.common import pods
 
 # The objects that can be a deployment's root (kubefoundry.io/root), one per runtime.
 ROOT_KINDS: tuple[inspecting.Kind, ...] = (
@@ -109,7 +108,6 @@ def deploy(
     said = _token(
         result,
         conn=conn,
-        options=options,
         namespace=namespace,
         token=token,
         reach=reach or hub.Reach(),
@@ -123,16 +121,17 @@ def _token(
     result: rendering.Result,
     *,
     conn: Connection,
-    options: base.Options,
     namespace: str,
     token: str | None,
     reach: hub.Reach,
     warnings: list[str],
 ) -> str | None:
-    plan = result.plan
-    if not pods.needs_token(plan, options) or options.token.source == "external-secret":
-        return None
-    name = pods.token_secret_name(plan, options)
+    """Make sure the Secret the rendered pods read exists, under the key they read (the
+    runtime's: KAITO and KServe's LLMInferenceService read ``HF_TOKEN``, the others the
+    options' key), before anything else is applied."""
+    plan, wanted = result.plan, result.rendered.token
+    if wanted is None or wanted.source == "external-secret" or (wanted.optional and not token):
+        return None  # none read, a store provides it, or optional and nothing to put in it
     if token:
         unchecked = hub.check_access(
             plan.model_id, token=token, catalog=models.ModelCatalog.load(), reach=reach
@@ -140,16 +139,16 @@ def _token(
         if unchecked:
             warnings.append(unchecked)
         action = secrets.ensure_token(
-            conn, name=name, namespace=namespace, token=token, key=options.token.secret_key
+            conn, name=wanted.secret, namespace=namespace, token=token, key=wanted.key
         )
-        return f"{action} Secret {name}"
-    if secrets.exists(conn, name=name, namespace=namespace):
-        return f"found Secret {name}"
+        return f"{action} Secret {wanted.secret} (key {wanted.key})"
+    if secrets.exists(conn, name=wanted.secret, namespace=namespace):
+        return f"found Secret {wanted.secret}"
     raise PermanentError(
-        f"{plan.model_id} is gated and Secret {name} does not exist in {namespace}.",
+        f"{plan.model_id} is gated and Secret {wanted.secret} does not exist in {namespace}.",
         hint="Set HF_TOKEN (KubeFoundry creates the Secret and never prints the token), or "
-        f"create it yourself: kubectl -n {namespace} create secret generic {name} "
-        "--from-file=token=PATH.",
+        f"create it yourself: kubectl -n {namespace} create secret generic {wanted.secret} "
+        f"--from-file={wanted.key}=PATH.",
     )
 
 

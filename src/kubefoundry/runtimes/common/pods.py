@@ -15,17 +15,6 @@ SHM_VOLUME = "dshm"
 CACHE_VOLUME = "model-cache"
 
 
-def token_secret_name(plan: Plan, options: Options) -> str:
-    """The token Secret's name (``tokens.secret_name``); a runtime's own key and reference
-    are in ``Rendered.token``."""
-    return tokens.secret_name(plan, options)
-
-
-def needs_token(plan: Plan, options: Options) -> bool:
-    """Whether the plan needs a token at all (``tokens.needed``)."""
-    return tokens.needed(plan, options)
-
-
 def gpus_per_pod(plan: Plan) -> int:
     return plan.gpu_count // plan.nodes_per_replica
 
