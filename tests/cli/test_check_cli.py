@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,15 +31,15 @@ def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.Complete
 def test_clean_manifests_exit_0_with_a_summary() -> None:
     result = run(str(FIXTURES / "secret-inlined" / "fixed.yaml"))
     assert result.returncode == 0, result.stderr
-    assert "0 error(s), 0 warning(s)" in result.stdout
-    assert "2 object(s) from 1 file(s)" in result.stdout
+    assert "0 errors, 0 warnings" in result.stdout
+    assert "2 objects from 1 file." in result.stdout
 
 
 def test_warnings_alone_exit_0() -> None:
     result = run(str(FIXTURES / "kaito-count-vs-replicas" / "bad.yaml"))
     assert result.returncode == 0, result.stderr
     assert "kaito-count-vs-replicas" in result.stdout
-    assert "1 warning(s)" in result.stdout
+    assert "1 warning," in result.stdout
 
 
 def test_errors_exit_1_with_the_table() -> None:
@@ -46,7 +47,7 @@ def test_errors_exit_1_with_the_table() -> None:
     assert result.returncode == 1, result.stderr
     for text in ("parallelism-gpu-mismatch", "Deployment/qwen3-32b", "LeaderWorkerSet/vllm", "fix"):
         assert text in result.stdout
-    assert "error(s)" in result.stdout
+    assert re.search(r"\b[1-9]\d* errors?,", result.stdout)
     assert "Traceback" not in result.stdout + result.stderr
 
 

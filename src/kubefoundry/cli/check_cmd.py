@@ -85,6 +85,8 @@ def _summary(findings: list[Finding], *, objects: int, files: int) -> dict[str, 
 def show(findings: list[Finding], *, objects: int, files: int) -> None:
     from rich.text import Text
 
+    from kubefoundry.core.naming import counted
+
     console = output.console()
     if findings and console.width >= _TABLE_MIN_WIDTH:
         console.print(_table(findings))
@@ -93,10 +95,11 @@ def show(findings: list[Finding], *, objects: int, files: int) -> None:
             console.print(_block(f), soft_wrap=False)
     s = _summary(findings, objects=objects, files=files)
     line = Text.assemble(
-        (f"{s['errors']} error(s)", _STYLE["error"] if s["errors"] else ""),
+        (counted(s["errors"], "error"), _STYLE["error"] if s["errors"] else ""),
         ", ",
-        (f"{s['warnings']} warning(s)", _STYLE["warning"] if s["warnings"] else ""),
-        f", {s['infos']} info in {objects} object(s) from {files} file(s).",
+        (counted(s["warnings"], "warning"), _STYLE["warning"] if s["warnings"] else ""),
+        f", {counted(s['infos'], 'info')} in {counted(objects, 'object')} from "
+        f"{counted(files, 'file')}.",
     )
     console.print(line)
 

@@ -88,13 +88,16 @@ def explain_render(result: rendering.Result) -> None:
     """What was rendered and why, on stderr, so stdout stays clean YAML."""
     from rich.text import Text
 
+    from kubefoundry.core.naming import counted
+
     _stderr = stderr()
     plan, rendered = result.plan, result.rendered
     _stderr.print(
         Text.assemble(
             ("Rendered ", "bold"),
-            f"{len(rendered.manifests)} objects for {plan.model_id} on {rendered.runtime} "
-            f"({plan.gpu_count} × {plan.gpu} per replica, {plan.replicas} replica(s), "
+            f"{counted(len(rendered.manifests), 'object')} for {plan.model_id} on "
+            f"{rendered.runtime} ({plan.gpu_count} × {plan.gpu} per replica, "
+            f"{counted(plan.replicas, 'replica')}, "
             f"{plan.max_model_len:,}-token context)",
         )
     )

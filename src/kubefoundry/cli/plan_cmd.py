@@ -48,6 +48,7 @@ def plan(
 def show(p: Plan) -> None:
     from rich.table import Table
 
+    from kubefoundry.core.naming import counted
     from kubefoundry.planning import explaining
 
     console = output.console()
@@ -59,7 +60,7 @@ def show(p: Plan) -> None:
         (
             "GPU",
             f"{p.gpu_count} × {p.gpu} per replica (TP {p.tensor_parallel}, PP "
-            f"{p.pipeline_parallel}, {p.nodes_per_replica} node(s))",
+            f"{p.pipeline_parallel}, {counted(p.nodes_per_replica, 'node')})",
         ),
         (
             "Replicas",

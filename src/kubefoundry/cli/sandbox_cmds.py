@@ -125,10 +125,11 @@ def status(
 
 
 def _pools_line() -> str:
+    from kubefoundry.core.naming import counted
     from kubefoundry.sandbox import pools
 
     return ", ".join(
-        f"{p.nodes} × {p.gpus_per_node} {p.gpu}" if p.gpu else f"{p.nodes} CPU node(s)"
+        f"{p.nodes} × {p.gpus_per_node} {p.gpu}" if p.gpu else counted(p.nodes, "CPU node")
         for p in pools.DEFAULT_POOLS
     )
 
