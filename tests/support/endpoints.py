@@ -179,3 +179,51 @@ def unauthorized_api_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def busy_api_server(*, busy: int) -> Iterator[tuple[str, list[int]]]:
+    """A stand-in API server (no real one is busy on demand) that answers its first ``busy``
+    requests with 429 and ``Retry-After: 0``, as kube-apiserver does while a new CRD's storage
+    starts, then every request with a version document. Yields its URL and the statuses it
+    sent, in order."""
+    sent: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status = 429 if len(sent) < busy else 200
+            sent.append(status)
+            body = json.dumps(
+                {"kind": "Status", "code": 429, "reason": "TooManyRequests"}
+                if status == 429
+                else {
+                    "major": "1",
+                    "minor": "34",
+                    "gitVersion": "v1.34.3",
+                    "gitCommit": "0" * 40,
+                    "gitTreeState": "clean",
+                    "buildDate": "2026-01-01T00:00:00Z",
+                    "goVersion": "go1.24",
+                    "compiler": "gc",
+                    "platform": "linux/amd64",
+                }
+            ).encode()
+            self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", sent
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -269,3 +269,19 @@ def test_the_clients_own_tls_wrapping_is_translated_too(
     monkeypatch.setattr(conn.api.rest_client, "request", not_a_connection_problem)
     with pytest.raises(ApiException, match="Cannot prepare"):
         version(conn)
+
+
+def test_a_busy_server_is_waited_for_as_it_asks(tmp_path: Path) -> None:
+    with endpoints.busy_api_server(busy=2) as (server, sent):
+        conn = connect(endpoints.kubeconfig(tmp_path / "kc", server))
+        assert version(conn).git_version == "v1.34.3"
+    assert sent == [429, 429, 200]
+
+
+def test_a_server_that_stays_busy_is_an_answer_not_a_lost_connection(tmp_path: Path) -> None:
+    with endpoints.busy_api_server(busy=100) as (server, sent):
+        conn = connect(endpoints.kubeconfig(tmp_path / "kc", server))
+        with pytest.raises(ApiException) as caught:
+            version(conn)
+    assert caught.value.status == 429
+    assert sent == [429] * 4  # the first answer and three retries

@@ -236,6 +236,14 @@ def ls(
     rows = [_row(r) for r in found]
     if _data(rows, fmt):
         return
+    where = "any namespace" if all_namespaces else f"namespace {conn.namespace}"
+    if not rows:
+        output.console().print(
+            f"No KubeFoundry deployments in {where}. Deploy one with `kubefoundry deploy MODEL`"
+            + ("" if all_namespaces else "; -A lists every namespace")
+            + "."
+        )
+        return
     columns = (
         output.Column("namespace", identifier=True, drop=1),
         output.Column("name", identifier=True),
@@ -248,8 +256,7 @@ def ls(
     )
     keys = ("namespace", "name", "runtime", "model", "kind", "gpu", "replicas", "usd_per_hour")
     cells = [tuple("-" if row[k] is None else str(row[k]) for k in keys) for row in rows]
-    where = "all namespaces" if all_namespaces else conn.namespace
-    output.console().print(output.fitted_table(f"Deployments ({where})", columns, cells))
+    output.console().print(output.fitted_table(f"Deployments in {where}", columns, cells))
 
 
 def _row(root: dict[str, Any]) -> dict[str, Any]:

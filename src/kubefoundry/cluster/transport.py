@@ -53,9 +53,22 @@ class Endpoint:
 
 
 def retries() -> urllib3.Retry:
-    """One quick retry of a failed connection or read; never of an HTTP status (the callers
-    decide about 409/429/5xx, see ``cluster/errors.py``)."""
-    return urllib3.Retry(total=2, connect=1, read=1, status=0, other=0, backoff_factor=0.2)
+    """One quick retry of a failed connection or read. An HTTP status is retried only when
+    the server asks for it with Retry-After (429 and 503: a CRD's storage still starting,
+    API priority and fairness), at most three times, waiting as long as it says; after that
+    the answer itself is returned, and the callers decide (``cluster/errors.py``). Never a
+    "connection failed" for a server that answered."""
+    return urllib3.Retry(
+        total=5,
+        connect=1,
+        read=1,
+        status=3,
+        other=0,
+        backoff_factor=0.2,
+        status_forcelist=(),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
 
 
 class ApiClient(client.ApiClient):
