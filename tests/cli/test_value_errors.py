@@ -63,6 +63,8 @@ CASES = [
         "--context-length",
         "greater than or equal to 256",
     ),
+    (["plan", "llama-3.1-8b", "--context-length", "1000000"], "1,000,000", "131072 or less"),
+    (["plan", "llama-3.1-8b", "--cloud", "onprem"], "no price list", "--usd-per-gpu-hour"),
     (
         ["plan", "llama-3.1-8b", "--usd-per-gpu-hour", "-1"],
         "--usd-per-gpu-hour",

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from kubefoundry.catalog import gpus as gpu_catalog
 from kubefoundry.catalog import instances as instance_catalog
+from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import ClusterFacts, NodePool
 from kubefoundry.planning import placement
 from kubefoundry.planning.plans import Alternative, Decision
@@ -34,6 +35,12 @@ def offers(
     pinned = gpus.get(request.gpu) if request.gpu else None
     if facts is not None and facts.gpu_pools():
         return _cluster_offers(request, gpus, instances, facts, pinned)
+    if request.cloud == "onprem" and request.usd_per_gpu_hour is None and pinned is None:
+        raise InvalidInputError(
+            "On-prem GPUs have no price list, so there is nothing to rank GPU types by.",
+            hint="Give what a GPU-hour costs you (--usd-per-gpu-hour 2.5, amortised), or plan "
+            "for the hardware you have: --gpu NAME, or --cluster FILE with its node pools.",
+        )
     result: list[placement.Offer] = []
     unavailable: list[Alternative] = []
     for gpu in [pinned] if pinned else gpus.all():

@@ -11,6 +11,7 @@ from kubefoundry.catalog import gpus as gpu_catalog
 from kubefoundry.catalog import instances as instance_catalog
 from kubefoundry.catalog.architecture import Quantization
 from kubefoundry.catalog.models import ModelEntry
+from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.naming import dns_label
 from kubefoundry.core.units import GIB
@@ -38,6 +39,13 @@ def plan(
     facts: ClusterFacts | None = None,
 ) -> Plan:
     """The plan for ``request``; a misfit raises ``DoesNotFitError`` with fixes that plan."""
+    longest = model.arch.max_position_embeddings
+    if request.context_length and request.context_length > longest:
+        raise InvalidInputError(
+            f"context_length {request.context_length:,} is longer than {model.id} accepts "
+            f"({longest:,} tokens, its max_position_embeddings).",
+            hint=f"Ask for --context-length {longest} or less.",
+        )
     outcome = attempt(request, model, gpus=gpus, instances=instances, facts=facts)
     if isinstance(outcome, Plan):
         return outcome
