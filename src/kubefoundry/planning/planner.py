@@ -157,13 +157,8 @@ def _assemble(
             f"No option fits {sizing.min_concurrency} requests at {sizing.target_context:,} "
             f"tokens; planned for {chosen.context:,} tokens instead."
         )
-    if model.gated and not request.hf_token_secret:
-        warnings.append(
-            f"{model.id} is gated: the pods read a Hugging Face token from Secret "
-            f"{request.name or dns_label(model.id)}-hf-token (key: token); create it (kubectl "
-            "create secret generic NAME --from-file=token=PATH) or name your own with "
-            "--hf-token-secret. The token itself never goes into a manifest."
-        )
+    # A gated model's token line comes with the runtime (runtimes.choosing.token_warning):
+    # only the runtime knows the Secret key its objects read and where the Secret comes from.
     model_bytes = chosen.estimate.weights_gib * GIB * chosen.gpu_count
     price = chosen.usd_per_hour
     cost = Cost(

@@ -95,15 +95,12 @@ def token_warning(plan: Plan, runtime: base.Runtime, options: base.Options) -> P
     """The plan with the token line ``runtime`` makes true.
 
     The planner knows a model is gated, not which Secret key the chosen runtime reads nor
-    whether the token comes from a Secret or an ExternalSecret. Its line about the token
-    Secret gives way to the one worded from the token the runtime renders
-    (``tokens.for_runtime``, the same value its objects reference).
+    whether the token comes from a Secret or an ExternalSecret, so the line is worded here,
+    from the token the runtime renders (``tokens.for_runtime``, the same value its objects
+    reference).
     """
-    token = tokens.for_runtime(runtime, plan, options)
-    secret = tokens.secret_name(plan, options)
-    kept = tuple(w for w in plan.warnings if secret not in w)
-    line = tokens.warning(plan, token)
-    return dataclasses.replace(plan, warnings=(*kept, line) if line else kept)
+    line = tokens.warning(plan, tokens.for_runtime(runtime, plan, options))
+    return dataclasses.replace(plan, warnings=(*plan.warnings, line)) if line else plan
 
 
 def adapt(plan: Plan, runtime: base.Runtime) -> Plan:

@@ -343,7 +343,7 @@ def test_kaito_names_one_key_the_one_its_controller_reads() -> None:
     assert len(about) == 1
     assert 'key "HF_TOKEN"' in about[0]
     assert "--from-file=HF_TOKEN=PATH" in about[0]
-    assert "(key: token)" not in " ".join(served.warnings)  # the planner's line gave way
+    assert "(key: token)" not in " ".join(served.warnings)  # one line, from the runtime
 
 
 def test_an_external_secret_token_is_explained_by_its_store_not_kubectl() -> None:
