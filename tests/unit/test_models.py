@@ -216,10 +216,11 @@ def test_get_resolves_ids_names_and_aliases(typed: str, model_id: str) -> None:
 @pytest.mark.parametrize(
     ("typo", "expected"),
     [
-        ("lama-3.1-8b", "meta-llama/Llama-3.1-8B-Instruct"),
-        ("qwen3-8", "Qwen/Qwen3-8B"),
-        ("mixtral", "mistralai/Mixtral-8x7B-Instruct-v0.1"),
-        ("gpt-oss", "openai/gpt-oss-20b"),
+        ("lama-3.1-8b", "llama-3.1-8b"),
+        ("qwen3-8", "qwen3-8b"),
+        ("mixtral", "mixtral-8x7b"),
+        ("gpt-oss", "gpt-oss-20b"),
+        ("meta-llama/Llama-3.1-8B-Instrukt", "meta-llama/Llama-3.1-8B-Instruct"),
     ],
 )
 def test_unknown_names_suggest_close_matches(typo: str, expected: str) -> None:

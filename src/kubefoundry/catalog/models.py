@@ -249,8 +249,16 @@ class ModelCatalog:
         return entry
 
     def suggest(self, name: str, *, limit: int = 3) -> list[str]:
-        """Ids of the catalog models whose id, name or alias is closest to ``name``."""
-        owner = {n: e.id for e in self._entries for n in (e.id, e.id.split("/")[-1], *e.aliases)}
+        """The catalog models whose id, name or alias is closest to ``name``, spelt the way
+        the user wrote theirs: Hugging Face ids for ``org/name``, short aliases otherwise."""
+        as_id = "/" in name
+
+        def spelt(e: ModelEntry) -> str:
+            return e.id if as_id or not e.aliases else e.aliases[0]
+
+        owner = {
+            n: spelt(e) for e in self._entries for n in (e.id, e.id.split("/")[-1], *e.aliases)
+        }
         hits = naming.suggest(_HF_PREFIX.sub("", name.strip()), owner, limit=limit * 2)
         return list(dict.fromkeys(owner[h] for h in hits))[:limit]
 
