@@ -22,7 +22,7 @@ import pydantic
 import yaml
 
 from kubefoundry.catalog import architecture
-from kubefoundry.core import naming
+from kubefoundry.core import files, naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError
 
 SCHEMA_VERSION = 1
@@ -222,7 +222,7 @@ class ModelCatalog:
     @classmethod
     def from_yaml(cls, text: str, *, origin: str = "<catalog>") -> ModelCatalog:
         try:
-            raw = yaml.safe_load(text)
+            raw = files.parse_yaml(text)
         except yaml.YAMLError as exc:
             raise InvalidInputError(f"{origin} is not valid YAML: {exc}") from None
         if not isinstance(raw, dict) or raw.get("schema_version") != SCHEMA_VERSION:

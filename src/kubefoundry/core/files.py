@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -13,9 +13,15 @@ from kubefoundry.core.errors import InvalidInputError
 M = TypeVar("M", bound=BaseModel)
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML (or JSON) text as Python data, parsed safely: by libyaml where PyYAML was built
+    with it (several times faster on the catalogs every plan reads), else in Python."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_yaml_model(path: Path, model: type[M], *, what: str, hint: str) -> M:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = parse_yaml(path.read_text())
     except FileNotFoundError:
         raise InvalidInputError(f"No such file: {path}.", hint=hint) from None
     except yaml.YAMLError as exc:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubefoundry.catalog import gpus, instances
 from kubefoundry.catalog.models import ModelEntry
-from kubefoundry.checks import checking
-from kubefoundry.checks.findings import Finding
-from kubefoundry.checks.schemas import Schemas
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.planning import planner
 from kubefoundry.planning.plans import Plan
 from kubefoundry.planning.request import DeploymentRequest
-from kubefoundry.runtimes import base, choosing, export, registry
+from kubefoundry.runtimes import base, choosing, registry
+
+if TYPE_CHECKING:  # the checks (JSON Schema) and the exporters load when asked for: `plan`
+    from kubefoundry.checks.findings import Finding  # needs neither
+    from kubefoundry.checks.schemas import Schemas
+    from kubefoundry.runtimes import export
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,11 +60,16 @@ def check(
     result: Result, *, facts: ClusterFacts | None = None, schemas: Schemas | None = None
 ) -> list[Finding]:
     """The same checks ``kubefoundry check`` runs on anyone's YAML, on what we rendered."""
+    from kubefoundry.checks import checking
+    from kubefoundry.checks.schemas import Schemas
+
     return checking.check(result.rendered.manifests, schemas=schemas or Schemas.load(), facts=facts)
 
 
 def write(result: Result, *, fmt: export.Format, directory: Path, force: bool) -> list[Path]:
     """Write the objects for GitOps (``yaml``, ``helm`` or ``kustomize``) into ``directory``."""
+    from kubefoundry.runtimes import export
+
     return export.write_rendered(
         result.rendered, result.plan, result.options, fmt=fmt, directory=directory, overwrite=force
     )

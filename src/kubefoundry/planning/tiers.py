@@ -7,8 +7,7 @@ import functools
 from importlib import resources
 from typing import Literal
 
-import yaml
-
+from kubefoundry.core import files
 from kubefoundry.core.errors import NotFoundError
 from kubefoundry.core.naming import suggest
 
@@ -44,7 +43,7 @@ class Tier:
 @functools.cache
 def all_tiers() -> tuple[Tier, ...]:
     text = resources.files("kubefoundry.planning").joinpath("data/tiers.yaml").read_text()
-    raw = yaml.safe_load(text)
+    raw = files.parse_yaml(text)
     tiers = []
     for entry in raw["tiers"]:
         target = entry.pop("context_target")
