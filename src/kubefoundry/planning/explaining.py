@@ -12,6 +12,7 @@ from kubefoundry.catalog import gpus as gpu_catalog
 from kubefoundry.catalog import instances as instance_catalog
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import ClusterFacts, NodePool
+from kubefoundry.core.naming import counted
 from kubefoundry.planning import placement
 from kubefoundry.planning.plans import Alternative, Decision
 from kubefoundry.planning.request import DeploymentRequest
@@ -328,7 +329,7 @@ def decisions(
     yield Decision(
         topic="gpu_count",
         choice=f"{chosen.gpu_count} per replica: TP {chosen.tp} × PP {chosen.pp} on "
-        f"{chosen.nodes} node(s)",
+        f"{counted(chosen.nodes, 'node')}",
         reason=(
             "pinned by the request"
             if request.gpu_count
@@ -370,6 +371,6 @@ def capacity_warnings(
     if pool.free_gpus is not None and need > pool.free_gpus:
         grow = " the pool can scale up" if pool.provisionable_nodes > pool.nodes else ""
         yield (
-            f"{replicas} replica(s) need {need} {chosen.offer.gpu.id} GPUs; node pool "
+            f"{counted(replicas, 'replica')} need {need} {chosen.offer.gpu.id} GPUs; node pool "
             f"{pool.name} has {pool.free_gpus} free{';' + grow if grow else ''}."
         )

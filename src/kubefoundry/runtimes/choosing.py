@@ -11,6 +11,7 @@ import dataclasses
 
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import ClusterFacts
+from kubefoundry.core.naming import counted
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import base
 from kubefoundry.runtimes.common import tokens
@@ -122,7 +123,7 @@ def adapt(plan: Plan, runtime: base.Runtime) -> Plan:
     price = f" (about ${cost * floor.min_replicas:,.2f}/h while idle)" if cost else ""
     decision = Decision(
         topic="scale to zero",
-        choice=f"keep {floor.min_replicas} replica(s) warm{price}",
+        choice=f"keep {counted(floor.min_replicas, 'replica')} warm{price}",
         reason=f"{runtime.name} cannot scale from zero: "
         f"{runtime.limits[base.Feature.SCALE_TO_ZERO]}",
         alternatives=(
