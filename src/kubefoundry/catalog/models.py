@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
@@ -211,8 +212,7 @@ class ModelCatalog:
     def load(cls, path: str | Path | None = None) -> ModelCatalog:
         """Read and validate ``models.yaml`` (the packaged one unless ``path`` is given)."""
         if path is None:
-            text = resources.files("kubefoundry.catalog").joinpath("data/models.yaml")
-            return cls.from_yaml(text.read_text(encoding="utf-8"), origin="models.yaml")
+            return _packaged()
         try:
             content = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
@@ -276,6 +276,13 @@ class ModelCatalog:
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.find(name) is not None
+
+
+@functools.cache
+def _packaged() -> ModelCatalog:
+    """The packaged catalog, read once per process (it never changes while one runs)."""
+    text = resources.files("kubefoundry.catalog").joinpath("data/models.yaml")
+    return ModelCatalog.from_yaml(text.read_text(encoding="utf-8"), origin="models.yaml")
 
 
 def _keys(entry: ModelEntry) -> set[str]:
