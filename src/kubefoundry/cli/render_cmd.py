@@ -69,12 +69,11 @@ def render(
 ) -> None:
     """Render the Kubernetes objects that serve MODEL on a runtime, checked and explained."""
     from kubefoundry.deploy import rendering
-    from kubefoundry.runtimes import export
 
     out = _directory(out_arg)
     request = requesting.from_flags(file, locals())
     options = serving.options(locals(), hf_token_secret=request.hf_token_secret)
-    form = export.parse_format(fmt)
+    form = fmt  # Typer already refused anything but yaml, helm and kustomize
     if form != "yaml" and out is None:
         raise InvalidInputError(f"--format {form} writes a directory.", hint="Add -o DIR.")
     entry = requesting.resolve(request, config=config)

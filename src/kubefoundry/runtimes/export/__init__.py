@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
+from kubefoundry.core import choices
 from kubefoundry.core.errors import InvalidInputError, NotFoundError
 from kubefoundry.core.naming import dns_label, suggest
 from kubefoundry.planning.plans import Plan
@@ -23,7 +24,7 @@ from kubefoundry.runtimes import tgi
 from kubefoundry.runtimes.base import Manifest, Options, Rendered
 from kubefoundry.runtimes.export import helm, kustomize, placing, tgichart, yamlfiles
 
-Format = Literal["yaml", "helm", "kustomize"]
+Format = choices.ExportFormat
 FORMATS: tuple[Format, ...] = get_args(Format)
 _TOKEN = re.compile(r"hf_[A-Za-z0-9]{30,}")  # the shape of a Hugging Face access token
 
