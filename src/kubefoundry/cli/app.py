@@ -37,20 +37,24 @@ app = typer.Typer(
     # noise on flags.
     rich_markup_mode=None,
 )
-app.command("catalog")(catalog_cmds.catalog)
-app.command("gpus")(catalog_cmds.gpus)
-app.command("plan")(plan_cmd.plan)
-app.command("render")(render_cmd.render)
-app.command("estimate")(estimate_cmd.estimate)
-app.command("runtimes")(runtimes_cmd.runtimes)
-app.command("cluster")(cluster_cmds.cluster)
-app.command("deploy")(cluster_cmds.deploy)
-app.command("ls")(cluster_cmds.ls)
-app.command("status")(cluster_cmds.status)
-app.command("logs")(cluster_cmds.logs)
-app.command("delete")(cluster_cmds.delete)
-app.command("check")(check_cmd.check)
-app.add_typer(sandbox_cmds.app, name="sandbox")
+# (name, function, the line `kubefoundry --help` shows: short enough for 80 columns)
+for _name, _function, _short in (
+    ("catalog", catalog_cmds.catalog, "The curated models and their aliases."),
+    ("gpus", catalog_cmds.gpus, "The GPUs the planner knows."),
+    ("plan", plan_cmd.plan, "Plan GPUs, context, replicas and cost, explained."),
+    ("render", render_cmd.render, "Render a runtime's objects, checked."),
+    ("estimate", estimate_cmd.estimate, "vLLM's memory arithmetic for one replica."),
+    ("runtimes", runtimes_cmd.runtimes, "What each runtime renders and cannot do."),
+    ("cluster", cluster_cmds.cluster, "What a cluster has: GPU pools, operators."),
+    ("deploy", cluster_cmds.deploy, "Plan, render and apply; watch it come up."),
+    ("ls", cluster_cmds.ls, "List deployments."),
+    ("status", cluster_cmds.status, "Where a deployment is, and why."),
+    ("logs", cluster_cmds.logs, "The engine's log lines."),
+    ("delete", cluster_cmds.delete, "Delete a deployment (the model cache stays)."),
+    ("check", check_cmd.check, "Lint manifests: schemas and serving pitfalls."),
+):
+    app.command(_name, short_help=_short)(_function)
+app.add_typer(sandbox_cmds.app, name="sandbox", short_help="A local cluster with fake GPU nodes.")
 
 
 def _print_version(value: bool) -> None:
