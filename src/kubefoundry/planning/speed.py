@@ -1,0 +1,262 @@
+"""How fast one vLLM replica serves a workload, built from mechanisms with their constants.
+
+One engine step runs every request in decode (one token each) plus the prompt tokens of newly
+admitted requests (chunked prefill, up to ``max_num_batched_tokens``). A step costs the larger
+of its memory traffic (the weight shard, only the experts the batch touches for MoE, plus the
+KV cache read at each request's real context) and its compute (2 FLOPs per active parameter
+per token plus attention), plus the engine's own per-step work and the tensor-parallel
+all-reduces; pipeline stages run micro-batches in turn and lose a bubble. A closed loop of N
+clients (``at_concurrency``) is the fixed point of "throughput = N / request latency"; a
+request rate (``at_rate``) is the N where that throughput equals the rate (Little's law, mean
+values, no arrival variance); ``at_max`` is as many requests as the engine admits. Constants
+are global and few, stated with their reasoning in ``docs/speed-model.md``; no GPU, model or
+benchmark row has its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from kubefoundry.catalog.architecture import ModelArch
+from kubefoundry.catalog.gpus import GPU
+from kubefoundry.planning import engine_profiles, memory, performance, weights
+
+BANDWIDTH_EFFICIENCY = 0.85  # share of peak HBM bandwidth dense decode GEMVs sustain
+MOE_BANDWIDTH_EFFICIENCY = 0.5  # fused-MoE kernels read expert weights at a lower share
+PREFILL_MFU = 0.55  # model FLOPs utilisation of prompt processing (large GEMMs)
+DECODE_MFU = 0.45  # FLOPs utilisation once a decode batch is compute-bound (smaller GEMMs)
+STEP_OVERHEAD_S = 1.0e-3  # scheduler, sampler, CUDA-graph launch per engine step (V1 engine)
+PER_SEQ_OVERHEAD_S = 12e-6  # per running request per step: sampling, detokenising, bookkeeping
+V0_OVERHEAD_FACTOR = 2.0  # the pre-0.8 engine did its scheduling on the critical path
+REQUEST_OVERHEAD_S = 0.035  # HTTP, chat template, tokenising, first token out: added to TTFT
+NVLINK_EFFICIENCY = 0.6  # share of one direction of NVLink bandwidth an all-reduce reaches
+NVLINK_LATENCY_S = 8e-6  # one small all-reduce over NVLink (vLLM's custom all-reduce)
+PCIE_GBPS = 20.0  # one direction of PCIe Gen4/5 x16 as NCCL reaches it between GPUs
+PCIE_LATENCY_S = 30e-6  # one small all-reduce over PCIe through the host bridge
+PP_EFFICIENCY = 0.8  # throughput share a pipeline keeps after bubbles and stage imbalance
+PP_HOP_S = 50e-6  # one activation hand-off between pipeline stages
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    input_tokens: float  # mean prompt length
+    output_tokens: float  # mean generated length
+
+
+@dataclasses.dataclass(frozen=True)
+class Replica:
+    """What the mechanisms need about one replica, derived once from the memory model."""
+
+    arch: ModelArch
+    gpu: GPU
+    inputs: memory.MemoryInputs
+    memory: memory.MemoryEstimate
+    dense_bytes: float  # per GPU of the largest stage, read every step (no embedding table)
+    expert_bytes: float  # per GPU of that stage, all experts
+    kv_bytes_per_token: float  # per GPU of that stage
+    compute_tflops: float  # peak dense TFLOPS in the dtype the matmuls run in
+    v1_engine: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Speed:
+    output_tokens_per_s: float  # aggregate, whole replica
+    requests_per_s: float
+    ttft_s: float  # mean
+    tpot_s: float  # mean time per output token after the first
+    concurrency: float  # mean requests in flight
+    saturated: bool  # the asked load is beyond what the replica serves
+
+
+def replica(arch: ModelArch, gpu: GPU, inputs: memory.MemoryInputs) -> Replica:
+    est = memory.estimate(arch, inputs)
+    stages = weights.per_gpu(
+        arch, tp=inputs.tp, pp=inputs.pp, dtype=inputs.dtype, quantization=inputs.quantization
+    )
+    expert = _expert_bytes_per_gpu(arch, inputs) / inputs.pp
+    read = max(s.total - s.embedding for s in stages)
+    return Replica(
+        arch=arch,
+        gpu=gpu,
+        inputs=inputs,
+        memory=est,
+        dense_bytes=max(read - expert, 0.0),
+        expert_bytes=expert,
+        kv_bytes_per_token=est.kv_bytes_per_token,
+        compute_tflops=compute_tflops(gpu, inputs),
+        v1_engine=engine_profiles.profile_for(inputs.vllm_version).v1_engine,
+    )
+
+
+def compute_tflops(gpu: GPU, inputs: memory.MemoryInputs) -> float:
+    """FP8 checkpoints compute in FP8 only where the GPU has it; weight-only formats in 16-bit."""
+    quant = inputs.quantization
+    if quant is not None and quant.method in ("fp8", "w8a8") and gpu.fp8_supported:
+        return gpu.dense_tflops("fp8") or 0.0
+    return gpu.dense_tflops("fp16" if inputs.dtype == "fp16" else "bf16") or 1.0
+
+
+def experts_touched_share(arch: ModelArch, tokens: float) -> float:
+    """Expected share of a layer's experts that ``tokens`` tokens route to (uniform routing)."""
+    moe = arch.moe
+    if moe is None:
+        return 1.0
+    idle = 1.0 - moe.experts_per_token / moe.num_experts
+    return 1.0 - float(idle ** max(tokens, 1.0))
+
+
+def weight_read_s(r: Replica, tokens: float) -> float:
+    dense = r.dense_bytes / (r.gpu.memory_bandwidth_gbps * 1e9 * BANDWIDTH_EFFICIENCY)
+    experts = r.expert_bytes * experts_touched_share(r.arch, tokens)
+    return dense + experts / (r.gpu.memory_bandwidth_gbps * 1e9 * MOE_BANDWIDTH_EFFICIENCY)
+
+
+def kv_read_s(r: Replica, *, requests: float, context: float) -> float:
+    """Decode reads every running request's KV cache once per step."""
+    traffic = requests * context * r.kv_bytes_per_token
+    return traffic / (r.gpu.memory_bandwidth_gbps * 1e9 * BANDWIDTH_EFFICIENCY)
+
+
+def flops_per_token(arch: ModelArch, context: float) -> float:
+    """2 × active parameters plus attention (QKᵀ and AV over ``context`` keys)."""
+    attention = 4.0 * arch.num_layers * arch.num_attention_heads * arch.head_dim * context
+    return 2.0 * performance.active_parameters(arch) + attention
+
+
+def compute_s(r: Replica, *, tokens: float, context: float, mfu: float) -> float:
+    gpus = r.inputs.tp * r.inputs.pp
+    return tokens * flops_per_token(r.arch, context) / (gpus * r.compute_tflops * 1e12 * mfu)
+
+
+def all_reduce_s(r: Replica, tokens: float) -> float:
+    """Two all-reduces per layer of the stage (attention out, MLP out) when TP > 1."""
+    tp = r.inputs.tp
+    if tp == 1:
+        return 0.0
+    nvlink = r.gpu.interconnect.startswith("NVLink") and r.gpu.nvlink_gbps_bidirectional
+    if nvlink:
+        bandwidth = (r.gpu.nvlink_gbps_bidirectional or 0.0) / 2 * 1e9 * NVLINK_EFFICIENCY
+        latency = NVLINK_LATENCY_S
+    else:
+        bandwidth, latency = PCIE_GBPS * 1e9, PCIE_LATENCY_S
+    payload = tokens * r.arch.hidden_size * 2.0 * 2 * (tp - 1) / tp  # ring: 2(n-1)/n of it
+    layers = math.ceil(r.arch.num_layers / r.inputs.pp)
+    return 2 * layers * (latency + payload / bandwidth)
+
+
+def overhead_s(r: Replica, requests: float) -> float:
+    base = STEP_OVERHEAD_S + PER_SEQ_OVERHEAD_S * requests
+    return base if r.v1_engine else base * V0_OVERHEAD_FACTOR
+
+
+def step_s(r: Replica, *, decoding: float, prefill: float, context: float) -> float:
+    """One engine step: ``decoding`` requests at ``context`` plus ``prefill`` prompt tokens.
+
+    With PP the batch is split into ``pp`` micro-batches that pass every stage in turn, so a
+    request waits ``pp`` stage-times per token, divided by the pipeline's efficiency.
+    """
+    pp = r.inputs.pp
+    dec, pre = decoding / pp, prefill / pp
+    memory_s = weight_read_s(r, dec + pre) + kv_read_s(r, requests=dec, context=context)
+    work_s = compute_s(r, tokens=dec, context=context, mfu=DECODE_MFU)
+    work_s += compute_s(r, tokens=pre, context=prefill / 2 if prefill else 0, mfu=PREFILL_MFU)
+    stage = max(memory_s, work_s * pp) + all_reduce_s(r, dec + pre)
+    if pp == 1:
+        return stage + overhead_s(r, decoding)
+    return (pp * (stage + PP_HOP_S)) / PP_EFFICIENCY + overhead_s(r, decoding)
+
+
+def at_concurrency(r: Replica, load: Workload, concurrency: float) -> Speed:
+    """N clients, each sending its next request when the last one ends (a closed loop).
+
+    Fixed point: the prompt tokens each step carries (chunked-prefill interference) are the
+    request rate × prompt length × step time, and the rate is N / request latency.
+    """
+    n = max(concurrency, 1e-3)
+    i, o = load.input_tokens, load.output_tokens
+    context = i + o / 2
+    budget = float(r.memory.max_num_batched_tokens)
+    first = step_s(r, decoding=max(n - 1, 0.0), prefill=min(i, budget), context=context)
+    ttft = REQUEST_OVERHEAD_S + math.ceil(i / budget) * first
+    tpot = step_s(r, decoding=n, prefill=0.0, context=context)
+    rate = n / (ttft + max(o - 1, 0.0) * tpot)
+    for _ in range(100):
+        prefill = min(rate * i * tpot, budget)
+        tpot = step_s(r, decoding=n, prefill=prefill, context=context)
+        new = n / (ttft + max(o - 1, 0.0) * tpot)
+        if abs(new - rate) <= 1e-6 * new:
+            break
+        rate = (rate + new) / 2
+    return Speed(
+        output_tokens_per_s=rate * o,
+        requests_per_s=rate,
+        ttft_s=ttft,
+        tpot_s=tpot,
+        concurrency=n,
+        saturated=False,
+    )
+
+
+def admitted(r: Replica, load: Workload) -> float:
+    """Requests the engine runs at once: ``max_num_seqs`` and the KV cache at the mean context."""
+    per_request = load.input_tokens + load.output_tokens / 2
+    by_kv = r.memory.kv_tokens / max(per_request, 1.0)
+    return max(1.0, min(float(r.memory.max_num_seqs), by_kv))
+
+
+def at_max(r: Replica, load: Workload, *, prompts: int | None = None) -> Speed:
+    """Every request sent at time zero: the engine runs as many as it admits.
+
+    With ``prompts`` (the benchmark's request count) the mean TTFT also holds the mean wait
+    of the requests queued behind the admitted ones and the first wave's shared prefill.
+    """
+    n = admitted(r, load)
+    speed = at_concurrency(r, load, n)
+    if prompts is None or speed.requests_per_s <= 0:
+        return speed
+    waiting = max(prompts - n, 0.0)
+    queue = waiting * (waiting + 1) / (2 * speed.requests_per_s * prompts)
+    first_wave = min(n, prompts) * load.input_tokens / 2
+    wave_s = compute_s(r, tokens=first_wave, context=load.input_tokens / 2, mfu=PREFILL_MFU)
+    ttft = speed.ttft_s + queue + wave_s * min(n, prompts) / prompts
+    return dataclasses.replace(speed, ttft_s=ttft, concurrency=min(n, float(prompts)))
+
+
+def at_rate(r: Replica, load: Workload, requests_per_s: float) -> Speed:
+    """Requests arriving at a mean rate: the concurrency whose throughput equals it.
+
+    Little's law (N = rate × latency) solved by bisection on N; a rate beyond what the
+    admitted batch serves is reported as the saturated figures, flagged.
+    """
+    top = admitted(r, load)
+    best = at_concurrency(r, load, top)
+    if requests_per_s >= best.requests_per_s:
+        return dataclasses.replace(best, saturated=True)
+    low, high = 0.0, top
+    speed = best
+    for _ in range(60):
+        mid = (low + high) / 2
+        speed = at_concurrency(r, load, max(mid, 1e-3))
+        if speed.requests_per_s < requests_per_s:
+            low = mid
+        else:
+            high = mid
+    n = requests_per_s * (speed.ttft_s + max(load.output_tokens - 1, 0.0) * speed.tpot_s)
+    return dataclasses.replace(
+        speed,
+        concurrency=n,
+        requests_per_s=requests_per_s,
+        output_tokens_per_s=requests_per_s * load.output_tokens,
+    )
+
+
+def _expert_bytes_per_gpu(arch: ModelArch, inputs: memory.MemoryInputs) -> float:
+    moe = arch.moe
+    if moe is None:
+        return 0.0
+    matrices = 3 if arch.gated_mlp else 2
+    layers = arch.num_layers - moe.first_dense_layers
+    params = layers * moe.num_experts * matrices * arch.hidden_size * moe.expert_intermediate_size
+    fmt = weights.LinearFormat.of(inputs.quantization, weights.DTYPE_BYTES[inputs.dtype])
+    return params * fmt.bytes_per_weight / inputs.tp
