@@ -23,7 +23,7 @@ from kubefoundry.catalog.gpus import GPU
 from kubefoundry.planning import engine_profiles, memory, performance, weights
 
 BANDWIDTH_EFFICIENCY = 0.85  # share of peak HBM bandwidth dense decode GEMVs sustain
-MOE_BANDWIDTH_EFFICIENCY = 0.5  # fused-MoE kernels read expert weights at a lower share
+MOE_BANDWIDTH_EFFICIENCY = 0.4  # fused-MoE kernels read expert weights at a lower share
 PREFILL_MFU = 0.55  # model FLOPs utilisation of prompt processing (large GEMMs)
 DECODE_MFU = 0.45  # FLOPs utilisation once a decode batch is compute-bound (smaller GEMMs)
 STEP_OVERHEAD_S = 1.0e-3  # scheduler, sampler, CUDA-graph launch per engine step (V1 engine)
@@ -36,6 +36,7 @@ PCIE_GBPS = 20.0  # one direction of PCIe Gen4/5 x16 as NCCL reaches it between 
 PCIE_LATENCY_S = 30e-6  # one small all-reduce over PCIe through the host bridge
 PP_EFFICIENCY = 0.8  # throughput share a pipeline keeps after bubbles and stage imbalance
 PP_HOP_S = 50e-6  # one activation hand-off between pipeline stages
+LENGTH_CV = 1.0  # spread of request lengths around the mean (exponential-like, as in chat)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +75,8 @@ def replica(arch: ModelArch, gpu: GPU, inputs: memory.MemoryInputs) -> Replica:
     stages = weights.per_gpu(
         arch, tp=inputs.tp, pp=inputs.pp, dtype=inputs.dtype, quantization=inputs.quantization
     )
-    expert = _expert_bytes_per_gpu(arch, inputs) / inputs.pp
     read = max(s.total - s.embedding for s in stages)
+    expert = max(read - _dense_bytes_per_gpu(arch, inputs), 0.0) if arch.moe else 0.0
     return Replica(
         arch=arch,
         gpu=gpu,
@@ -175,7 +176,7 @@ def at_concurrency(r: Replica, load: Workload, concurrency: float) -> Speed:
     """
     n = max(concurrency, 1e-3)
     i, o = load.input_tokens, load.output_tokens
-    context = i + o / 2
+    context = in_flight_context(load)
     budget = float(r.memory.max_num_batched_tokens)
     first = step_s(r, decoding=max(n - 1, 0.0), prefill=min(i, budget), context=context)
     ttft = REQUEST_OVERHEAD_S + math.ceil(i / budget) * first
@@ -198,9 +199,17 @@ def at_concurrency(r: Replica, load: Workload, concurrency: float) -> Speed:
     )
 
 
+def in_flight_context(load: Workload) -> float:
+    """Mean context of a request in flight. Long requests stay longer, so the requests running
+    at any moment are longer than the mean: with output lengths spread like an exponential
+    (``LENGTH_CV`` = 1) the running ones are on average ``O`` tokens in, not ``O / 2``.
+    """
+    return load.input_tokens + load.output_tokens * (1 + LENGTH_CV**2) / 2
+
+
 def admitted(r: Replica, load: Workload) -> float:
-    """Requests the engine runs at once: ``max_num_seqs`` and the KV cache at the mean context."""
-    per_request = load.input_tokens + load.output_tokens / 2
+    """Requests the engine runs at once: ``max_num_seqs`` and the KV cache at their context."""
+    per_request = in_flight_context(load) + r.inputs.block_size / 2
     by_kv = r.memory.kv_tokens / max(per_request, 1.0)
     return max(1.0, min(float(r.memory.max_num_seqs), by_kv))
 
@@ -208,19 +217,29 @@ def admitted(r: Replica, load: Workload) -> float:
 def at_max(r: Replica, load: Workload, *, prompts: int | None = None) -> Speed:
     """Every request sent at time zero: the engine runs as many as it admits.
 
-    With ``prompts`` (the benchmark's request count) the mean TTFT also holds the mean wait
-    of the requests queued behind the admitted ones and the first wave's shared prefill.
+    With ``prompts`` (a benchmark's request count) the figures are those of that finite
+    burst: the admitted batch stays full while the queue lasts, then drains; with
+    exponential-like output lengths the last ``n`` take ``H(n)`` mean lengths (the harmonic
+    number), so the mean batch over the run is ``P / ((P − n) / n + H(n))``. The mean TTFT
+    then also holds the mean wait of the queued requests and the first wave's shared prefill.
     """
     n = admitted(r, load)
-    speed = at_concurrency(r, load, n)
-    if prompts is None or speed.requests_per_s <= 0:
-        return speed
-    waiting = max(prompts - n, 0.0)
+    if prompts is None:
+        return at_concurrency(r, load, n)
+    n = min(n, float(prompts))
+    mean_batch = prompts / ((prompts - n) / n + _harmonic(n))
+    speed = at_concurrency(r, load, mean_batch)
+    waiting = prompts - n
     queue = waiting * (waiting + 1) / (2 * speed.requests_per_s * prompts)
-    first_wave = min(n, prompts) * load.input_tokens / 2
-    wave_s = compute_s(r, tokens=first_wave, context=load.input_tokens / 2, mfu=PREFILL_MFU)
-    ttft = speed.ttft_s + queue + wave_s * min(n, prompts) / prompts
-    return dataclasses.replace(speed, ttft_s=ttft, concurrency=min(n, float(prompts)))
+    wave_s = compute_s(
+        r, tokens=n * load.input_tokens / 2, context=load.input_tokens / 2, mfu=PREFILL_MFU
+    )
+    ttft = speed.ttft_s + queue + wave_s * n / prompts
+    return dataclasses.replace(speed, ttft_s=ttft)
+
+
+def _harmonic(n: float) -> float:
+    return math.log(max(n, 1.0)) + 0.5772 + 1 / (2 * max(n, 1.0))
 
 
 def at_rate(r: Replica, load: Workload, requests_per_s: float) -> Speed:
@@ -251,12 +270,15 @@ def at_rate(r: Replica, load: Workload, requests_per_s: float) -> Speed:
     )
 
 
-def _expert_bytes_per_gpu(arch: ModelArch, inputs: memory.MemoryInputs) -> float:
+def _dense_bytes_per_gpu(arch: ModelArch, inputs: memory.MemoryInputs) -> float:
+    """Weights outside the experts of an MoE that one GPU reads each step (no embedding)."""
     moe = arch.moe
-    if moe is None:
-        return 0.0
+    assert moe is not None
     matrices = 3 if arch.gated_mlp else 2
     layers = arch.num_layers - moe.first_dense_layers
-    params = layers * moe.num_experts * matrices * arch.hidden_size * moe.expert_intermediate_size
-    fmt = weights.LinearFormat.of(inputs.quantization, weights.DTYPE_BYTES[inputs.dtype])
-    return params * fmt.bytes_per_weight / inputs.tp
+    experts = layers * moe.num_experts * matrices * arch.hidden_size * moe.expert_intermediate_size
+    dense = weights.parameter_count(arch) - experts - arch.vocab_size * arch.hidden_size
+    act = weights.DTYPE_BYTES[inputs.dtype]
+    quant = inputs.quantization
+    fmt = weights.LinearFormat.of(None if quant and quant.method == "mxfp4" else quant, act)
+    return dense * fmt.bytes_per_weight / (inputs.tp * inputs.pp)
