@@ -17,7 +17,7 @@ from kubefoundry.core import choices
 from kubefoundry.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from kubefoundry.catalog import architecture
+    from kubefoundry.catalog import architecture, gpus
     from kubefoundry.planning import memory
 
 # The default of --vllm-version, written here so that --help needs no planning import; a
@@ -74,13 +74,44 @@ def estimate(
         str, typer.Option("--vllm-version", help="vLLM release whose start-up to model.")
     ] = DEFAULT_VLLM_VERSION,
     block_size: Annotated[int, typer.Option("--block-size", min=1)] = 16,
+    input_tokens: Annotated[
+        int | None,
+        typer.Option("--input-tokens", min=1, help="Mean prompt length, for speed figures."),
+    ] = None,
+    output_tokens: Annotated[
+        int | None,
+        typer.Option("--output-tokens", min=1, help="Mean output length, for speed figures."),
+    ] = None,
+    concurrency: Annotated[
+        str | None,
+        typer.Option("--concurrency", help="Requests in flight: a number, or max."),
+    ] = None,
+    request_rate: Annotated[
+        float | None,
+        typer.Option("--request-rate", help="Mean arrivals, requests per second."),
+    ] = None,
     fmt: output.OutputFormat = None,
     as_json: output.JsonFlag = False,
 ) -> None:
-    """Weights, KV cache and token capacity of one vLLM replica (the engine's own arithmetic)."""
+    """Weights, KV cache and token capacity of one vLLM replica (the engine's own arithmetic).
+
+    With --input-tokens, --output-tokens and one of --concurrency or --request-rate, also
+    its speed: output tokens/s, requests/s, mean TTFT and TPOT (docs/speed-model.md).
+    """
     from kubefoundry.catalog import architecture, gpus
     from kubefoundry.planning import memory, parallelism, precision
 
+    load = _speed_load(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        concurrency=concurrency,
+        request_rate=request_rate,
+    )
+    if load is not None and gpu is None:
+        raise InvalidInputError(
+            "Speed figures need --gpu: its bandwidth and FLOPS set the speed.",
+            hint="Add --gpu H100 (or the GPU you run), in place of --gpu-memory-gib.",
+        )
     if (gpu is None) == (gpu_memory_gib is None):
         raise InvalidInputError(
             "Give exactly one of --gpu and --gpu-memory-gib.",
@@ -120,8 +151,83 @@ def estimate(
     )
     result = memory.estimate(arch, inputs)
     report = to_report(arch, inputs, result)
+    if load is not None and gpu is not None:
+        report |= _speed_report(arch, gpus.load().get(gpu), inputs, load)
     if not output.data(report, fmt, as_json=as_json):
         _print_table(report)
+
+
+def _speed_load(
+    *,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    concurrency: str | None,
+    request_rate: float | None,
+) -> tuple[int, int, float | None, float | None] | None:
+    """(I, O, concurrency or None for max, rate) when speed flags were given, else None."""
+    given = (input_tokens, output_tokens, concurrency, request_rate)
+    if all(flag is None for flag in given):
+        return None
+    example = "--input-tokens 512 --output-tokens 256 --concurrency 8"
+    if concurrency is not None and request_rate is not None:
+        raise InvalidInputError(
+            "Give one of --concurrency and --request-rate, not both.",
+            hint="--concurrency N for N requests in flight, --request-rate R for R per second.",
+        )
+    if input_tokens is None or output_tokens is None:
+        missing = "--input-tokens" if input_tokens is None else "--output-tokens"
+        raise InvalidInputError(f"Speed figures need {missing}.", hint=f"For example {example}.")
+    if concurrency is None and request_rate is None:
+        raise InvalidInputError(
+            "Speed figures need --concurrency N, --concurrency max or --request-rate R.",
+            hint=f"For example {example}.",
+        )
+    if request_rate is not None:
+        if not request_rate > 0:
+            raise InvalidInputError(
+                f"--request-rate must be above 0, not {request_rate}.",
+                hint="Give the mean arrivals per second, e.g. --request-rate 2.5.",
+            )
+        return input_tokens, output_tokens, None, request_rate
+    if concurrency == "max":
+        return input_tokens, output_tokens, None, None
+    try:
+        n = int(concurrency or "")
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InvalidInputError(
+            f"--concurrency must be a whole number from 1, or max; not {concurrency!r}.",
+            hint="For example --concurrency 8, or --concurrency max.",
+        )
+    return input_tokens, output_tokens, float(n), None
+
+
+def _speed_report(
+    arch: architecture.ModelArch,
+    card: gpus.GPU,
+    inputs: memory.MemoryInputs,
+    load: tuple[int, int, float | None, float | None],
+) -> dict[str, Any]:
+    from kubefoundry.planning import speed
+
+    input_tokens, output_tokens, concurrency, rate = load
+    replica = speed.replica(arch, card, inputs)
+    work = speed.Workload(input_tokens=input_tokens, output_tokens=output_tokens)
+    if rate is not None:
+        got = speed.at_rate(replica, work, rate)
+    elif concurrency is not None:
+        got = speed.at_concurrency(replica, work, concurrency)
+    else:
+        got = speed.at_max(replica, work)
+    return {
+        "output_tokens_per_s": round(got.output_tokens_per_s, 1),
+        "requests_per_s": round(got.requests_per_s, 3),
+        "ttft_ms": round(got.ttft_s * 1e3, 1),
+        "tpot_ms": round(got.tpot_s * 1e3, 2),
+        "concurrency": round(got.concurrency, 2),
+        "saturated": got.saturated,
+    }
 
 
 def to_report(
@@ -182,8 +288,14 @@ def _print_table(report: dict[str, Any]) -> None:
         "dtype",
         "quantization",
         "engine_profile",
+        "output_tokens_per_s",
+        "requests_per_s",
+        "ttft_ms",
+        "tpot_ms",
+        "concurrency",
     ):
-        table.add_row(key, str(report[key]))
+        if key in report:
+            table.add_row(key, str(report[key]))
     output.console().print(table)
     for warning in report["warnings"]:
         output.console().print(f"[yellow]warning:[/] {warning}", markup=True)

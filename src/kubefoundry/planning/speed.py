@@ -171,6 +171,22 @@ def step_s(r: Replica, *, decoding: float, prefill: float, context: float) -> fl
 def at_concurrency(r: Replica, load: Workload, concurrency: float) -> Speed:
     """N clients, each sending its next request when the last one ends (a closed loop).
 
+    Beyond what the engine admits the extra requests wait in its queue: the throughput is the
+    admitted batch's and the wait (extra / rate, Little's law) is added to the TTFT.
+    """
+    top = admitted(r, load)
+    if concurrency <= top:
+        return _closed_loop(r, load, concurrency)
+    speed = _closed_loop(r, load, top)
+    wait = (concurrency - top) / speed.requests_per_s
+    return dataclasses.replace(
+        speed, ttft_s=speed.ttft_s + wait, concurrency=concurrency, saturated=True
+    )
+
+
+def _closed_loop(r: Replica, load: Workload, concurrency: float) -> Speed:
+    """N requests in flight, all running.
+
     Fixed point: the prompt tokens each step carries (chunked-prefill interference) are the
     request rate × prompt length × step time, and the rate is N / request latency.
     """
@@ -225,10 +241,10 @@ def at_max(r: Replica, load: Workload, *, prompts: int | None = None) -> Speed:
     """
     n = admitted(r, load)
     if prompts is None:
-        return at_concurrency(r, load, n)
+        return _closed_loop(r, load, n)
     n = min(n, float(prompts))
     mean_batch = prompts / ((prompts - n) / n + _harmonic(n))
-    speed = at_concurrency(r, load, mean_batch)
+    speed = _closed_loop(r, load, mean_batch)
     waiting = prompts - n
     queue = waiting * (waiting + 1) / (2 * speed.requests_per_s * prompts)
     wave_s = compute_s(
@@ -249,14 +265,14 @@ def at_rate(r: Replica, load: Workload, requests_per_s: float) -> Speed:
     admitted batch serves is reported as the saturated figures, flagged.
     """
     top = admitted(r, load)
-    best = at_concurrency(r, load, top)
+    best = _closed_loop(r, load, top)
     if requests_per_s >= best.requests_per_s:
         return dataclasses.replace(best, saturated=True)
     low, high = 0.0, top
     speed = best
     for _ in range(60):
         mid = (low + high) / 2
-        speed = at_concurrency(r, load, max(mid, 1e-3))
+        speed = _closed_loop(r, load, max(mid, 1e-3))
         if speed.requests_per_s < requests_per_s:
             low = mid
         else:
