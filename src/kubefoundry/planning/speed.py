@@ -27,7 +27,9 @@ MOE_BANDWIDTH_EFFICIENCY = 0.4  # fused-MoE kernels read expert weights at a low
 PREFILL_MFU = 0.55  # model FLOPs utilisation of prompt processing (large GEMMs)
 DECODE_MFU = 0.45  # FLOPs utilisation once a decode batch is compute-bound (smaller GEMMs)
 STEP_OVERHEAD_S = 1.0e-3  # scheduler, sampler, CUDA-graph launch per engine step (V1 engine)
-PER_SEQ_OVERHEAD_S = 12e-6  # per running request per step: sampling, detokenising, bookkeeping
+PER_SEQ_OVERHEAD_S = (
+    60e-6  # per running request per step: scheduling, sampling, detokenising, streaming
+)
 V0_OVERHEAD_FACTOR = 2.0  # the pre-0.8 engine did its scheduling on the critical path
 REQUEST_OVERHEAD_S = 0.035  # HTTP, chat template, tokenising, first token out: added to TTFT
 NVLINK_EFFICIENCY = 0.6  # share of one direction of NVLink bandwidth an all-reduce reaches
@@ -247,10 +249,11 @@ def at_max(r: Replica, load: Workload, *, prompts: int | None = None) -> Speed:
     speed = _closed_loop(r, load, mean_batch)
     waiting = prompts - n
     queue = waiting * (waiting + 1) / (2 * speed.requests_per_s * prompts)
-    wave_s = compute_s(
-        r, tokens=n * load.input_tokens / 2, context=load.input_tokens / 2, mfu=PREFILL_MFU
-    )
-    ttft = speed.ttft_s + queue + wave_s * n / prompts
+    budget = float(r.memory.max_num_batched_tokens)
+    wave_steps = n * load.input_tokens / budget  # steps until the first wave is all admitted
+    context = in_flight_context(load)
+    wave_step_s = step_s(r, decoding=n / 2, prefill=budget, context=context)
+    ttft = speed.ttft_s + queue + wave_steps / 2 * wave_step_s * n / prompts
     return dataclasses.replace(speed, ttft_s=ttft)
 
 
