@@ -23,7 +23,8 @@ from kubefoundry.catalog.gpus import GPU
 from kubefoundry.planning import engine_profiles, memory, performance, weights
 
 BANDWIDTH_EFFICIENCY = 0.85  # share of peak HBM bandwidth dense decode GEMVs sustain
-MOE_BANDWIDTH_EFFICIENCY = 0.4  # fused-MoE kernels read expert weights at a lower share
+MOE_BANDWIDTH_EFFICIENCY = 0.4  # fused-MoE kernels read an expert serving one token at this
+MOE_FULL_TOKENS = 16  # tokens per expert from which it streams at the dense efficiency
 PREFILL_MFU = 0.55  # model FLOPs utilisation of prompt processing (large GEMMs)
 DECODE_MFU = 0.45  # FLOPs utilisation once a decode batch is compute-bound (smaller GEMMs)
 STEP_OVERHEAD_S = 1.0e-3  # scheduler, sampler, CUDA-graph launch per engine step (V1 engine)
@@ -110,9 +111,21 @@ def experts_touched_share(arch: ModelArch, tokens: float) -> float:
 
 
 def weight_read_s(r: Replica, tokens: float) -> float:
-    dense = r.dense_bytes / (r.gpu.memory_bandwidth_gbps * 1e9 * BANDWIDTH_EFFICIENCY)
-    experts = r.expert_bytes * experts_touched_share(r.arch, tokens)
-    return dense + experts / (r.gpu.memory_bandwidth_gbps * 1e9 * MOE_BANDWIDTH_EFFICIENCY)
+    """The weight shard read once per step; for MoE only the experts the tokens touch.
+
+    Fused-MoE kernels stream an expert at ``MOE_BANDWIDTH_EFFICIENCY`` when it serves one
+    token, rising to the dense efficiency once it serves ``MOE_FULL_TOKENS`` (a GEMM tile).
+    """
+    bandwidth = r.gpu.memory_bandwidth_gbps * 1e9
+    dense = r.dense_bytes / (bandwidth * BANDWIDTH_EFFICIENCY)
+    moe = r.arch.moe
+    if moe is None:
+        return dense
+    share = experts_touched_share(r.arch, tokens)
+    per_expert = max(tokens, 1.0) * moe.experts_per_token / (moe.num_experts * share)
+    fill = min(1.0, (per_expert - 1) / (MOE_FULL_TOKENS - 1))
+    efficiency = MOE_BANDWIDTH_EFFICIENCY + (BANDWIDTH_EFFICIENCY - MOE_BANDWIDTH_EFFICIENCY) * fill
+    return dense + r.expert_bytes * share / (bandwidth * efficiency)
 
 
 def kv_read_s(r: Replica, *, requests: float, context: float) -> float:
