@@ -6,7 +6,7 @@ and builds it, so a typo is a clear error naming the flag and its valid values.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
@@ -97,16 +97,16 @@ def options(flags: dict[str, Any], *, hf_token_secret: str | None) -> base.Optio
     from kubefoundry.runtimes import base
 
     f = {k: flags.get(k, v) for k, v in DEFAULTS.items()}
-    for flag, key, allowed in (
-        ("--expose", "expose", ("none", "httproute", "ingress", "apisix")),
-        ("--monitoring", "monitoring", ("none", "servicemonitor", "podmonitor")),
-        ("--workload", "workload", ("chat", "rag", "agent", "batch")),
-        ("--multi-node", "multi_node", ("ray", "native")),
-        ("--token-source", "token_source", ("secret", "external-secret")),
+    for flag, key, vocabulary in (
+        ("--expose", "expose", choices.Exposure),
+        ("--monitoring", "monitoring", choices.Monitoring),
+        ("--workload", "workload", choices.Workload),
+        ("--multi-node", "multi_node", choices.MultiNode),
+        ("--token-source", "token_source", choices.TokenSource),
     ):
-        one_of(flag, f[key], allowed)
+        one_of(flag, f[key], get_args(vocabulary))
     if f["platform"] is not None:
-        one_of("--platform", f["platform"], ("nvidia", "xeon", "gaudi", "gaudi3"))
+        one_of("--platform", f["platform"], get_args(choices.Platform))
     token = base.TokenOptions(
         source="external-secret" if f["token_source"] == "external-secret" else "secret",
         store=f["secret_store"],

@@ -17,14 +17,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from typing import Literal
 
 from kubefoundry.catalog.architecture import ModelArch, Quantization
+from kubefoundry.core import choices
 from kubefoundry.core.units import GIB
 from kubefoundry.planning import engine_profiles, weights
 from kubefoundry.planning.engine_profiles import EngineProfile
 
-KvCacheDtype = Literal["auto", "fp8"]
+KvCacheDtype = choices.KvCacheDtype
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import get_args
 
 from kubefoundry.catalog.architecture import ModelArch, Quantization
+from kubefoundry.core import choices
 from kubefoundry.core.errors import InvalidInputError
 
-DtypeFlag = Literal["auto", "bf16", "fp16", "fp32"]
-QuantFlag = Literal["none", "fp8", "int8", "w8a8", "w4a16", "awq", "gptq", "mxfp4"]
-QUANT_FLAGS: tuple[str, ...] = ("none", "fp8", "int8", "w8a8", "w4a16", "awq", "gptq", "mxfp4")
+DtypeFlag = choices.DtypeFlag
+QuantFlag = choices.QuantFlag
+QUANT_FLAGS: tuple[str, ...] = get_args(QuantFlag)
 
 _CONFIG_DTYPES = {
     "bfloat16": "bf16",

@@ -13,16 +13,17 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
+from kubefoundry.core import choices
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes.common.claims import Said
 
 Manifest = dict[str, Any]
 
-Exposure = Literal["none", "httproute", "ingress", "apisix"]
-Monitoring = Literal["none", "servicemonitor", "podmonitor"]
-TokenSource = Literal["secret", "external-secret"]
-Workload = Literal["chat", "rag", "agent", "batch"]
-Platform = Literal["nvidia", "xeon", "gaudi", "gaudi3"]
+Exposure = choices.Exposure
+Monitoring = choices.Monitoring
+TokenSource = choices.TokenSource
+Workload = choices.Workload
+Platform = choices.Platform
 
 
 class Feature(enum.StrEnum):
@@ -85,7 +86,7 @@ class Options:
     workload: Workload = "chat"
     platform: Platform | None = None  # accelerator profile; None: from the plan's GPU
     llm_inference_service: bool = False  # kserve: LLMInferenceService (llm-d) instead of ISVC
-    multi_node: Literal["ray", "native"] = "ray"  # lws: Ray cluster or vLLM's own multi-node
+    multi_node: choices.MultiNode = "ray"  # lws: Ray cluster or vLLM's own multi-node
     image: str | None = None  # override the engine image
     pdb: bool = True
 
