@@ -8,9 +8,6 @@ import json
 import subprocess
 import sys
 
-from kubefoundry.cli import estimate_cmd
-from kubefoundry.planning import engine_profiles
-
 HEAVY = (
     "kubernetes",
     "kubernetes_validate",
@@ -48,7 +45,3 @@ def test_building_the_command_line_imports_nothing_heavy() -> None:
     loaded = json.loads(done.stdout)
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
     assert heavy == []
-
-
-def test_help_shows_the_planner_s_default_vllm_version() -> None:
-    assert estimate_cmd.DEFAULT_VLLM_VERSION == engine_profiles.DEFAULT_VLLM_VERSION

@@ -30,10 +30,11 @@ import referencing
 import referencing.jsonschema
 import yaml
 
+from kubefoundry.core import files
+
 KUBERNETES_VERSION = "1.34.0"  # the API version core kinds are validated against
 CRDS_ENV = "KUBEFOUNDRY_CRDS"
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -144,7 +145,7 @@ def default_crd_dirs() -> list[Path]:
 
 def _read_crd(path: Path) -> list[CrdVersion]:
     out = []
-    for doc in yaml.load_all(path.read_text(), Loader=_LOADER):
+    for doc in yaml.load_all(path.read_text(), Loader=files.YAML_LOADER):
         if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
             continue
         spec = doc["spec"]

@@ -20,10 +20,6 @@ if TYPE_CHECKING:
     from kubefoundry.catalog import architecture, gpus
     from kubefoundry.planning import memory
 
-# The default of --vllm-version, written here so that --help needs no planning import; a
-# test keeps it equal to planning.engine_profiles.DEFAULT_VLLM_VERSION.
-DEFAULT_VLLM_VERSION = "0.19.0"
-
 
 def load_config(path: Path) -> dict[str, Any]:
     """Read a ``config.json`` (or the one inside a model directory) with clear errors."""
@@ -72,7 +68,7 @@ def estimate(
     ] = "auto",
     vllm_version: Annotated[
         str, typer.Option("--vllm-version", help="vLLM release whose start-up to model.")
-    ] = DEFAULT_VLLM_VERSION,
+    ] = choices.DEFAULT_VLLM_VERSION,
     block_size: Annotated[int, typer.Option("--block-size", min=1)] = 16,
     input_tokens: Annotated[
         int | None,
@@ -117,10 +113,6 @@ def estimate(
             "Give exactly one of --gpu and --gpu-memory-gib.",
             hint="For example --gpu H100, or --gpu-memory-gib 79.19 for what the GPU reports.",
         )
-    if kv_cache_dtype not in ("auto", "fp8"):
-        raise InvalidInputError(
-            f"Unknown KV-cache dtype {kv_cache_dtype!r}.", hint="Use auto or fp8."
-        )
     arch = architecture.from_hf_config(load_config(config))
     gpu_name, total, bf16 = "", gpu_memory_gib or 0.0, True
     if gpu is not None:
@@ -144,7 +136,7 @@ def estimate(
         max_model_len=max_model_len,
         dtype=precision.resolve_dtype(dtype, arch, bf16_supported=bf16),
         quantization=quant,
-        kv_cache_dtype="fp8" if kv_cache_dtype == "fp8" else "auto",
+        kv_cache_dtype=kv_cache_dtype,
         vllm_version=vllm_version,
         block_size=block_size,
         gpu_name=gpu_name,

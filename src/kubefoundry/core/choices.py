@@ -1,4 +1,4 @@
-"""The closed vocabularies of a deployment request, declared once.
+"""The closed vocabularies of a deployment request, and its vLLM default, declared once.
 
 The CLI's options (which list them in ``--help`` and refuse anything else), the request
 schema, the planner and the renderers all take these types from here. Plain ``Literal``s in
@@ -22,3 +22,7 @@ Platform = Literal["nvidia", "xeon", "gaudi", "gaudi3"]
 MultiNode = Literal["ray", "native"]
 ExportFormat = Literal["yaml", "helm", "kustomize"]
 OutputFormat = Literal["json", "yaml"]
+
+# The vLLM release plans are made for when the request names none (the engine profiles in
+# planning/engine_profiles.py hold what each release does); here so `--help` can show it.
+DEFAULT_VLLM_VERSION = "0.19.0"

@@ -13,10 +13,14 @@ from kubefoundry.core.errors import InvalidInputError
 M = TypeVar("M", bound=BaseModel)
 
 
+# The safe loader, libyaml's where PyYAML was built with it (several times faster on the
+# catalogs every plan reads and the CRD schemas every check reads), else Python's.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_yaml(text: str) -> Any:
-    """YAML (or JSON) text as Python data, parsed safely: by libyaml where PyYAML was built
-    with it (several times faster on the catalogs every plan reads), else in Python."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    """YAML (or JSON) text as Python data, parsed safely with ``YAML_LOADER``."""
+    return yaml.load(text, Loader=YAML_LOADER)
 
 
 def load_yaml_model(path: Path, model: type[M], *, what: str, hint: str) -> M:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from kubefoundry.core import choices
 from kubefoundry.core.errors import InvalidInputError
 
-DEFAULT_VLLM_VERSION = "0.19.0"
+DEFAULT_VLLM_VERSION = choices.DEFAULT_VLLM_VERSION
 LARGE_GPU_GIB = 70.0  # vLLM raises its batch defaults on GPUs at least this large (not A100)
 
 
