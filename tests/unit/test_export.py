@@ -22,7 +22,7 @@ import pytest
 import yaml
 from tests.support import rendering
 
-from kubefoundry.core.errors import InvalidInputError, KubeFoundryError, NotFoundError
+from kubefoundry.core.errors import InvalidInputError, KubeFoundryError
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes import base, export, tgi, vllm
 from kubefoundry.runtimes.export import placing, tgitemplates
@@ -198,13 +198,6 @@ def test_a_name_that_is_not_a_dns_label_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="DNS label"):
         export.write([], fmt="helm", directory=tmp_path / "x", name="My Chart")
     assert not (tmp_path / "x").exists()
-
-
-def test_unknown_format_names_the_valid_ones() -> None:
-    assert export.parse_format(" Helm ") == "helm"
-    with pytest.raises(NotFoundError, match="kustomize") as err:
-        export.parse_format("kustomise")
-    assert err.value.hint == "Valid formats: yaml, helm, kustomize."
 
 
 # ---------------------------------------------------------------- tokens

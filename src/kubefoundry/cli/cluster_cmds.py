@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")]
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
-OutputFormat = output.OutputFormat
 _STYLE = {"ready": "bold green", "failed": "bold red"}
 
 
@@ -36,15 +35,10 @@ def _connect(kubeconfig: Path | None, context: str | None, namespace: str | None
     )
 
 
-def _data(value: Any, fmt: output.Format | None) -> bool:
-    """Print ``value`` as JSON or YAML when asked; False when the caller prints a table."""
-    return output.data(value, fmt)
-
-
 def cluster(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
-    fmt: OutputFormat = None,
+    fmt: output.OutputFormat = None,
 ) -> None:
     """What the cluster has: cloud, GPU node pools, installed runtimes, classes."""
     from rich.table import Table
@@ -54,7 +48,7 @@ def cluster(
 
     conn = _connect(kubeconfig, context, None)
     facts, refused = discovering.discover(conn)
-    if _data(facts.model_dump(mode="json") | {"unreadable": refused}, fmt):
+    if output.data(facts.model_dump(mode="json") | {"unreadable": refused}, fmt):
         return
     console = output.console()
     console.print(
@@ -209,7 +203,7 @@ def ls(
     ] = False,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
-    fmt: OutputFormat = None,
+    fmt: output.OutputFormat = None,
 ) -> None:
     """List KubeFoundry deployments."""
     from rich.text import Text
@@ -234,7 +228,7 @@ def ls(
             )
         )
     rows = [_row(r) for r in found]
-    if _data(rows, fmt):
+    if output.data(rows, fmt):
         return
     where = "any namespace" if all_namespaces else f"namespace {conn.namespace}"
     if not rows:
@@ -282,14 +276,14 @@ def status(
     namespace: requesting.Namespace = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
-    fmt: OutputFormat = None,
+    fmt: output.OutputFormat = None,
 ) -> None:
     """Where a deployment is: ready, or the phase it is in and why."""
     from kubefoundry.deploy import deploying
 
     conn = _connect(kubeconfig, context, namespace)
     progress = deploying.status(conn, name=name, namespace=conn.namespace)
-    if not _data(progress.to_dict(), fmt):
+    if not output.data(progress.to_dict(), fmt):
         output.console().print(_line(progress))
     if progress.phase.is_failed:
         raise typer.Exit(1)

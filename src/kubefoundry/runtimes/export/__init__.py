@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import get_args
 
 from kubefoundry.core import choices
-from kubefoundry.core.errors import InvalidInputError, NotFoundError
-from kubefoundry.core.naming import dns_label, suggest
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.core.naming import dns_label
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes import tgi
 from kubefoundry.runtimes.base import Manifest, Options, Rendered
@@ -27,20 +27,6 @@ from kubefoundry.runtimes.export import helm, kustomize, placing, tgichart, yaml
 Format = choices.ExportFormat
 FORMATS: tuple[Format, ...] = get_args(Format)
 _TOKEN = re.compile(r"hf_[A-Za-z0-9]{30,}")  # the shape of a Hugging Face access token
-
-
-def parse_format(value: str) -> Format:
-    """A format name from the command line, or an error naming the valid ones."""
-    key = value.strip().lower()
-    for fmt in FORMATS:
-        if fmt == key:
-            return fmt
-    raise NotFoundError(
-        kind="export format",
-        name=value,
-        suggestions=suggest(value, FORMATS),
-        hint="Valid formats: " + ", ".join(FORMATS) + ".",
-    )
 
 
 def files(manifests: Sequence[Manifest], *, fmt: Format, name: str) -> dict[str, str]:
