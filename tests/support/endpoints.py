@@ -144,34 +144,27 @@ def plain_http(conn: socket.socket) -> bytes | None:
     return None
 
 
+class _ApiHandler(http.server.BaseHTTPRequestHandler):
+    """A stand-in API server's request handler: JSON answers, no access log."""
+
+    def send_json(self, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
 @contextlib.contextmanager
-def unauthorized_api_server() -> Iterator[str]:
-    """A fake API server answering every request with the Status kube-apiserver sends on 401."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            body = json.dumps(
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "status": "Failure",
-                    "message": "Unauthorized",
-                    "reason": "Unauthorized",
-                    "code": 401,
-                }
-            ).encode()
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = do_PATCH = do_DELETE = _answer  # noqa: N815 (http.server's names)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def _serving(handler: type[_ApiHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free loopback port for the ``with`` block; yields its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -182,6 +175,30 @@ def unauthorized_api_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def unauthorized_api_server() -> Iterator[str]:
+    """A fake API server answering every request with the Status kube-apiserver sends on 401."""
+
+    class Handler(_ApiHandler):
+        def _answer(self) -> None:
+            self.send_json(
+                401,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "message": "Unauthorized",
+                    "reason": "Unauthorized",
+                    "code": 401,
+                },
+            )
+
+        do_GET = do_POST = do_PATCH = do_DELETE = _answer  # noqa: N815 (http.server's names)
+
+    with _serving(Handler) as url:
+        yield url
+
+
+@contextlib.contextmanager
 def busy_api_server(*, busy: int) -> Iterator[tuple[str, list[int]]]:
     """A stand-in API server (no real one is busy on demand) that answers its first ``busy``
     requests with 429 and ``Retry-After: 0``, as kube-apiserver does while a new CRD's storage
@@ -189,14 +206,17 @@ def busy_api_server(*, busy: int) -> Iterator[tuple[str, list[int]]]:
     sent, in order."""
     sent: list[int] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(_ApiHandler):
         def do_GET(self) -> None:
-            status = 429 if len(sent) < busy else 200
-            sent.append(status)
-            body = json.dumps(
-                {"kind": "Status", "code": 429, "reason": "TooManyRequests"}
-                if status == 429
-                else {
+            if len(sent) < busy:
+                sent.append(429)
+                busy_status = {"kind": "Status", "code": 429, "reason": "TooManyRequests"}
+                self.send_json(429, busy_status, {"Retry-After": "0"})
+                return
+            sent.append(200)
+            self.send_json(
+                200,
+                {
                     "major": "1",
                     "minor": "34",
                     "gitVersion": "v1.34.3",
@@ -206,24 +226,8 @@ def busy_api_server(*, busy: int) -> Iterator[tuple[str, list[int]]]:
                     "goVersion": "go1.24",
                     "compiler": "gc",
                     "platform": "linux/amd64",
-                }
-            ).encode()
-            self.send_response(status)
-            if status == 429:
-                self.send_header("Retry-After", "0")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+                },
+            )
 
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", sent
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler) as url:
+        yield url, sent
