@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from tests.conftest import CONFIGS
+from tests.support import cli
 
 LLAMA = str(CONFIGS / "meta-llama__Llama-3.1-8B-Instruct.json")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "kubefoundry.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return cli.kubefoundry(*args)
 
 
 def test_estimate_interface() -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.support import cli
 
 from kubefoundry.catalog import gpus, models
 
@@ -15,14 +13,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "checks"
 
 
 def run(*args: str, columns: int) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "kubefoundry.cli", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ | {"COLUMNS": str(columns)},
-        timeout=120,
-        check=False,
-    )
+    done = cli.kubefoundry(*args, columns=columns)
     assert done.returncode in (0, 1), done.stderr
     return done.stdout
 

@@ -9,11 +9,11 @@ added without its row.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 import typer.main
+from tests.support import cli
 
 from kubefoundry import __version__
 from kubefoundry.cli.app import app
@@ -62,14 +62,7 @@ MISTAKES: dict[str, dict[str, list[str] | None]] = {
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kubefoundry.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    return cli.kubefoundry(*args)
 
 
 def _leaves(command: object, path: tuple[str, ...] = ()) -> Iterator[str]:

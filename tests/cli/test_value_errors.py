@@ -7,11 +7,11 @@ One row per value a user really typed wrong (issue 8), through the real entry po
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from tests.conftest import CONFIGS
+from tests.support import cli
 
 LLAMA = str(CONFIGS / "meta-llama__Llama-3.1-8B-Instruct.json")
 ESTIMATE = ["estimate", "--config", LLAMA, "--tensor-parallel", "1"]
@@ -86,15 +86,7 @@ CASES = [
 
 
 def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kubefoundry.cli", *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-    )
+    return cli.kubefoundry(*argv, cwd=cwd)
 
 
 @pytest.mark.parametrize(("argv", "names", "says"), CASES)
