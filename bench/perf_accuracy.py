@@ -95,7 +95,7 @@ def _quant(cell: str) -> str:
 def _load(row: dict[str, str]) -> tuple[str | None, str, tuple[float, float, float] | None]:
     """(regime, concurrency cell, (concurrency, rate, prompts)) or a skip reason as regime None."""
     cell = row["concurrency"]
-    counted = re.search(r"(\d+) prompts", cell)
+    counted = re.search(r"(\d+) (?:prompts|at once)", cell)
     prompts = float(counted[1]) if counted else None
     if m := re.search(r"max_concurrency=(\d+)", cell):
         n = float(m[1])

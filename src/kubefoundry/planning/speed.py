@@ -15,7 +15,9 @@ benchmark row has its own.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import heapq
 import math
 
 from kubefoundry.catalog.architecture import ModelArch
@@ -26,12 +28,13 @@ BANDWIDTH_EFFICIENCY = 0.85  # share of peak HBM bandwidth dense decode GEMVs su
 MOE_BANDWIDTH_EFFICIENCY = 0.4  # fused-MoE kernels read an expert serving one token at this
 MOE_FULL_TOKENS = 16  # tokens per expert from which it streams at the dense efficiency
 PREFILL_MFU = 0.55  # model FLOPs utilisation of prompt processing (large GEMMs)
+MOE_MFU = 0.25  # grouped expert GEMMs: a few hundred rows each, routing gather/scatter
 DECODE_MFU = 0.45  # FLOPs utilisation once a decode batch is compute-bound (smaller GEMMs)
 STEP_OVERHEAD_S = 1.0e-3  # scheduler, sampler, CUDA-graph launch per engine step (V1 engine)
-PER_SEQ_OVERHEAD_S = (
-    60e-6  # per running request per step: scheduling, sampling, detokenising, streaming
-)
+PER_SEQ_OVERHEAD_S = 20e-6  # per running request per step: scheduling, input and sampler rows
 V0_OVERHEAD_FACTOR = 2.0  # the pre-0.8 engine did its scheduling on the critical path
+FRONTEND_REQUEST_S = 3e-3  # API server: HTTP, validation, chat template, tokenising a request
+FRONTEND_TOKEN_S = 100e-6  # API server: detokenise one token and stream it as an SSE chunk
 REQUEST_OVERHEAD_S = 0.035  # HTTP, chat template, tokenising, first token out: added to TTFT
 NVLINK_EFFICIENCY = 0.6  # share of one direction of NVLink bandwidth an all-reduce reaches
 NVLINK_LATENCY_S = 8e-6  # one small all-reduce over NVLink (vLLM's custom all-reduce)
@@ -140,9 +143,24 @@ def flops_per_token(arch: ModelArch, context: float) -> float:
     return 2.0 * performance.active_parameters(arch) + attention
 
 
+def routed_parameters(arch: ModelArch) -> float:
+    """Active parameters of the routed experts (one token's share; 0 for a dense model)."""
+    moe = arch.moe
+    if moe is None:
+        return 0.0
+    matrices = 3 if arch.gated_mlp else 2
+    layers = arch.num_layers - moe.first_dense_layers
+    return float(layers * moe.experts_per_token * matrices * arch.hidden_size) * (
+        moe.expert_intermediate_size
+    )
+
+
 def compute_s(r: Replica, *, tokens: float, context: float, mfu: float) -> float:
-    gpus = r.inputs.tp * r.inputs.pp
-    return tokens * flops_per_token(r.arch, context) / (gpus * r.compute_tflops * 1e12 * mfu)
+    """Matmul time; the routed experts' FLOPs run at ``MOE_MFU`` (grouped GEMMs)."""
+    peak = r.inputs.tp * r.inputs.pp * r.compute_tflops * 1e12
+    routed = 2.0 * routed_parameters(r.arch)
+    dense = flops_per_token(r.arch, context) - routed
+    return tokens * (dense / mfu + routed / min(mfu, MOE_MFU)) / peak
 
 
 def all_reduce_s(r: Replica, tokens: float) -> float:
@@ -170,17 +188,30 @@ def step_s(r: Replica, *, decoding: float, prefill: float, context: float) -> fl
     """One engine step: ``decoding`` requests at ``context`` plus ``prefill`` prompt tokens.
 
     With PP the batch is split into ``pp`` micro-batches that pass every stage in turn, so a
-    request waits ``pp`` stage-times per token, divided by the pipeline's efficiency.
+    request waits ``pp`` stage-times per token (each stage holds 1/pp of the layers and runs
+    one micro-batch at a time), divided by the pipeline's efficiency.
     """
     pp = r.inputs.pp
     dec, pre = decoding / pp, prefill / pp
     memory_s = weight_read_s(r, dec + pre) + kv_read_s(r, requests=dec, context=context)
     work_s = compute_s(r, tokens=dec, context=context, mfu=DECODE_MFU)
     work_s += compute_s(r, tokens=pre, context=prefill / 2 if prefill else 0, mfu=PREFILL_MFU)
-    stage = max(memory_s, work_s * pp) + all_reduce_s(r, dec + pre)
+    stage = max(memory_s, work_s) + all_reduce_s(r, dec + pre)
     if pp == 1:
         return stage + overhead_s(r, decoding)
     return (pp * (stage + PP_HOP_S)) / PP_EFFICIENCY + overhead_s(r, decoding)
+
+
+def paced_s(r: Replica, *, engine_s: float, tokens: float, ingested: float = 0.0) -> float:
+    """How long a step looks to clients once the API server has streamed its tokens.
+
+    The API server's event loop turns every generated token into an SSE chunk and takes in
+    every new request (``FRONTEND_TOKEN_S``, ``FRONTEND_REQUEST_S``). From the V1 engine it is
+    a separate process, so it overlaps the GPU and only paces the step when it is slower;
+    before V1 it ran in the engine's process, in series with the step.
+    """
+    cpu = FRONTEND_TOKEN_S * tokens + FRONTEND_REQUEST_S * ingested
+    return max(engine_s, cpu) if r.v1_engine else engine_s + cpu
 
 
 def at_concurrency(r: Replica, load: Workload, concurrency: float) -> Speed:
@@ -211,11 +242,12 @@ def _closed_loop(r: Replica, load: Workload, concurrency: float) -> Speed:
     budget = float(r.memory.max_num_batched_tokens)
     first = step_s(r, decoding=max(n - 1, 0.0), prefill=min(i, budget), context=context)
     ttft = REQUEST_OVERHEAD_S + math.ceil(i / budget) * first
-    tpot = step_s(r, decoding=n, prefill=0.0, context=context)
+    tpot = paced_s(r, engine_s=step_s(r, decoding=n, prefill=0.0, context=context), tokens=n)
     rate = n / (ttft + max(o - 1, 0.0) * tpot)
     for _ in range(100):
         prefill = min(rate * i * tpot, budget)
-        tpot = step_s(r, decoding=n, prefill=prefill, context=context)
+        engine = step_s(r, decoding=n, prefill=prefill, context=context)
+        tpot = paced_s(r, engine_s=engine, tokens=n, ingested=rate * tpot)
         new = n / (ttft + max(o - 1, 0.0) * tpot)
         if abs(new - rate) <= 1e-6 * new:
             break
@@ -248,30 +280,148 @@ def admitted(r: Replica, load: Workload) -> float:
 def at_max(r: Replica, load: Workload, *, prompts: int | None = None) -> Speed:
     """Every request sent at time zero: the engine runs as many as it admits.
 
-    With ``prompts`` (a benchmark's request count) the figures are those of that finite
-    burst: the admitted batch stays full while the queue lasts, then drains; with
-    exponential-like output lengths the last ``n`` take ``H(n)`` mean lengths (the harmonic
-    number), so the mean batch over the run is ``P / ((P − n) / n + H(n))``. The mean TTFT
-    then also holds the mean wait of the queued requests and the first wave's shared prefill.
+    Without ``prompts`` it is the steady state of the admitted batch. With ``prompts`` (a
+    benchmark's request count) it is that finite burst, replayed step by step by ``burst``.
     """
     n = admitted(r, load)
     if prompts is None:
         return _closed_loop(r, load, n)
-    n = min(n, float(prompts))
-    mean_batch = prompts / ((prompts - n) / n + _harmonic(n))
-    speed = _closed_loop(r, load, mean_batch)
-    waiting = prompts - n
-    queue = waiting * (waiting + 1) / (2 * speed.requests_per_s * prompts)
-    budget = float(r.memory.max_num_batched_tokens)
-    wave_steps = n * load.input_tokens / budget  # steps until the first wave is all admitted
-    context = in_flight_context(load)
-    wave_step_s = step_s(r, decoding=n / 2, prefill=budget, context=context)
-    ttft = speed.ttft_s + queue + wave_steps / 2 * wave_step_s * n / prompts
-    return dataclasses.replace(speed, ttft_s=ttft)
+    return burst(r, load, prompts=prompts)
 
 
-def _harmonic(n: float) -> float:
-    return math.log(max(n, 1.0)) + 0.5772 + 1 / (2 * max(n, 1.0))
+def output_lengths(load: Workload, count: int) -> list[int]:
+    """``count`` output lengths spread like an exponential of the workload's mean.
+
+    Quantiles taken in a golden-ratio order, so that arrival order and length are unrelated
+    (as in a shuffled dataset), rescaled so their mean is the workload's.
+    """
+    golden = (math.sqrt(5) - 1) / 2
+    raw = [-math.log(1 - ((k + 0.5) * golden) % 1.0) for k in range(count)]
+    if LENGTH_CV == 0:
+        raw = [1.0] * count
+    scale = load.output_tokens / (sum(raw) / count)
+    return [max(1, round(x * scale)) for x in raw]
+
+
+def burst(r: Replica, load: Workload, *, prompts: int) -> Speed:
+    """``prompts`` requests sent at once, replayed through vLLM's scheduler step by step.
+
+    Each step schedules the running requests' decode tokens first, then prompt chunks (of
+    partially prefilled, then waiting requests, oldest first) up to ``max_num_batched_tokens``,
+    admitting while ``max_num_seqs`` and the free KV cache allow. When the decode tokens of a
+    step do not fit in the KV cache the newest running request is preempted and later
+    recomputed (its prompt and what it had generated). The figures are those a benchmark
+    client reports: mean TTFT, mean per-request TPOT, output tokens over the whole run.
+    """
+    lengths = output_lengths(load, prompts)
+    prompt = max(1, round(load.input_tokens))
+    budget, seqs = r.memory.max_num_batched_tokens, r.memory.max_num_seqs
+    kv = max(r.memory.kv_tokens, prompt + 1)
+    sim = _Burst(prompts)
+    arrivals = collections.deque(range(prompts))  # reach the engine one per FRONTEND_REQUEST_S
+    now, step, finished = 0.0, 0, 0
+    while finished < prompts:
+        while arrivals and (arrivals[0] + 1) * FRONTEND_REQUEST_S <= now:
+            sim.waiting.append((arrivals.popleft(), prompt))
+        if not (sim.waiting or sim.prefilling or sim.decoding):
+            now = (arrivals[0] + 1) * FRONTEND_REQUEST_S
+            continue
+        while sim.decoding and sim.kv_used(step) + len(sim.decoding) > kv:
+            k = sim.preempt(step)
+            sim.waiting.appendleft((k, prompt + sim.generated[k]))
+        d = len(sim.decoding)
+        room, chunk = budget - d, 0
+        for p in sim.prefilling:
+            take = min(room, p[1])
+            p[1], p[2], room, chunk = p[1] - take, p[2] + take, room - take, chunk + take
+        used = sim.kv_used(step) + d + chunk
+        while sim.waiting and room > 0 and d + len(sim.prefilling) < seqs:
+            k, need = sim.waiting[0]
+            take = min(room, need)
+            if used + take > kv:
+                break
+            sim.waiting.popleft()
+            sim.prefilling.append([k, need - take, take])
+            room, chunk, used = room - take, chunk + take, used + take
+        context = sim.kv_used(step) / d if d else 0.0
+        engine = step_s(r, decoding=d, prefill=chunk, context=context)
+        now += paced_s(r, engine_s=engine, tokens=d + len(sim.prefilling))
+        finished += sim.advance(step, now, lengths)
+        step += 1
+    return sim.speed(lengths, ttft_extra=REQUEST_OVERHEAD_S)
+
+
+class _Burst:
+    """Bookkeeping of a burst: who waits, who is mid-prompt, who decodes, and their times."""
+
+    def __init__(self, prompts: int) -> None:
+        self.waiting: collections.deque[tuple[int, int]] = collections.deque()
+        self.prefilling: list[list[int]] = []  # [request, tokens left, tokens done]
+        self.decoding: dict[int, tuple[int, int]] = {}  # request → (first step, KV at it)
+        self.ends: list[tuple[int, int]] = []  # heap of (last step, request)
+        self.generated = [0] * prompts  # tokens generated before the current first step
+        self.first = [0.0] * prompts
+        self.done = [0.0] * prompts
+        self.sum_start = 0  # Σ first step over decoding requests
+        self.sum_kv = 0  # Σ KV tokens at the first step over decoding requests
+
+    def kv_used(self, step: int) -> int:
+        return self.sum_kv + len(self.decoding) * step - self.sum_start
+
+    def _leave(self, k: int) -> int:
+        start, base = self.decoding.pop(k)
+        self.sum_start -= start
+        self.sum_kv -= base
+        return start
+
+    def preempt(self, step: int) -> int:
+        k = next(reversed(self.decoding))
+        self.generated[k] += step - self._leave(k)
+        return k
+
+    def advance(self, step: int, now: float, lengths: list[int]) -> int:
+        """Close the step that ended at ``now``: prompts completed, requests finished."""
+        still = []
+        for p in self.prefilling:
+            if p[1]:
+                still.append(p)
+                continue
+            k = p[0]
+            if self.generated[k] == 0:
+                self.first[k] = now
+            self.decoding[k] = (step, p[2])
+            self.sum_start += step
+            self.sum_kv += p[2]
+            heapq.heappush(self.ends, (step + lengths[k] - self.generated[k] - 1, k))
+        self.prefilling = still
+        finished = 0
+        while self.ends and self.ends[0][0] <= step:
+            end, k = heapq.heappop(self.ends)
+            entry = self.decoding.get(k)
+            if entry is None or entry[0] + lengths[k] - self.generated[k] - 1 != end:
+                continue  # preempted since: a stale entry
+            self._leave(k)
+            self.done[k] = now
+            finished += 1
+        return finished
+
+    def speed(self, lengths: list[int], *, ttft_extra: float) -> Speed:
+        count = len(lengths)
+        duration = max(self.done) + ttft_extra
+        tpots = [
+            (self.done[k] - self.first[k]) / (lengths[k] - 1)
+            for k in range(count)
+            if lengths[k] > 1
+        ]
+        latency = sum(self.done) / count + ttft_extra
+        return Speed(
+            output_tokens_per_s=sum(lengths) / duration,
+            requests_per_s=count / duration,
+            ttft_s=sum(self.first) / count + ttft_extra,
+            tpot_s=sum(tpots) / len(tpots) if tpots else 0.0,
+            concurrency=count * latency / duration,
+            saturated=True,
+        )
 
 
 def at_rate(r: Replica, load: Workload, requests_per_s: float) -> Speed:
