@@ -138,3 +138,87 @@ def test_admitted_is_bounded_by_max_num_seqs_and_kv_cache() -> None:
     r = replica(gpu="L4")
     long = speed.Workload(input_tokens=6000, output_tokens=1000)
     assert speed.admitted(r, long) < speed.admitted(r, CHAT) <= r.memory.max_num_seqs
+
+
+def test_burst_tpot_is_a_per_request_mean_above_the_time_average(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # n requests that all fit, exponential lengths: the batch a request lives through is
+    # about ln 2 · n (hand calculation), far above the run's time average n / H(n). Short
+    # prompts and a free API server leave the batch size as the only effect.
+    monkeypatch.setattr(speed, "FRONTEND_TOKEN_S", 0.0)
+    monkeypatch.setattr(speed, "FRONTEND_REQUEST_S", 0.0)
+    r = replica()
+    n = 400
+    load = speed.Workload(input_tokens=8, output_tokens=200)
+    got = speed.burst(r, load, prompts=n)
+    context = speed.in_flight_context(load)
+    harmonic = sum(1 / k for k in range(1, n + 1))
+    time_average = speed.step_s(r, decoding=n / harmonic, prefill=0, context=context)
+    assert got.tpot_s > 1.3 * time_average
+    experienced = speed.step_s(r, decoding=0.69 * n, prefill=0, context=context)
+    assert got.tpot_s == pytest.approx(experienced, rel=0.15)
+
+
+def test_burst_of_one_request_is_one_prefill_then_decode_steps() -> None:
+    r = replica()
+    load = speed.Workload(input_tokens=512, output_tokens=100)
+    got = speed.burst(r, load, prompts=1)
+    prefill = speed.step_s(r, decoding=0, prefill=512, context=0)
+    arrive = speed.FRONTEND_REQUEST_S
+    assert got.ttft_s == pytest.approx(speed.REQUEST_OVERHEAD_S + arrive + prefill, rel=1e-6)
+    decode = speed.step_s(r, decoding=1, prefill=0, context=562)
+    assert got.tpot_s == pytest.approx(decode, rel=0.02)
+
+
+def test_a_kv_starved_burst_preempts_and_recomputes() -> None:
+    r = replica()
+    load = speed.Workload(input_tokens=200, output_tokens=200)
+    starved = dataclasses.replace(r, memory=dataclasses.replace(r.memory, kv_tokens=8_000))
+    ample, tight = (speed.burst(x, load, prompts=300) for x in (r, starved))
+    assert tight.output_tokens_per_s < ample.output_tokens_per_s
+    assert tight.ttft_s > ample.ttft_s
+    # 8000 KV tokens hold at most 8000 / 200 = 40 prompts; they cannot all stay to the end
+    assert tight.concurrency < 300
+
+
+def test_api_server_caps_streamed_tokens_per_second() -> None:
+    # With a GPU that costs nothing, a V1 engine streams one token per FRONTEND_TOKEN_S.
+    card = gpus.load().get("H100")
+    fast = dataclasses.replace(card, memory_bandwidth_gbps=1e9, bf16_dense_tflops=1e9)
+    r = dataclasses.replace(replica(gpu=fast), compute_tflops=1e9)
+    load = speed.Workload(input_tokens=10, output_tokens=2000)
+    got = speed.at_concurrency(r, load, 200)
+    assert got.tpot_s >= 200 * speed.FRONTEND_TOKEN_S
+    assert got.output_tokens_per_s == pytest.approx(1 / speed.FRONTEND_TOKEN_S, rel=0.05)
+
+
+def test_pipeline_stages_split_prefill_compute() -> None:
+    # A compute-bound prompt chunk: each of PP 2's stages runs half the layers on each half
+    # of the chunk in turn, so two GPUs share the FLOPs, less the pipeline's efficiency.
+    one = speed.step_s(replica(pp=1), decoding=0, prefill=8192, context=0)
+    two = speed.step_s(replica(pp=2), decoding=0, prefill=8192, context=0)
+    assert two == pytest.approx(one / 2 / speed.PP_EFFICIENCY, rel=0.05)
+
+
+def test_routed_expert_flops_run_at_the_moe_mfu() -> None:
+    mixtral = arch(MIXTRAL)
+    routed = 32 * 2 * 3 * 4096 * 14336  # layers × top-k × matrices × hidden × expert width
+    assert speed.routed_parameters(mixtral) == routed
+    r = replica(MIXTRAL, tp=2)
+    peak = 2 * r.compute_tflops * 1e12
+    dense = speed.flops_per_token(mixtral, 0) - 2 * routed
+    expected = 1000 * (dense / 0.55 + 2 * routed / speed.MOE_MFU) / peak
+    assert speed.compute_s(r, tokens=1000, context=0, mfu=0.55) == pytest.approx(expected)
+
+
+def test_poisson_wait_grows_without_bound_towards_capacity() -> None:
+    waits = [speed.queue_wait_s(rate=x, capacity=10.0) for x in (1.0, 5.0, 9.0, 9.9)]
+    assert waits[1] == pytest.approx(1.0 * 1 / 10)  # ρ/(1−ρ) = 1, (1 + 1)/2 = 1, S = 0.1 s
+    assert waits == sorted(waits)
+    assert waits[-1] > 50 * waits[0]
+    r = replica()
+    capacity = speed.at_concurrency(r, CHAT, speed.admitted(r, CHAT)).requests_per_s
+    near, half = (speed.at_rate(r, CHAT, capacity * x) for x in (0.95, 0.5))
+    queue = speed.queue_wait_s(rate=0.95 * capacity, capacity=capacity)
+    assert near.ttft_s - half.ttft_s > queue / 2

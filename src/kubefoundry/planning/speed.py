@@ -428,7 +428,8 @@ def at_rate(r: Replica, load: Workload, requests_per_s: float) -> Speed:
     """Requests arriving at a mean rate: the concurrency whose throughput equals it.
 
     Little's law (N = rate × latency) solved by bisection on N; a rate beyond what the
-    admitted batch serves is reported as the saturated figures, flagged.
+    admitted batch serves is reported as the saturated figures, flagged. Arrivals are
+    Poisson-like, so bunches of them wait: ``queue_wait_s`` is added to the TTFT.
     """
     top = admitted(r, load)
     best = _closed_loop(r, load, top)
@@ -443,13 +444,27 @@ def at_rate(r: Replica, load: Workload, requests_per_s: float) -> Speed:
             low = mid
         else:
             high = mid
-    n = requests_per_s * (speed.ttft_s + max(load.output_tokens - 1, 0.0) * speed.tpot_s)
+    wait = queue_wait_s(rate=requests_per_s, capacity=best.requests_per_s)
+    ttft = speed.ttft_s + wait
+    n = requests_per_s * (ttft + max(load.output_tokens - 1, 0.0) * speed.tpot_s)
     return dataclasses.replace(
         speed,
+        ttft_s=ttft,
         concurrency=n,
         requests_per_s=requests_per_s,
         output_tokens_per_s=requests_per_s * load.output_tokens,
     )
+
+
+def queue_wait_s(*, rate: float, capacity: float) -> float:
+    """Mean wait of Poisson arrivals at a server of ``capacity`` requests/s (Pollaczek-Khinchine).
+
+    ``ρ / (1 − ρ) × (1 + cv²) / 2 × 1 / capacity`` with ``ρ = rate / capacity`` and the spread
+    of request work ``LENGTH_CV``: small at light load, without bound as the rate nears
+    capacity.
+    """
+    rho = min(rate / capacity, 0.999)
+    return rho / (1 - rho) * (1 + LENGTH_CV**2) / 2 / capacity
 
 
 def _dense_bytes_per_gpu(arch: ModelArch, inputs: memory.MemoryInputs) -> float:
