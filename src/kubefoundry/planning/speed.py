@@ -5,10 +5,12 @@ admitted requests (chunked prefill, up to ``max_num_batched_tokens``). A step co
 of its memory traffic (the weight shard, only the experts the batch touches for MoE, plus the
 KV cache read at each request's real context) and its compute (2 FLOPs per active parameter
 per token plus attention), plus the engine's own per-step work and the tensor-parallel
-all-reduces; pipeline stages run micro-batches in turn and lose a bubble. A closed loop of N
-clients (``at_concurrency``) is the fixed point of "throughput = N / request latency"; a
-request rate (``at_rate``) is the N where that throughput equals the rate (Little's law, mean
-values, no arrival variance); ``at_max`` is as many requests as the engine admits. Constants
+all-reduces; pipeline stages run micro-batches in turn and lose a bubble. The API server
+streams every token and takes in every request; from V1 it overlaps the engine and only paces
+it when slower. A closed loop of N clients (``at_concurrency``) is the fixed point of
+"throughput = N / request latency"; a request rate (``at_rate``) is the N where that
+throughput equals the rate (Little's law) plus the Poisson queueing wait; ``at_max`` is as
+many requests as the engine admits, and a finite burst is replayed step by step. Constants
 are global and few, stated with their reasoning in ``docs/speed-model.md``; no GPU, model or
 benchmark row has its own.
 """
