@@ -350,7 +350,8 @@ def burst(r: Replica, load: Workload, *, prompts: int) -> Speed:
         now += paced_s(r, engine_s=engine, tokens=d + len(sim.prefilling))
         finished += sim.advance(step, now, lengths)
         step += 1
-    return sim.speed(lengths, ttft_extra=REQUEST_OVERHEAD_S)
+    got = sim.speed(lengths, ttft_extra=REQUEST_OVERHEAD_S)
+    return dataclasses.replace(got, saturated=prompts > admitted(r, load))
 
 
 class _Burst:
