@@ -153,6 +153,9 @@ def _predict(row: dict[str, str]) -> Row | str:
         gpu_name=gpu.id,
     )
     replica = speed.replica(arch, gpu, inputs)
+    if re.search(r"\bV0\b", row["engine_version"]):
+        # the row says this release fell back to the V0 engine (e.g. PP without Ray in 0.8)
+        replica = dataclasses.replace(replica, v1_engine=False)
     work = speed.Workload(
         input_tokens=_number(row["input_tokens"]) or 0.0,
         output_tokens=_number(row["output_tokens"]) or 0.0,

@@ -10,7 +10,7 @@ from tests.conftest import hf_config
 
 from kubefoundry.catalog import gpus
 from kubefoundry.catalog.architecture import ModelArch, Quantization, from_hf_config
-from kubefoundry.planning import memory, speed
+from kubefoundry.planning import burst, memory, speed
 
 LLAMA_8B = "meta-llama__Llama-3.1-8B-Instruct"
 MIXTRAL = "mistralai__Mixtral-8x7B-Instruct-v0.1"
@@ -151,7 +151,7 @@ def test_burst_tpot_is_a_per_request_mean_above_the_time_average(
     r = replica()
     n = 400
     load = speed.Workload(input_tokens=8, output_tokens=200)
-    got = speed.burst(r, load, prompts=n)
+    got = burst.burst(r, load, prompts=n)
     context = speed.in_flight_context(load)
     harmonic = sum(1 / k for k in range(1, n + 1))
     time_average = speed.step_s(r, decoding=n / harmonic, prefill=0, context=context)
@@ -163,7 +163,7 @@ def test_burst_tpot_is_a_per_request_mean_above_the_time_average(
 def test_burst_of_one_request_is_one_prefill_then_decode_steps() -> None:
     r = replica()
     load = speed.Workload(input_tokens=512, output_tokens=100)
-    got = speed.burst(r, load, prompts=1)
+    got = burst.burst(r, load, prompts=1)
     prefill = speed.step_s(r, decoding=0, prefill=512, context=0)
     arrive = speed.FRONTEND_REQUEST_S
     assert got.ttft_s == pytest.approx(speed.REQUEST_OVERHEAD_S + arrive + prefill, rel=1e-6)
@@ -175,7 +175,7 @@ def test_a_kv_starved_burst_preempts_and_recomputes() -> None:
     r = replica()
     load = speed.Workload(input_tokens=200, output_tokens=200)
     starved = dataclasses.replace(r, memory=dataclasses.replace(r.memory, kv_tokens=8_000))
-    ample, tight = (speed.burst(x, load, prompts=300) for x in (r, starved))
+    ample, tight = (burst.burst(x, load, prompts=300) for x in (r, starved))
     assert tight.output_tokens_per_s < ample.output_tokens_per_s
     assert tight.ttft_s > ample.ttft_s
     # 8000 KV tokens hold at most 8000 / 200 = 40 prompts; they cannot all stay to the end
@@ -222,3 +222,37 @@ def test_poisson_wait_grows_without_bound_towards_capacity() -> None:
     near, half = (speed.at_rate(r, CHAT, capacity * x) for x in (0.95, 0.5))
     queue = speed.queue_wait_s(rate=0.95 * capacity, capacity=capacity)
     assert near.ttft_s - half.ttft_s > queue / 2
+
+
+def test_api_server_intake_gets_the_idle_time_or_the_streaming_share() -> None:
+    v1 = replica()
+    v0 = dataclasses.replace(v1, v1_engine=False)
+    # V1: the loop waits 10 − 4 = 6 ms for the GPU, more than the 4 ms it streams.
+    assert burst.intake_s(v1, engine_s=10e-3, stream_s=4e-3, pending_s=1.0) == pytest.approx(6e-3)
+    # Streaming outlasts the GPU step: intake gets as much as the streaming, 5 ms.
+    assert burst.intake_s(v1, engine_s=2e-3, stream_s=5e-3, pending_s=1.0) == pytest.approx(5e-3)
+    # Never more than the requests still pending need.
+    assert burst.intake_s(v1, engine_s=10e-3, stream_s=0.0, pending_s=1e-3) == pytest.approx(1e-3)
+    # V0: the loop also ran the engine step, so intake gets engine + streaming and adds to it.
+    assert burst.intake_s(v0, engine_s=2e-3, stream_s=5e-3, pending_s=1.0) == pytest.approx(7e-3)
+    assert burst.step_seen_s(v0, engine_s=2e-3, stream_s=5e-3, intake=7e-3) == pytest.approx(14e-3)
+    assert burst.step_seen_s(v1, engine_s=2e-3, stream_s=5e-3, intake=5e-3) == pytest.approx(10e-3)
+
+
+def test_burst_intake_slows_while_the_api_server_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every engine step costs 1 ms. With free streaming the loop takes in one request per
+    # FRONTEND_REQUEST_S (4 ms): request k's first token comes at 4(k + 1) + 1 ms, a mean of
+    # 4 × 101 / 2 + 1 = 203 ms over 100 requests (hand calculation).
+    monkeypatch.setattr(speed, "step_s", lambda *_, **__: 1e-3)
+    monkeypatch.setattr(speed, "FRONTEND_REQUEST_S", 4e-3)
+    monkeypatch.setattr(speed, "FRONTEND_TOKEN_S", 0.0)
+    r, load = replica(), speed.Workload(input_tokens=8, output_tokens=50)
+    free = burst.burst(r, load, prompts=100)
+    assert free.ttft_s - speed.REQUEST_OVERHEAD_S == pytest.approx(0.203, rel=1e-3)
+    # Streaming a token costs 1 ms, more than the step: intake only gets as much time as the
+    # streaming, so requests come in at most half as fast and the first tokens at least twice
+    # as late; the streams themselves slow to several ms a token.
+    monkeypatch.setattr(speed, "FRONTEND_TOKEN_S", 1e-3)
+    busy = burst.burst(r, load, prompts=100)
+    assert busy.ttft_s - speed.REQUEST_OVERHEAD_S > 2 * 0.203
+    assert busy.tpot_s > 2 * 1e-3

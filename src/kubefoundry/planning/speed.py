@@ -17,9 +17,7 @@ benchmark row has its own.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import heapq
 import math
 
 from kubefoundry.catalog.architecture import ModelArch
@@ -35,7 +33,7 @@ DECODE_MFU = 0.45  # FLOPs utilisation once a decode batch is compute-bound (sma
 STEP_OVERHEAD_S = 1.0e-3  # scheduler, sampler, CUDA-graph launch per engine step (V1 engine)
 PER_SEQ_OVERHEAD_S = 20e-6  # per running request per step: scheduling, input and sampler rows
 V0_OVERHEAD_FACTOR = 2.0  # the pre-0.8 engine did its scheduling on the critical path
-FRONTEND_REQUEST_S = 3e-3  # API server: HTTP, validation, chat template, tokenising a request
+FRONTEND_REQUEST_S = 4e-3  # API server: HTTP, validation, chat template, tokenising a request
 FRONTEND_TOKEN_S = 100e-6  # API server: detokenise one token and stream it as an SSE chunk
 REQUEST_OVERHEAD_S = 0.035  # HTTP, chat template, tokenising, first token out: added to TTFT
 NVLINK_EFFICIENCY = 0.6  # share of one direction of NVLink bandwidth an all-reduce reaches
@@ -285,146 +283,11 @@ def at_max(r: Replica, load: Workload, *, prompts: int | None = None) -> Speed:
     Without ``prompts`` it is the steady state of the admitted batch. With ``prompts`` (a
     benchmark's request count) it is that finite burst, replayed step by step by ``burst``.
     """
-    n = admitted(r, load)
     if prompts is None:
-        return _closed_loop(r, load, n)
-    return burst(r, load, prompts=prompts)
+        return _closed_loop(r, load, admitted(r, load))
+    from kubefoundry.planning import burst  # here: burst imports this module
 
-
-def output_lengths(load: Workload, count: int) -> list[int]:
-    """``count`` output lengths spread like an exponential of the workload's mean.
-
-    Quantiles taken in a golden-ratio order, so that arrival order and length are unrelated
-    (as in a shuffled dataset), rescaled so their mean is the workload's.
-    """
-    golden = (math.sqrt(5) - 1) / 2
-    raw = [-math.log(1 - ((k + 0.5) * golden) % 1.0) for k in range(count)]
-    if LENGTH_CV == 0:
-        raw = [1.0] * count
-    scale = load.output_tokens / (sum(raw) / count)
-    return [max(1, round(x * scale)) for x in raw]
-
-
-def burst(r: Replica, load: Workload, *, prompts: int) -> Speed:
-    """``prompts`` requests sent at once, replayed through vLLM's scheduler step by step.
-
-    Each step schedules the running requests' decode tokens first, then prompt chunks (of
-    partially prefilled, then waiting requests, oldest first) up to ``max_num_batched_tokens``,
-    admitting while ``max_num_seqs`` and the free KV cache allow. When the decode tokens of a
-    step do not fit in the KV cache the newest running request is preempted and later
-    recomputed (its prompt and what it had generated). The figures are those a benchmark
-    client reports: mean TTFT, mean per-request TPOT, output tokens over the whole run.
-    """
-    lengths = output_lengths(load, prompts)
-    prompt = max(1, round(load.input_tokens))
-    budget, seqs = r.memory.max_num_batched_tokens, r.memory.max_num_seqs
-    kv = max(r.memory.kv_tokens, prompt + 1)
-    sim = _Burst(prompts)
-    arrivals = collections.deque(range(prompts))  # reach the engine one per FRONTEND_REQUEST_S
-    now, step, finished = 0.0, 0, 0
-    while finished < prompts:
-        while arrivals and (arrivals[0] + 1) * FRONTEND_REQUEST_S <= now:
-            sim.waiting.append((arrivals.popleft(), prompt))
-        if not (sim.waiting or sim.prefilling or sim.decoding):
-            now = (arrivals[0] + 1) * FRONTEND_REQUEST_S
-            continue
-        while sim.decoding and sim.kv_used(step) + len(sim.decoding) > kv:
-            k = sim.preempt(step)
-            sim.waiting.appendleft((k, prompt + sim.generated[k]))
-        d = len(sim.decoding)
-        room, chunk = budget - d, 0
-        for p in sim.prefilling:
-            take = min(room, p[1])
-            p[1], p[2], room, chunk = p[1] - take, p[2] + take, room - take, chunk + take
-        used = sim.kv_used(step) + d + chunk
-        while sim.waiting and room > 0 and d + len(sim.prefilling) < seqs:
-            k, need = sim.waiting[0]
-            take = min(room, need)
-            if used + take > kv:
-                break
-            sim.waiting.popleft()
-            sim.prefilling.append([k, need - take, take])
-            room, chunk, used = room - take, chunk + take, used + take
-        context = sim.kv_used(step) / d if d else 0.0
-        engine = step_s(r, decoding=d, prefill=chunk, context=context)
-        now += paced_s(r, engine_s=engine, tokens=d + len(sim.prefilling))
-        finished += sim.advance(step, now, lengths)
-        step += 1
-    got = sim.speed(lengths, ttft_extra=REQUEST_OVERHEAD_S)
-    return dataclasses.replace(got, saturated=prompts > admitted(r, load))
-
-
-class _Burst:
-    """Bookkeeping of a burst: who waits, who is mid-prompt, who decodes, and their times."""
-
-    def __init__(self, prompts: int) -> None:
-        self.waiting: collections.deque[tuple[int, int]] = collections.deque()
-        self.prefilling: list[list[int]] = []  # [request, tokens left, tokens done]
-        self.decoding: dict[int, tuple[int, int]] = {}  # request → (first step, KV at it)
-        self.ends: list[tuple[int, int]] = []  # heap of (last step, request)
-        self.generated = [0] * prompts  # tokens generated before the current first step
-        self.first = [0.0] * prompts
-        self.done = [0.0] * prompts
-        self.sum_start = 0  # Σ first step over decoding requests
-        self.sum_kv = 0  # Σ KV tokens at the first step over decoding requests
-
-    def kv_used(self, step: int) -> int:
-        return self.sum_kv + len(self.decoding) * step - self.sum_start
-
-    def _leave(self, k: int) -> int:
-        start, base = self.decoding.pop(k)
-        self.sum_start -= start
-        self.sum_kv -= base
-        return start
-
-    def preempt(self, step: int) -> int:
-        k = next(reversed(self.decoding))
-        self.generated[k] += step - self._leave(k)
-        return k
-
-    def advance(self, step: int, now: float, lengths: list[int]) -> int:
-        """Close the step that ended at ``now``: prompts completed, requests finished."""
-        still = []
-        for p in self.prefilling:
-            if p[1]:
-                still.append(p)
-                continue
-            k = p[0]
-            if self.generated[k] == 0:
-                self.first[k] = now
-            self.decoding[k] = (step, p[2])
-            self.sum_start += step
-            self.sum_kv += p[2]
-            heapq.heappush(self.ends, (step + lengths[k] - self.generated[k] - 1, k))
-        self.prefilling = still
-        finished = 0
-        while self.ends and self.ends[0][0] <= step:
-            end, k = heapq.heappop(self.ends)
-            entry = self.decoding.get(k)
-            if entry is None or entry[0] + lengths[k] - self.generated[k] - 1 != end:
-                continue  # preempted since: a stale entry
-            self._leave(k)
-            self.done[k] = now
-            finished += 1
-        return finished
-
-    def speed(self, lengths: list[int], *, ttft_extra: float) -> Speed:
-        count = len(lengths)
-        duration = max(self.done) + ttft_extra
-        tpots = [
-            (self.done[k] - self.first[k]) / (lengths[k] - 1)
-            for k in range(count)
-            if lengths[k] > 1
-        ]
-        latency = sum(self.done) / count + ttft_extra
-        return Speed(
-            output_tokens_per_s=sum(lengths) / duration,
-            requests_per_s=count / duration,
-            ttft_s=sum(self.first) / count + ttft_extra,
-            tpot_s=sum(tpots) / len(tpots) if tpots else 0.0,
-            concurrency=count * latency / duration,
-            saturated=True,
-        )
+    return burst.burst(r, load, prompts=prompts)
 
 
 def at_rate(r: Replica, load: Workload, requests_per_s: float) -> Speed:
