@@ -256,3 +256,46 @@ def test_burst_intake_slows_while_the_api_server_streams(monkeypatch: pytest.Mon
     busy = burst.burst(r, load, prompts=100)
     assert busy.ttft_s - speed.REQUEST_OVERHEAD_S > 2 * 0.203
     assert busy.tpot_s > 2 * 1e-3
+
+
+def test_prompts_arrive_whole_so_steps_mix_decode_only_and_one_prompt() -> None:
+    r = replica("Qwen__Qwen3-30B-A3B")  # 128 experts, 8 per token
+    load = speed.Workload(input_tokens=400, output_tokens=200)
+    plain = speed.step_s(r, decoding=4, prefill=0, context=500)
+    one = speed.step_s(r, decoding=4, prefill=400, context=500)
+    mean, square = speed.mixed_step_s(r, load, decoding=4, per_step=100, context=500)
+    # a quarter of the steps carry the whole 400-token prompt, the rest only decode
+    assert mean == pytest.approx(0.75 * plain + 0.25 * one)
+    assert square == pytest.approx(0.75 * plain**2 + 0.25 * one**2)
+    # experts are read once per step: the mix is cheaper than 100 tokens in every step
+    # (4 + 100 tokens touch most of the 128 experts, 4 alone about a quarter)
+    assert mean < speed.step_s(r, decoding=4, prefill=100, context=500)
+    # from one prompt per step on, every step carries what arrives
+    many, _ = speed.mixed_step_s(r, load, decoding=4, per_step=1000, context=500)
+    assert many == pytest.approx(speed.step_s(r, decoding=4, prefill=1000, context=500))
+
+
+def test_one_client_pays_its_prompt_once_and_never_waits_for_a_step() -> None:
+    r = replica()
+    load = speed.Workload(input_tokens=512, output_tokens=128)
+    got = speed.at_concurrency(r, load, 1)
+    context = speed.in_flight_context(load)
+    decode = speed.paced_s(
+        r, engine_s=speed.step_s(r, decoding=1, prefill=0, context=context), tokens=1
+    )
+    prompt = speed.step_s(r, decoding=0, prefill=512, context=context)
+    assert got.tpot_s == pytest.approx(decode, rel=1e-3)  # its own prompt is not interference
+    assert got.ttft_s == pytest.approx(speed.REQUEST_OVERHEAD_S + prompt, rel=1e-6)
+
+
+def test_a_request_waits_for_the_step_in_progress_when_others_run() -> None:
+    # each of 2 other clients has a request in the engine half of the time: 1 - 0.5² busy
+    assert speed._busy_share(3, engine=1.0, cycle=2.0) == pytest.approx(0.75)
+    assert speed._busy_share(1, engine=1.0, cycle=2.0) == 0.0
+    r = replica()
+    load = speed.Workload(input_tokens=512, output_tokens=128)
+    got = speed.at_concurrency(r, load, 8)
+    prompt = speed.step_s(r, decoding=7, prefill=512, context=speed.in_flight_context(load))
+    wait = got.ttft_s - speed.REQUEST_OVERHEAD_S - prompt
+    # the residual of a step in progress: about half a step (more when steps vary)
+    assert 0.45 * got.tpot_s < wait < 1.0 * got.tpot_s

@@ -233,21 +233,36 @@ def at_concurrency(r: Replica, load: Workload, concurrency: float) -> Speed:
 def _closed_loop(r: Replica, load: Workload, concurrency: float) -> Speed:
     """N requests in flight, all running.
 
-    Fixed point: the prompt tokens each step carries (chunked-prefill interference) are the
-    request rate × prompt length × step time, and the rate is N / request latency.
+    Fixed point: the prompt tokens of the other N − 1 clients arriving per step (chunked-prefill
+    interference) are (N − 1)/N × request rate × prompt length × step time, and the rate is
+    N / request latency. A prompt is
+    scheduled whole (up to ``max_num_batched_tokens``), so while fewer than one prompt arrives
+    per step most steps carry none and a few carry a whole one (``mixed_step_s``). A new
+    request waits for the step in progress (``residual_s``) unless the engine is idle.
     """
     n = max(concurrency, 1e-3)
     i, o = load.input_tokens, load.output_tokens
     context = in_flight_context(load)
     budget = float(r.memory.max_num_batched_tokens)
     first = step_s(r, decoding=max(n - 1, 0.0), prefill=min(i, budget), context=context)
-    ttft = REQUEST_OVERHEAD_S + math.ceil(i / budget) * first
-    tpot = paced_s(r, engine_s=step_s(r, decoding=n, prefill=0.0, context=context), tokens=n)
+    prompt_s = math.ceil(i / budget) * first
+    cached = (
+        step_s(r, decoding=n, prefill=0.0, context=context),
+        step_s(r, decoding=n, prefill=min(i, budget), context=context),
+    )
+    tpot = paced_s(r, engine_s=cached[0], tokens=n)
+    ttft = REQUEST_OVERHEAD_S + prompt_s
     rate = n / (ttft + max(o - 1, 0.0) * tpot)
     for _ in range(100):
-        prefill = min(rate * i * tpot, budget)
-        engine = step_s(r, decoding=n, prefill=prefill, context=context)
-        tpot = paced_s(r, engine_s=engine, tokens=n, ingested=rate * tpot)
+        others = rate * i * tpot * max(n - 1.0, 0.0) / n  # a request's own prompt is in its TTFT
+        tpot, square = mixed_step_s(
+            r, load, decoding=n, per_step=others, context=context, cached=cached
+        )
+        ingested = rate * tpot
+        tpot = paced_s(r, engine_s=tpot, tokens=n, ingested=ingested)
+        square = max(square, tpot * tpot)
+        busy = _busy_share(n, engine=max(o - 1, 0.0) * tpot + prompt_s, cycle=n / rate)
+        ttft = REQUEST_OVERHEAD_S + prompt_s + busy * square / (2 * tpot)
         new = n / (ttft + max(o - 1, 0.0) * tpot)
         if abs(new - rate) <= 1e-6 * new:
             break
@@ -260,6 +275,53 @@ def _closed_loop(r: Replica, load: Workload, concurrency: float) -> Speed:
         concurrency=n,
         saturated=False,
     )
+
+
+def mixed_step_s(
+    r: Replica,
+    load: Workload,
+    *,
+    decoding: float,
+    per_step: float,
+    context: float,
+    cached: tuple[float, float] | None = None,
+) -> tuple[float, float]:
+    """Mean engine step and mean squared step when ``per_step`` prompt tokens arrive per step.
+
+    The scheduler takes a waiting prompt whole, up to ``max_num_batched_tokens``: a step
+    carries a chunk of at least one prompt or none. With ``per_step`` below one prompt, a share
+    ``per_step / prompt`` of the steps carry one and the rest only decode; the mean of the two
+    is not the step at the mean prefill (weight reads, above all MoE experts, are paid once per
+    step whatever the tokens). From one prompt per step on, every step carries ``per_step``.
+    ``cached`` is (decode-only step, step with one prompt) at these ``decoding``/``context``.
+    """
+    budget = float(r.memory.max_num_batched_tokens)
+    prompt = min(load.input_tokens, budget)
+    if cached is None:
+        cached = (
+            step_s(r, decoding=decoding, prefill=0.0, context=context),
+            step_s(r, decoding=decoding, prefill=prompt, context=context),
+        )
+    plain, one = cached
+    if per_step <= 0 or prompt <= 0:
+        return plain, plain * plain
+    if per_step >= prompt:
+        full = step_s(r, decoding=decoding, prefill=min(per_step, budget), context=context)
+        return full, full * full
+    share = per_step / prompt
+    mean = (1 - share) * plain + share * one
+    return mean, (1 - share) * plain * plain + share * one * one
+
+
+def _busy_share(n: float, *, engine: float, cycle: float) -> float:
+    """Chance that at least one of the other ``n − 1`` clients has a request in the engine.
+
+    Each client spends ``engine`` of its ``cycle`` (request latency) with a request running;
+    a request that finds the engine idle is scheduled at once, otherwise it waits for the
+    step in progress to end.
+    """
+    phi = min(max(engine / cycle, 0.0), 1.0) if cycle > 0 else 1.0
+    return 1.0 - float((1.0 - phi) ** max(n - 1.0, 0.0))
 
 
 def in_flight_context(load: Workload) -> float:
