@@ -155,11 +155,11 @@ def test_70b_on_one_l4_ends_at_a_fix_that_works_in_one_step() -> None:
     error = _plan(_command_line(args))
     assert isinstance(error, DoesNotFitError)
     offered = _fixes(error)
-    assert ["--gpu-count", "16"] in offered  # the fewest L4s alone, not a doubling
+    assert ["--gpu-count", "8"] in offered  # the fewest L4s alone, not a doubling
     for flags in offered:
         plan = _plan(_command_line([*args, *flags]))
         assert isinstance(plan, Plan), flags
-    assert "152.5 GiB short per GPU" in error.message
+    assert "117.5 GiB short per GPU" in error.message
 
 
 def test_no_fix_keeps_a_gpu_the_planner_cannot_serve() -> None:
@@ -197,17 +197,32 @@ def _doc_request_block() -> str:
     return match.group(1)
 
 
-def test_the_documented_request_with_a_bf16_kv_cache_gets_fixes_that_plan(tmp_path: Path) -> None:
-    """It used to fail and suggest a *longer* context (131072), which failed again."""
-    path = tmp_path / "request.yaml"
-    path.write_text(_doc_request_block().replace("kv_cache_dtype: fp8", "kv_cache_dtype: auto"))
-    args = ["-f", str(path)]
+def test_a_long_context_in_a_bf16_kv_cache_gets_fixes_that_plan() -> None:
+    """It used to fail and suggest a *longer* context (131072), which failed again.
+
+    One 65,536-token request needs 8.0 GiB of bf16 KV (32 layers × 8 KV heads × 128 × 2 × 2 B
+    per token) beside 15 GiB of weights: more than an L4's 19.8 GiB budget.
+    """
+    args = [
+        "llama-3.1-8b",
+        "--gpu",
+        "L4",
+        "--gpu-count",
+        "1",
+        "--context-length",
+        "65536",
+        "--kv-cache-dtype",
+        "auto",
+        "--quantization",
+        "none",
+    ]
     error = _plan(_command_line(args))
     assert isinstance(error, DoesNotFitError)
+    assert "8.0 KV cache for 1 request of 65,536 tokens" in error.message
     offered = _fixes(error)
-    assert ["--kv-cache-dtype", "fp8"] in offered
+    assert ["--quantization", "fp8"] in offered
     assert ["--context-length", "16384"] in offered
     contexts = [int(f[f.index("--context-length") + 1]) for f in offered if "--context-length" in f]
-    assert all(c < 32768 for c in contexts)
+    assert all(c < 65536 for c in contexts)
     for flags in offered:
         assert isinstance(_plan(_command_line([*args, *flags])), Plan), flags

@@ -70,8 +70,8 @@ def test_pins_are_honoured() -> None:
 def test_impossible_pin_reports_shortfall_and_fix() -> None:
     with pytest.raises(DoesNotFitError) as caught:
         _plan("llama-3.3-70b", gpu="L4", gpu_count=1)
-    assert "152.5 GiB short per GPU" in caught.value.message
-    assert "--gpu-count 16 (" in (caught.value.hint or "")
+    assert "117.5 GiB short per GPU" in caught.value.message
+    assert "--gpu-count 8 (" in (caught.value.hint or "")
 
 
 def test_unknown_gpu_suggests() -> None:

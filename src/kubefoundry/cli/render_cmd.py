@@ -59,7 +59,15 @@ def render(
     cache_size: serving.CacheSize = None,
     storage_class: serving.StorageClass = None,
     disaggregated: serving.Disaggregated = False,
-    workload: serving.Workload = "chat",
+    workload: requesting.Workload = None,
+    input_tokens: requesting.InputTokens = None,
+    output_tokens: requesting.OutputTokens = None,
+    input_tokens_p90: requesting.InputTokensP90 = None,
+    output_tokens_p90: requesting.OutputTokensP90 = None,
+    requests_per_second: requesting.RequestsPerSecond = None,
+    concurrent_users: requesting.ConcurrentUsers = None,
+    ttft_ms: requesting.TtftMs = None,
+    tpot_ms: requesting.TpotMs = None,
     platform: serving.Platform = None,
     llm_inference_service: serving.LlmInferenceService = False,
     multi_node: serving.MultiNode = "ray",
@@ -72,7 +80,9 @@ def render(
 
     out = _directory(out_arg)
     request = requesting.from_flags(file, locals())
-    options = serving.options(locals(), hf_token_secret=request.hf_token_secret)
+    options = serving.options(
+        locals(), hf_token_secret=request.hf_token_secret, workload=request.workload.profile
+    )
     form = fmt  # Typer already refused anything but yaml, helm and kustomize
     if form != "yaml" and out is None:
         raise InvalidInputError(f"--format {form} writes a directory.", hint="Add -o DIR.")

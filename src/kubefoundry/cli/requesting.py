@@ -76,6 +76,52 @@ Name = Annotated[
 ]
 Namespace = Annotated[str | None, typer.Option("--namespace", "-n")]
 
+# The workload (request field ``workload``): a named profile and any of its figures replaced.
+Workload = Annotated[
+    choices.Workload | None,
+    typer.Option("--workload", help="Traffic profile (default chat): lengths and targets."),
+]
+InputTokens = Annotated[
+    int | None, typer.Option("--input-tokens", min=1, help="Mean prompt length, tokens.")
+]
+OutputTokens = Annotated[
+    int | None, typer.Option("--output-tokens", min=1, help="Mean output length, tokens.")
+]
+InputTokensP90 = Annotated[
+    int | None, typer.Option("--input-tokens-p90", min=1, help="90th percentile prompt.")
+]
+OutputTokensP90 = Annotated[
+    int | None, typer.Option("--output-tokens-p90", min=1, help="90th percentile output.")
+]
+RequestsPerSecond = Annotated[
+    float | None,
+    typer.Option("--requests-per-second", min=0.0001, help="Peak load as a request rate."),
+]
+ConcurrentUsers = Annotated[
+    int | None,
+    typer.Option("--concurrent-users", min=1, help="Peak load: users with a request in flight."),
+]
+TtftMs = Annotated[
+    float | None, typer.Option("--ttft-ms", min=1, help="Target mean time to first token.")
+]
+TpotMs = Annotated[
+    float | None, typer.Option("--tpot-ms", min=0.1, help="Target mean time per output token.")
+]
+
+# Command-line name of each workload field (the flag is not always the field's name).
+WORKLOAD_FLAGS = {
+    "workload": "profile",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "input_tokens_p90": "input_tokens_p90",
+    "output_tokens_p90": "output_tokens_p90",
+    "requests_per_second": "requests_per_s",
+    "concurrent_users": "concurrent_users",
+    "ttft_ms": "ttft_ms",
+    "tpot_ms": "tpot_ms",
+}
+_FLAG_OF_FIELD = {f"workload.{field}": flag for flag, field in WORKLOAD_FLAGS.items()}
+
 
 def build(file: Path | None, **flags: Any) -> DeploymentRequest:
     """The request from ``file`` (if any) with every flag that was given laid over it."""
@@ -85,7 +131,12 @@ def build(file: Path | None, **flags: Any) -> DeploymentRequest:
     from kubefoundry.planning.request import DeploymentRequest, load_request
 
     base = load_request(file).model_dump(exclude_none=True) if file else {}
-    given = {k: v for k, v in flags.items() if v is not None}
+    given = {k: v for k, v in flags.items() if v is not None and k not in WORKLOAD_FLAGS}
+    workload = {
+        WORKLOAD_FLAGS[k]: v for k, v in flags.items() if v is not None and k in WORKLOAD_FLAGS
+    }
+    if workload:
+        given["workload"] = {**base.get("workload", {}), **workload}
     if "model" not in given and "model" not in base:
         raise InvalidInputError(
             "No model given.", hint="Pass MODEL (e.g. llama-3.1-8b) or -f request.yaml."
@@ -93,19 +144,26 @@ def build(file: Path | None, **flags: Any) -> DeploymentRequest:
     try:
         return DeploymentRequest.model_validate({**base, **given})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"--{loc.replace('_', '-')}: {msg}" for loc, msg in files.field_errors(exc)
-        )
+        problems = "; ".join(f"{_flag(loc)}: {msg}" for loc, msg in files.field_errors(exc))
         raise InvalidInputError(
             f"Invalid options: {problems}.", hint="See `kubefoundry plan --help`."
         ) from None
+
+
+def _flag(loc: str) -> str:
+    """The command-line flag of a request field's dotted path."""
+    if loc in _FLAG_OF_FIELD:
+        return "--" + _FLAG_OF_FIELD[loc].replace("_", "-")
+    if loc == "workload":
+        return "workload"
+    return f"--{loc.replace('_', '-')}"
 
 
 def from_flags(file: Path | None, flags: dict[str, Any]) -> DeploymentRequest:
     """The request from a command's flags (its ``locals()``): only request fields are taken."""
     from kubefoundry.planning.request import DeploymentRequest
 
-    fields = DeploymentRequest.model_fields
+    fields = set(DeploymentRequest.model_fields) | set(WORKLOAD_FLAGS)
     return build(file, **{k: v for k, v in flags.items() if k in fields})
 
 

@@ -48,10 +48,6 @@ Disaggregated = Annotated[
     bool,
     typer.Option("--disaggregated", help="Split prefill and decode (dynamo, llmd, kserve)."),
 ]
-Workload = Annotated[
-    choices.Workload,
-    typer.Option("--workload", help="Traffic shape (routing and prefill/decode choices)."),
-]
 Platform = Annotated[
     choices.Platform | None,
     typer.Option("--platform", help="kserve: the accelerator platform profile."),
@@ -76,7 +72,6 @@ DEFAULTS: dict[str, Any] = {
     "cache_size": None,
     "storage_class": None,
     "disaggregated": False,
-    "workload": "chat",
     "platform": None,
     "llm_inference_service": False,
     "multi_node": "ray",
@@ -92,15 +87,17 @@ def one_of(flag: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def options(flags: dict[str, Any], *, hf_token_secret: str | None) -> base.Options:
-    """``base.Options`` from a command's flags (its ``locals()``), checked."""
+def options(
+    flags: dict[str, Any], *, hf_token_secret: str | None, workload: choices.Workload = "chat"
+) -> base.Options:
+    """``base.Options`` from a command's flags (its ``locals()``), checked; ``workload`` is the
+    request's profile (``--workload``), which routing and prefill/decode choices follow."""
     from kubefoundry.runtimes import base
 
     f = {k: flags.get(k, v) for k, v in DEFAULTS.items()}
     for flag, key, vocabulary in (
         ("--expose", "expose", choices.Exposure),
         ("--monitoring", "monitoring", choices.Monitoring),
-        ("--workload", "workload", choices.Workload),
         ("--multi-node", "multi_node", choices.MultiNode),
         ("--token-source", "token_source", choices.TokenSource),
     ):
@@ -124,7 +121,7 @@ def options(flags: dict[str, Any], *, hf_token_secret: str | None) -> base.Optio
         token=token,
         cache=cache,
         disaggregated=f["disaggregated"],
-        workload=f["workload"],
+        workload=workload,
         platform=f["platform"],
         llm_inference_service=f["llm_inference_service"],
         multi_node=f["multi_node"],

@@ -39,9 +39,24 @@ def plan(
     facts: ClusterFacts | None = None,
     runtimes: registry.Registry | None = None,
 ) -> tuple[base.Runtime, Plan]:
-    """The plan with its runtime chosen (or the pinned one checked) and explained."""
-    raw = planner.plan(request, model, gpus=gpus.load(), instances=instances.load(), facts=facts)
-    return choosing.choose(raw, options, registry=runtimes or registry.default(), facts=facts)
+    """The plan with its runtime chosen (or the pinned one checked) and explained.
+
+    A pinned runtime that provisions its own nodes (KAITO on Azure) narrows the machines the
+    planner may buy to those it can provision, so the plan is one it can serve.
+    """
+    known = runtimes or registry.default()
+    provisions = None
+    if request.runtime:
+        provisions = getattr(known.get(request.runtime), "provisions", None)
+    raw = planner.plan(
+        request,
+        model,
+        gpus=gpus.load(),
+        instances=instances.load(),
+        facts=facts,
+        provisions=provisions,
+    )
+    return choosing.choose(raw, options, registry=known, facts=facts)
 
 
 def render(

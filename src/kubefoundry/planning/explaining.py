@@ -6,14 +6,14 @@ place and the CLI and the web UI show the same sentences.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from kubefoundry.catalog import gpus as gpu_catalog
 from kubefoundry.catalog import instances as instance_catalog
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import ClusterFacts, NodePool
 from kubefoundry.core.naming import counted
-from kubefoundry.planning import placement
+from kubefoundry.planning import nodes, placement
 from kubefoundry.planning.plans import Alternative, Decision
 from kubefoundry.planning.request import DeploymentRequest
 from kubefoundry.planning.tiers import Tier
@@ -31,8 +31,13 @@ def offers(
     gpus: gpu_catalog.GpuCatalog,
     instances: instance_catalog.InstanceCatalog,
     facts: ClusterFacts | None,
+    provisions: Mapping[str, frozenset[str]] | None = None,
 ) -> tuple[list[placement.Offer], list[Alternative]]:
-    """GPU types the plan may use, and the ones it may not with the reason."""
+    """GPU types the plan may use, and the ones it may not with the reason.
+
+    ``provisions`` (per cloud, the instance types a pinned runtime can provision) leaves out
+    that cloud's other machines.
+    """
     pinned = gpus.get(request.gpu) if request.gpu else None
     if facts is not None and facts.gpu_pools():
         return _cluster_offers(request, gpus, instances, facts, pinned)
@@ -54,17 +59,25 @@ def offers(
                 )
             )
             continue
-        offer = _cloud_offer(gpu, request, instances)
+        offer = _cloud_offer(gpu, request, instances, provisions or {})
         if offer is None:
             where = request.cloud or "any cloud in our price list"
-            unavailable.append(Alternative(gpu.id, f"not offered on {where}"))
+            limited = (
+                f" as an instance type {request.runtime} provisions"
+                if provisions and (request.cloud is None or request.cloud in provisions)
+                else ""
+            )
+            unavailable.append(Alternative(gpu.id, f"not offered on {where}{limited}"))
         else:
             result.append(offer)
     return result, unavailable
 
 
 def _cloud_offer(
-    gpu: gpu_catalog.GPU, request: DeploymentRequest, instances: instance_catalog.InstanceCatalog
+    gpu: gpu_catalog.GPU,
+    request: DeploymentRequest,
+    instances: instance_catalog.InstanceCatalog,
+    provisions: Mapping[str, frozenset[str]],
 ) -> placement.Offer | None:
     if request.usd_per_gpu_hour is not None or request.cloud == "onprem":
         return placement.Offer(
@@ -76,19 +89,36 @@ def _cloud_offer(
             cloud=request.cloud,
             source="your price" if request.usd_per_gpu_hour else "no price",
         )
-    rows = list(instances.for_gpu(gpu.id, cloud=request.cloud))
+    rows = [
+        r
+        for r in instances.for_gpu(gpu.id, cloud=request.cloud)
+        if r.cloud not in provisions or r.name in provisions[r.cloud]
+    ]
     if not rows:
         return None
     priced = [(r, r.usd_per_gpu_hour) for r in rows if r.usd_per_gpu_hour]
     best, best_price = min(priced, key=lambda p: p[1]) if priced else (None, None)
+    # Whole machines of the cloud with the cheapest GPU-hour: the nodes a plan would add.
+    cloud = best.cloud if best else rows[0].cloud
+    machines = tuple(
+        nodes.Machine(
+            name=r.name,
+            gpus=r.gpu_count,
+            usd_per_hour=r.usd_per_hour,
+            source=f"{r.cloud} {r.region} on-demand {r.name}, {r.price_as_of}",
+        )
+        for r in rows
+        if r.cloud == cloud and r.usd_per_hour
+    )
     return placement.Offer(
         gpu=gpu,
-        gpus_per_node=max(r.gpu_count for r in rows),
+        gpus_per_node=max(r.gpu_count for r in rows if r.cloud == cloud),
         max_nodes=placement.MAX_NODES_PER_REPLICA,
         usd_per_gpu_hour=round(best_price, 4) if best_price else None,
         instance_type=best.name if best else rows[0].name,
-        cloud=best.cloud if best else rows[0].cloud,
+        cloud=cloud,
         source=f"{best.cloud} {best.region} on-demand, {best.price_as_of}" if best else "no price",
+        machines=machines,
     )
 
 
@@ -109,6 +139,13 @@ def _cluster_offers(
         if price is None:
             per_gpu = instances.usd_per_gpu_hour(gpu.id, cloud=facts.cloud)
             price, source = per_gpu, f"{facts.cloud or 'cloud'} list price for {gpu.id}"
+        where = f"node pool {pool.name}; {source}"
+        machine = nodes.Machine(
+            name=pool.instance_type,
+            gpus=pool.gpus_per_node,
+            usd_per_hour=None if price is None else price * pool.gpus_per_node,
+            source=where,
+        )
         result.append(
             placement.Offer(
                 gpu=gpu,
@@ -117,7 +154,8 @@ def _cluster_offers(
                 usd_per_gpu_hour=price,
                 instance_type=pool.instance_type,
                 cloud=facts.cloud,
-                source=f"node pool {pool.name}; {source}",
+                source=where,
+                machines=(machine,),
             )
         )
     unavailable = []
@@ -193,7 +231,7 @@ def shortfall_text(option: placement.Option) -> str:
     text = (
         f"{who} {short.needed_gib:.1f} GiB ({short.weights_gib:.1f} weights + "
         f"{short.activation_peak_gib:.1f} activations + {short.non_torch_gib:.1f} runtime + "
-        f"{short.kv_cache_gib:.1f} KV cache for {short.requests} requests of "
+        f"{short.kv_cache_gib:.1f} KV cache for {counted(short.requests, 'request')} of "
         f"{short.context:,} tokens) but vLLM may use {short.budget_gib:.1f} GiB of its "
         f"{option.offer.gpu.cuda_total_gib:.1f}: {gib(short.per_gpu_gib)} GiB short per GPU"
     )
@@ -209,7 +247,12 @@ def gib(value: float) -> str:
     return f"{value:.2f}" if value < 0.05 else f"{value:.1f}"
 
 
-def why_not(option: placement.Option, chosen: placement.Option, tier: Tier) -> str:
+def why_not(
+    option: placement.Option,
+    chosen: placement.Option,
+    tier: Tier,
+    cheapest: float | None = None,
+) -> str:
     """Why ``option`` lost to ``chosen``, the reason first.
 
     The reason is the first thing the tier's ordering (``placement.sort_key``) tells apart, so
@@ -222,19 +265,38 @@ def why_not(option: placement.Option, chosen: placement.Option, tier: Tier) -> s
     if option.shortfall is not None:
         short = option.shortfall
         return (
-            f"does not fit: {gib(short.per_gpu_gib)} GiB short per GPU for {short.requests} "
-            f"requests of {short.context:,} tokens (needs {short.needed_gib:.1f} GiB, vLLM may "
+            f"does not fit: {gib(short.per_gpu_gib)} GiB short per GPU for "
+            f"{counted(short.requests, 'request')} of {short.context:,} tokens (needs "
+            f"{short.needed_gib:.1f} GiB, vLLM may "
             f"use {short.budget_gib:.1f})"
         )
     if chosen.fits_target and not option.fits_target:
         return f"shorter context: fits {option.context:,} tokens, the pick {chosen.context:,}"
+    if chosen.meets_targets and not option.meets_targets:
+        missed = option.serving.capacity.missed if option.serving else None
+        return f"misses the latency target even with one request at a time: {missed}"
+    mine = option.usd_per_hour
+    premium = placement.LATENCY_PREMIUM
+    over = mine is not None and cheapest is not None and mine > cheapest * premium + 1e-9
+    if tier.objective == "latency" and over:
+        return (
+            f"costs more than {premium:g}× the cheapest option that meets the targets: "
+            f"{money(mine)}{_replicas(option)} vs {money(cheapest)}"
+        )
     if tier.objective == "cost":
         reason = _cost_reason(option, chosen)
     elif tier.objective == "balanced":
-        reason = _per_million_reason(option, chosen)
+        reason = _balanced_reason(option, chosen)
     else:
         reason = _speed_reason(option, chosen)
     return reason or _tie_reason(option, chosen)
+
+
+def _replicas(option: placement.Option) -> str:
+    if option.serving is None:
+        return ""
+    n = option.serving.sizing.replicas
+    return f" for {counted(n, 'replica')} on {option.serving.nodes.describe()}"
 
 
 def _cost_reason(option: placement.Option, chosen: placement.Option) -> str | None:
@@ -242,34 +304,42 @@ def _cost_reason(option: placement.Option, chosen: placement.Option) -> str | No
     if mine is None and theirs is not None:
         return "no price, so it cannot be compared on $/hour"
     if mine is not None and theirs is not None and mine > theirs:
-        return f"costs more: {money(mine)} vs {money(theirs)} for the pick"
+        return f"costs more: {money(mine)}{_replicas(option)} vs {money(theirs)} for the pick"
     return None
 
 
-def _per_million_reason(option: placement.Option, chosen: placement.Option) -> str | None:
-    mine, theirs = option.usd_per_million_tokens, chosen.usd_per_million_tokens
-    if mine is None and theirs is not None:
-        return "no price, so it cannot be compared on $ per 1M output tokens"
-    if mine is not None and theirs is not None and mine > theirs:
-        if option.context == chosen.context:
-            return f"costs more per 1M output tokens: ${mine:.3f} vs ${theirs:.3f} for the pick"
+def _latency_text(option: placement.Option) -> str:
+    if option.serving is None:
+        return "no speed figure"
+    got = option.serving.sizing.per_replica
+    return (
+        f"{option.request_latency_s:.1f} s per request (TTFT {got.ttft_s * 1000:,.0f} ms, "
+        f"TPOT {got.tpot_s * 1000:.1f} ms)"
+    )
+
+
+def _balanced_reason(option: placement.Option, chosen: placement.Option) -> str | None:
+    """The balanced order: price in 10 % steps, then speed in 10 % steps, then price."""
+    mine, theirs = option.usd_per_hour, chosen.usd_per_hour
+    if mine is None or theirs is None:
+        return _cost_reason(option, chosen)
+    same_price = placement.price_bucket(mine) == placement.price_bucket(theirs)
+    if not same_price and mine > theirs:
+        return _cost_reason(option, chosen)
+    if same_price and placement.latency_bucket(option) > placement.latency_bucket(chosen):
         return (
-            f"costs more per 1M output tokens (${mine:.3f}, measured at "
-            f"{option.context:,} tokens of context)"
+            f"slower at about the same price (within 10 %): {_latency_text(option)} vs "
+            f"{_latency_text(chosen)} for the pick"
         )
     return _cost_reason(option, chosen)
 
 
 def _speed_reason(option: placement.Option, chosen: placement.Option) -> str | None:
-    mine = option.speed.decode_tokens_per_s_single if option.speed else 0.0
-    theirs = chosen.speed.decode_tokens_per_s_single if chosen.speed else 0.0
-    if round(mine, -1) < round(theirs, -1):
-        if option.context == chosen.context:
-            return f"slower decode: {mine:.0f} tokens/s per request vs {theirs:.0f} for the pick"
-        return f"slower decode ({mine:.0f} tokens/s per request at {option.context:,} tokens)"
+    if placement.latency_bucket(option) > placement.latency_bucket(chosen):
+        return f"slower: {_latency_text(option)} vs {_latency_text(chosen)} for the pick"
     cost = _cost_reason(option, chosen)
     if cost:
-        return f"{cost}; decode speed is within 10 tokens/s of the pick"
+        return f"{cost}; as fast as the pick (within 10 %)"
     return None
 
 
@@ -308,11 +378,15 @@ def decisions(
     request: DeploymentRequest,
 ) -> Iterator[Decision]:
     others = [o for o in best_per_gpu(options, tier) if o.offer.gpu.id != chosen.offer.gpu.id]
+    pool = [o for o in options if o.fits_target] or [o for o in options if o.fits_floor]
+    cheapest = placement.cheapest_price(pool)
     same_gpu = [o for o in options if o.offer.gpu.id == chosen.offer.gpu.id and o is not chosen]
     objective = {
-        "cost": "the lowest $/hour",
-        "balanced": "the lowest $ per 1M output tokens",
-        "latency": "the fastest decode per request",
+        "cost": "the lowest $/hour for the replicas the peak needs",
+        "balanced": "the lowest $/hour for the replicas the peak needs (the faster of two "
+        "options within 10 % of each other's price)",
+        "latency": "the fastest requests at the peak (the cheaper of two options within 10 % "
+        "of each other's speed)",
     }[tier.objective]
     yield Decision(
         topic="gpu",
@@ -320,10 +394,12 @@ def decisions(
         reason=(
             "pinned by the request"
             if request.gpu
-            else f"{tier.name} tier picks {objective} among options that fit"
+            else f"{tier.name} tier picks {objective} among options that fit and meet the "
+            "latency targets"
         ),
         alternatives=tuple(
-            [Alternative(describe(o), why_not(o, chosen, tier)) for o in others] + list(unavailable)
+            [Alternative(describe(o), why_not(o, chosen, tier, cheapest)) for o in others]
+            + list(unavailable)
         ),
     )
     yield Decision(
@@ -336,19 +412,23 @@ def decisions(
             else "tensor parallel inside a node, one pipeline stage per extra node"
         ),
         alternatives=tuple(
-            Alternative(describe(o), why_not(o, chosen, tier))
+            Alternative(describe(o), why_not(o, chosen, tier, cheapest))
             for o in sorted(same_gpu, key=lambda o: o.gpu_count)[:6]
         ),
     )
     est = chosen.estimate
+    traffic = sizing.traffic
+    typical = f"; a p90 request of the workload is {traffic.longest_typical:,}" if traffic else ""
     yield Decision(
         topic="context",
         choice=f"max_model_len {chosen.context:,}",
         reason=(
-            f"{est.max_concurrency:.1f} requests of this length fit in "
-            f"{est.kv_tokens:,} KV tokens; the tier asks for {sizing.min_concurrency}; "
-            f"the largest single request that fits is {est.max_context_fits:,}"
-        ),
+            "pinned by the request"
+            if request.context_length
+            else f"the longest single request the deployment accepts{typical}"
+        )
+        + f"; {est.kv_tokens:,} KV tokens hold {est.max_concurrency:.1f} requests this long "
+        f"(the largest single request that fits is {est.max_context_fits:,})",
     )
     yield Decision(
         topic="replicas",
@@ -356,9 +436,26 @@ def decisions(
         reason=(
             "pinned by the request"
             if request.replicas is not None
-            else f"{tier.name} tier: {tier.summary}"
+            else _replicas_reason(tier, chosen, replicas)
         ),
     )
+
+
+def _replicas_reason(tier: Tier, chosen: placement.Option, replicas: int) -> str:
+    serving = chosen.serving
+    if serving is None:
+        return f"{tier.name} tier: {tier.summary}"
+    sized, cap = serving.sizing, serving.capacity
+    text = (
+        f"the peak ({serving.traffic.describe().split('peak ')[-1]}) needs "
+        f"{counted(sized.needed, 'replica')}: one carries {cap.requests_per_s:.2f} requests/s "
+        f"within the targets (bounded by {cap.limit}), planned at {tier.load_share:.0%} of that"
+    )
+    if tier.spare_replicas:
+        text += f", plus {counted(tier.spare_replicas, 'spare')}"
+    if tier.replicas > sized.needed + tier.spare_replicas:
+        text += f"; the {tier.name} tier keeps at least {tier.replicas} for availability"
+    return text
 
 
 def capacity_warnings(

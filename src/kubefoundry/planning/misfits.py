@@ -101,8 +101,8 @@ def _message(misfit: Misfit) -> str:
     if worst.shortfall is None:
         return f"{model.name} cannot run on {where}: " + "; ".join(worst.problems) + "."
     message = (
-        f"{model.name} does not fit on {where} at {sizing.floor_context:,} tokens for the "
-        f"{misfit.request.tier} tier's {sizing.min_concurrency} concurrent requests: "
+        f"{model.name} does not fit on {where}, not even one request of "
+        f"{sizing.floor_context:,} tokens: "
         f"{explaining.shortfall_text(worst)}."
     )
     if worst.problems:

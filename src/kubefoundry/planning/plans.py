@@ -6,7 +6,6 @@ import dataclasses
 from typing import Any
 
 from kubefoundry.planning.memory import MemoryEstimate
-from kubefoundry.planning.performance import Speed
 from kubefoundry.planning.probes import ProbePlan
 
 
@@ -38,14 +37,51 @@ class Autoscaling:
 
 @dataclasses.dataclass(frozen=True)
 class Cost:
-    usd_per_hour_replica: float | None
-    usd_per_hour_total: float | None
-    usd_per_million_tokens: float | None
-    utilisation: float
+    """What the deployment pays: whole nodes of one machine type, and $ per 1M tokens when it
+    serves ``utilisation`` × its peak load on average."""
+
+    usd_per_hour_replica: float | None  # the total shared out over the replicas
+    usd_per_hour_total: float | None  # every node the replicas occupy, idle GPUs included
+    usd_per_million_tokens: float | None  # output tokens (their share of the bill)
+    usd_per_million_input_tokens: float | None
+    usd_per_million_output_tokens: float | None
+    # The same when every replica is kept busy at its planned share of what it can serve
+    # within the targets: the floor a fuller deployment (or a larger peak) would reach.
+    usd_per_million_input_tokens_busy: float | None
+    usd_per_million_output_tokens_busy: float | None
+    utilisation: float  # mean load as a share of the peak
     instance_type: str | None
     nodes_per_replica: int
+    nodes: int  # for all replicas
+    gpus_per_machine: int
+    idle_gpus: int  # paid for on those nodes, used by no replica
     cloud: str | None
     price_source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Performance:
+    """The speed model's figures for one replica at the plan's workload (docs/speed-model.md)."""
+
+    workload: str  # profile, lengths and the peak, worded
+    targets: str  # the latency targets, worded
+    assumed: tuple[str, ...]  # workload figures taken from the profile or the tier
+    performance_mode: str | None  # vLLM --performance-mode, where the release has it
+    replicas_needed: int  # for the peak within the targets and the tier's headroom
+    peak_requests_per_s: float  # the whole deployment
+    capacity_requests_per_s: float  # one replica within the targets (before headroom)
+    capacity_concurrency: float  # requests in flight at that load
+    load_share: float  # of that capacity a replica is planned to carry
+    limit: str  # what bounds a replica's capacity
+    meets_targets: bool
+    requests_per_s: float  # one replica at the peak
+    output_tokens_per_s: float  # one replica at the peak
+    ttft_ms: float  # mean, at the peak
+    tpot_ms: float  # mean, at the peak
+    ttft_ms_alone: float  # one request on an idle replica
+    tpot_ms_alone: float
+    output_tokens_per_s_saturated: float  # one replica with all the engine admits
+    prefill_share: float  # share of a replica's time its prompts take
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +111,9 @@ class Plan:
     kv_cache_dtype: str
     gpu_memory_utilization: float
     prefix_caching: bool
+    performance_mode: str | None  # vLLM --performance-mode (0.17+); None: engine default
     memory: MemoryEstimate
-    speed: Speed | None
+    performance: Performance | None
     cost: Cost
     probes: ProbePlan
     autoscaling: Autoscaling

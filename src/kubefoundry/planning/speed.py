@@ -364,24 +364,33 @@ def at_rate(r: Replica, load: Workload, requests_per_s: float) -> Speed:
     if requests_per_s >= best.requests_per_s:
         return dataclasses.replace(best, saturated=True)
     low, high = 0.0, top
-    speed = best
     for _ in range(60):
         mid = (low + high) / 2
-        speed = _closed_loop(r, load, max(mid, 1e-3))
-        if speed.requests_per_s < requests_per_s:
+        if _closed_loop(r, load, max(mid, 1e-3)).requests_per_s < requests_per_s:
             low = mid
         else:
             high = mid
-    wait = queue_wait_s(rate=requests_per_s, capacity=best.requests_per_s)
-    ttft = speed.ttft_s + wait
-    n = requests_per_s * (ttft + max(load.output_tokens - 1, 0.0) * speed.tpot_s)
     return dataclasses.replace(
-        speed,
-        ttft_s=ttft,
-        concurrency=n,
+        arriving(r, load, max(high, 1e-3), capacity=best.requests_per_s),
         requests_per_s=requests_per_s,
         output_tokens_per_s=requests_per_s * load.output_tokens,
     )
+
+
+def arriving(r: Replica, load: Workload, concurrency: float, *, capacity: float) -> Speed:
+    """Poisson arrivals at the rate ``concurrency`` requests in flight carry: the closed loop's
+    figures with the queueing wait of that rate added to the TTFT.
+
+    ``at_rate`` is this at the concurrency its search finds; the planner's capacity search
+    walks the concurrency itself and calls this (one step per try, no inner search).
+    ``capacity`` is the replica's saturated requests/s.
+    """
+    speed = _closed_loop(r, load, concurrency)
+    if speed.requests_per_s >= capacity:
+        return dataclasses.replace(speed, saturated=True)
+    ttft = speed.ttft_s + queue_wait_s(rate=speed.requests_per_s, capacity=capacity)
+    n = speed.requests_per_s * (ttft + max(load.output_tokens - 1, 0.0) * speed.tpot_s)
+    return dataclasses.replace(speed, ttft_s=ttft, concurrency=n)
 
 
 def queue_wait_s(*, rate: float, capacity: float) -> float:

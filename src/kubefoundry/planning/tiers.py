@@ -20,10 +20,14 @@ class Tier:
     name: str
     summary: str
     objective: Objective
+    performance_mode: Literal["throughput", "balanced", "interactivity"]
     context_target: int | None  # None: the model's native context (capped)
     context_floor: int
-    min_concurrency: int
-    replicas: int
+    target_factor: float  # scales the workload profile's latency targets
+    default_concurrency: int  # peak requests in flight when the request gives no load
+    load_share: float  # share of its in-target load a replica is planned to carry
+    replicas: int  # minimum
+    spare_replicas: int  # on top of what the peak needs
     max_replicas: int
     scale_to_zero: bool
     gpu_memory_utilization: float

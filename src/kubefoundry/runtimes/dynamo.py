@@ -59,6 +59,9 @@ _WHY_PREFIXES = {
     "chat": "multi-turn chats resend the whole conversation",
     "rag": "system prompts and retrieved documents repeat across queries",
     "agent": "agent loops resend a growing context at every step",
+    "code": "completions resend the file around the cursor at every keystroke",
+    "summarization": "summaries share long system instructions and often the same document",
+    "reasoning": "follow-up questions resend the conversation and its long answers",
 }
 
 

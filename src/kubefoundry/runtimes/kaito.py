@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -24,7 +25,7 @@ from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
 from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
 from kubefoundry.runtimes.common.claims import At, Claim, Parsed
-from kubefoundry.runtimes.kaito_nodes import Nodes, nodes
+from kubefoundry.runtimes.kaito_nodes import AZURE_SKUS, Nodes, nodes
 
 NAME = "kaito"
 API_VERSION = "kaito.sh/v1beta1"
@@ -83,6 +84,9 @@ class KaitoRuntime:
         ),
         Feature.NON_NVIDIA: "KAITO's vLLM presets and node discovery read NVIDIA GPU labels",
     }
+
+    # The planner buys only machines KAITO can provision itself (rendering.plan, when pinned).
+    provisions: Mapping[str, frozenset[str]] = MappingProxyType({"azure": AZURE_SKUS})
 
     def __init__(self, catalog: instances.InstanceCatalog | None = None) -> None:
         self._catalog = catalog

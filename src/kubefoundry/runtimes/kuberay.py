@@ -197,9 +197,9 @@ def placement_group_config(plan: Plan) -> dict[str, Any]:
 
 
 def target_ongoing_requests(plan: Plan) -> int:
-    """What one replica runs at once at the planned context, plus the waiting-queue target."""
-    running = max(1, min(math.floor(plan.memory.max_concurrency), plan.memory.max_num_seqs))
-    return running + math.ceil(plan.autoscaling.target)
+    """Requests one replica is planned to run at once: the plan's autoscaling target (requests
+    running per replica within the latency targets), within what the engine admits."""
+    return max(1, min(math.ceil(plan.autoscaling.target), plan.memory.max_num_seqs))
 
 
 def deployment_config(plan: Plan) -> dict[str, Any]:

@@ -49,7 +49,15 @@ DECODE_VLLM_PORT = 8200  # vLLM behind the routing sidecar (the sidecar's defaul
 SIDECAR_IMAGE = f"ghcr.io/llm-d/llm-d-router-disagg-sidecar:{picker.VERSION}"
 KV_TRANSFER = {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
 # Requests naming the objective are served before (or after) requests that name none (0).
-PRIORITY: Mapping[str, int] = {"chat": 10, "agent": 10, "rag": 10, "batch": -10}
+PRIORITY: Mapping[str, int] = {
+    "chat": 10,
+    "agent": 10,
+    "rag": 10,
+    "code": 10,
+    "reasoning": 10,
+    "summarization": 0,
+    "batch": -10,
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -123,13 +123,22 @@ SAMPLES = {
     "dynamo-batch": Sample("qwen3-8b", "dynamo", base.Options(workload="batch")),
     # kaito: Workspace on Azure, InferenceSet that scales on existing nodes, external secret,
     # a model whose gating is unknown
-    "kaito-workspace": Sample("llama-3.1-8b", "kaito", pins=_pins(cloud="azure"), patch=_single),
+    "kaito-workspace": Sample(
+        "llama-3.1-8b", "kaito", pins=_pins(cloud="azure", gpu="H100-NVL-94GB"), patch=_single
+    ),
     "kaito-inference-set": Sample("llama-3.1-8b", "kaito"),
     "kaito-external-secret": Sample(
-        "llama-3.1-8b", "kaito", base.Options(token=EXTERNAL), _pins(cloud="azure")
+        "llama-3.1-8b",
+        "kaito",
+        base.Options(token=EXTERNAL),
+        _pins(cloud="azure", gpu="H100-NVL-94GB"),
     ),
     "kaito-unknown-gating": Sample(
-        "qwen3-8b", "kaito", base.Options(token=EXTERNAL), _pins(cloud="azure"), _unknown_gating
+        "qwen3-8b",
+        "kaito",
+        base.Options(token=EXTERNAL),
+        _pins(cloud="azure", gpu="H100-NVL-94GB"),
+        _unknown_gating,
     ),
     # tgi: the seed's chart, with the token from a plain Secret and from a secret store
     "tgi": Sample("llama-3.1-8b", "tgi", base.Options(exposure="httproute")),
@@ -362,7 +371,8 @@ def test_an_external_secret_token_is_explained_by_its_store_not_kubectl() -> Non
         (2, 2, "rag", None),
         (2, 1, "chat", "decode"),
         (1, 1, "chat", None),
-        (3, 2, "agent", "decode"),
+        (3, 2, "reasoning", "decode"),
+        (2, 3, "agent", "prefill"),
     ],
 )
 def test_the_split_reason_says_larger_only_when_it_is(

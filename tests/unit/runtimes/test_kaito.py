@@ -165,7 +165,7 @@ def test_instance_type_is_a_kaito_azure_sku_with_the_planned_gpu() -> None:
 
 
 def test_azure_selects_a_label_kaito_stamps_not_the_reserved_cloud_label() -> None:
-    plan = rendering.plan("llama-3.1-8b", cloud="azure")
+    plan = rendering.plan("llama-3.1-8b", cloud="azure", gpu="H100-NVL-94GB")
     out = RUNTIME.render(plan, base.Options())
     selector = _root(out)["spec"]["labelSelector"]["matchLabels"]
     assert selector == {"kubefoundry.io/deployment": plan.name}
@@ -219,7 +219,7 @@ def test_limits_are_declared_with_reasons(options: base.Options, tier: str, word
 
 
 def test_a_preset_model_uses_the_preset_name_and_any_other_its_hub_id() -> None:
-    llama = rendering.plan("llama-3.1-8b", cloud="azure")
+    llama = rendering.plan("llama-3.1-8b", cloud="azure", gpu="H100-NVL-94GB")
     assert kaito.preset_name(llama) == "llama-3.1-8b-instruct"
     qwen = rendering.plan("qwen3-0.6b", gpu="L4")
     assert kaito.preset_name(qwen) == "Qwen/Qwen3-0.6B"
@@ -228,7 +228,9 @@ def test_a_preset_model_uses_the_preset_name_and_any_other_its_hub_id() -> None:
 
 def test_the_token_secret_is_named_never_valued(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_TOKEN", rendering.CANARY)
-    plan = rendering.plan("llama-3.1-8b", cloud="azure", hf_token_secret="hf-token")
+    plan = rendering.plan(
+        "llama-3.1-8b", cloud="azure", gpu="H100-NVL-94GB", hf_token_secret="hf-token"
+    )
     out = RUNTIME.render(plan, base.Options())
     assert rendering.CANARY not in set(map(str, rendering.walk(list(out.manifests))))
     preset = _root(out)["spec"]["template"]["inference"]["preset"]
@@ -252,7 +254,7 @@ def test_a_slow_cold_start_beyond_kaitos_startup_budget_is_warned() -> None:
 
 
 def test_an_external_secret_writes_the_key_kaito_reads() -> None:
-    plan = rendering.plan("llama-3.1-8b", cloud="azure")
+    plan = rendering.plan("llama-3.1-8b", cloud="azure", gpu="H100-NVL-94GB")
     out = RUNTIME.render(plan, base.Options(token=base.TokenOptions(source="external-secret")))
     (secret,) = rendering.find(out.manifests, "ExternalSecret")
     assert secret["spec"]["data"][0]["secretKey"] == kaito.TOKEN_KEY
@@ -260,7 +262,7 @@ def test_an_external_secret_writes_the_key_kaito_reads() -> None:
 
 
 def test_autoscaling_intent_becomes_kaito_scaler_annotations() -> None:
-    plan = rendering.plan("llama-3.1-8b", cloud="azure")
+    plan = rendering.plan("llama-3.1-8b", cloud="azure", gpu="H100-NVL-94GB")
     out = RUNTIME.render(plan, base.Options())
     notes = _root(out)["metadata"]["annotations"]
     s = plan.autoscaling
@@ -273,7 +275,7 @@ def test_autoscaling_intent_becomes_kaito_scaler_annotations() -> None:
 
 
 def test_exposure_routes_to_the_pods_that_serve() -> None:
-    plan = rendering.plan("llama-3.1-8b", cloud="azure")
+    plan = rendering.plan("llama-3.1-8b", cloud="azure", gpu="H100-NVL-94GB")
     out = RUNTIME.render(plan, base.Options(exposure="httproute"))
     (service,) = rendering.find(out.manifests, "Service")
     assert service["spec"]["selector"] == {
@@ -290,7 +292,7 @@ def test_exposure_routes_to_the_pods_that_serve() -> None:
 
 
 def test_golden_azure_inference_set() -> None:
-    plan = rendering.plan("llama-3.1-8b", tier="better", cloud="azure")
+    plan = rendering.plan("llama-3.1-8b", tier="better", cloud="azure", gpu="H100-NVL-94GB")
     options = base.Options(exposure="httproute", host="llm.example.com")
     rendering.assert_golden("kaito/llama-3.1-8b-azure", RUNTIME.render(plan, options).manifests)
 
@@ -367,4 +369,28 @@ def test_same_inference_set_as_upstream_with_kaito_scaler() -> None:
     assert "nodeCountLimit" in ours_spec
     assert set(upstream["metadata"]["annotations"]) <= set(ours["metadata"]["annotations"])
     metric = "scaledobject.kaito.sh/metricName"
-    assert ours["metadata"]["annotations"][metric] == upstream["metadata"]["annotations"][metric]
+    # Upstream scales on requests waiting; the plan scales on requests running, because a
+    # replica leaves its latency targets long before vLLM's batch is full and requests wait
+    # (planning/capacity.py). Both are vLLM request gauges the scaler reads the same way.
+    theirs_metric = upstream["metadata"]["annotations"][metric]
+    assert theirs_metric == "vllm:num_requests_waiting"
+    assert ours["metadata"]["annotations"][metric] == plan.autoscaling.signal
+    assert plan.autoscaling.signal == "vllm:num_requests_running"
+
+
+def test_pinned_kaito_on_azure_plans_only_machines_kaito_provisions() -> None:
+    """Left to itself the planner puts Llama 3.1 8B on Azure T4s, which KAITO cannot
+    provision; pinned to KAITO it buys only the SKUs KAITO's node estimator accepts."""
+    from kubefoundry.catalog import models
+    from kubefoundry.deploy import rendering as deploy_rendering
+    from kubefoundry.planning.request import DeploymentRequest
+
+    entry = models.ModelCatalog.load().get("llama-3.1-8b")
+    free = rendering.plan("llama-3.1-8b", cloud="azure")
+    assert free.cost.instance_type not in kaito_nodes.AZURE_SKUS
+    request = DeploymentRequest(model="llama-3.1-8b", cloud="azure", runtime="kaito")
+    runtime, plan = deploy_rendering.plan(request, entry, options=base.Options())
+    assert runtime.name == "kaito"
+    assert plan.cost.instance_type in kaito_nodes.AZURE_SKUS
+    (gpu,) = [d for d in plan.decisions if d.topic == "gpu"]
+    assert any("as an instance type kaito provisions" in a.why_not for a in gpu.alternatives)

@@ -339,7 +339,7 @@ def test_llm_inference_service_takes_model_parallelism_and_flags_from_the_plan()
 def test_disaggregation_splits_the_plans_replicas_into_prefill_and_decode(
     workload: base.Workload, more: str
 ) -> None:
-    plan = rendering.plan("qwen2.5-7b", tier="best")
+    plan = rendering.plan("qwen2.5-7b", tier="best", replicas=3)  # odd: one pool gets more
     out = RUNTIME.render(plan, base.Options(disaggregated=True, workload=workload))
     spec = _llm(out)["spec"]
     decode, prefill = spec["replicas"], spec["prefill"]["replicas"]

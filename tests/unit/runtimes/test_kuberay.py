@@ -210,7 +210,12 @@ def test_scale_to_zero_maps_to_ray_serve_and_the_worker_group() -> None:
     assert autoscaling["min_replicas"] == 0
     assert autoscaling["max_replicas"] == plan.autoscaling.max_replicas
     assert autoscaling["downscale_delay_s"] == plan.autoscaling.cooldown_s
-    assert autoscaling["target_ongoing_requests"] > plan.autoscaling.target
+    # Ray Serve's target is the plan's: requests running per replica within the latency
+    # targets (vllm:num_requests_running), never more than the engine admits.
+    assert plan.autoscaling.signal == "vllm:num_requests_running"
+    assert autoscaling["target_ongoing_requests"] == min(
+        plan.autoscaling.target, plan.memory.max_num_seqs
+    )
     assert service["spec"]["rayClusterConfig"]["enableInTreeAutoscaling"] is True
     worker = _worker(service)
     assert worker["minReplicas"] == 0

@@ -249,7 +249,7 @@ def test_engine_args_and_gpus_come_from_the_plan() -> None:
 def test_disaggregation_splits_replicas_labels_roles_and_wires_the_sidecar(
     workload: base.Workload, more: str
 ) -> None:
-    plan = rendering.plan("qwen2.5-7b", tier="best")
+    plan = rendering.plan("qwen2.5-7b", tier="best", replicas=3)  # odd: one pool gets more
     out = RUNTIME.render(plan, base.Options(disaggregated=True, workload=workload))
     by_role = {
         d["spec"]["template"]["metadata"]["labels"][llmd.ROLE_LABEL]: d

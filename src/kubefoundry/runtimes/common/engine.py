@@ -55,6 +55,8 @@ def args(plan: Plan, *, port: int = PORT, distributed: str | None = None) -> lis
     if plan.kv_cache_dtype != "auto":
         out += ["--kv-cache-dtype", plan.kv_cache_dtype]
     out.append("--enable-prefix-caching" if plan.prefix_caching else "--no-enable-prefix-caching")
+    if plan.performance_mode:  # the tier's intent, on releases that have the flag (0.17+)
+        out += ["--performance-mode", plan.performance_mode]
     out += quantization_args(plan)
     return out
 

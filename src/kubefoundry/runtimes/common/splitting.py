@@ -14,6 +14,14 @@ import math
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes.base import Options, Workload
 
+# Workloads whose prompts are long and answers short, so prefill gets the larger share.
+PREFILL_HEAVY = {
+    "rag": "RAG",
+    "summarization": "summarization",
+    "agent": "agent",
+    "code": "code-completion",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Split:
@@ -28,8 +36,9 @@ class Split:
 
     @property
     def favoured(self) -> str:
-        """The pool the workload wants more of: prefill for long prompts (RAG), decode else."""
-        return "prefill" if self.workload == "rag" else "decode"
+        """The pool the workload wants more of: prefill for long prompts (RAG, summaries,
+        agents), decode else."""
+        return "prefill" if self.workload in PREFILL_HEAVY else "decode"
 
 
 def split(plan: Plan, options: Options) -> Split:
@@ -37,7 +46,7 @@ def split(plan: Plan, options: Options) -> Split:
     workload favours."""
     total = max(plan.replicas, 2)
     larger = math.ceil(total / 2)
-    prefill = larger if options.workload == "rag" else total - larger
+    prefill = larger if options.workload in PREFILL_HEAVY else total - larger
     return Split(
         decode=total - prefill, prefill=prefill, planned=plan.replicas, workload=options.workload
     )
@@ -45,8 +54,8 @@ def split(plan: Plan, options: Options) -> Split:
 
 def reason(s: Split) -> str:
     """Why the split is what it is, from its counts: "the larger share" only when it is."""
-    if s.workload == "rag":
-        why = "RAG prompts are long and answers short"
+    if s.workload in PREFILL_HEAVY:
+        why = f"{PREFILL_HEAVY[s.workload]} prompts are long and answers short"
     else:
         why = f"{s.workload} answers stream for long"
     counts = {"decode": s.decode, "prefill": s.prefill}
