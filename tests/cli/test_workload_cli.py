@@ -105,3 +105,11 @@ def test_the_table_names_the_workload_and_what_was_assumed() -> None:
     assert "assumed: input_tokens, output_tokens, peak load" in text
     assert "/1M input" in text
     assert "/1M output tokens" in text
+
+
+def test_an_unmeetable_p95_target_names_the_closest_option() -> None:
+    done = cli.kubefoundry(*PLAN, "--tpot-p95-ms", "0.5")
+    assert done.returncode == 2, done.stdout + done.stderr
+    err = " ".join(done.stderr.split())
+    assert "No GPU option meets the latency target" in err
+    assert "TPOT p95" in err

@@ -233,3 +233,40 @@ def test_the_plans_by_workload_table_is_what_the_planner_decides() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_p95_wait_is_the_exponential_tail_of_the_mean_wait() -> None:
+    """M/G/1: no wait with probability 1 − ρ, else exponential with mean W/ρ; so the 95th
+    percentile of the wait is (W/ρ)·ln(ρ/0.05). Checked by hand at ρ = 0.5."""
+    plan = _plan(gpu="L40S", gpu_count=1)
+    r = _replica(plan)
+    traffic = workloads.resolve(
+        WorkloadSpec(input_tokens=1000, input_tokens_p90=1000), tiers.get("better")
+    )
+    load = speed.Workload(1000, 250)
+    top = speed.at_concurrency(r, load, speed.admitted(r, load)).requests_per_s
+    got = speed.at_rate(r, load, top / 2)
+    tail = capacity.tail(r, traffic, got, capacity_rps=top)
+    mean_wait = speed.queue_wait_s(rate=top / 2, capacity=top)
+    alone_prompt = speed.at_concurrency(r, speed.Workload(1000, 250), max(got.concurrency, 1))
+    expected = alone_prompt.ttft_s + mean_wait / 0.5 * math.log(0.5 / 0.05)
+    assert tail.ttft_s == pytest.approx(expected, rel=1e-6)
+    assert tail.ttft_s > got.ttft_s  # the tail is slower than the mean
+
+
+def test_a_p95_target_binds_before_the_mean_one() -> None:
+    mean_only = _plan(gpu="L40S", gpu_count=1, workload={"requests_per_s": 10, "ttft_ms": 1000})
+    with_tail = _plan(
+        gpu="L40S",
+        gpu_count=1,
+        workload={"requests_per_s": 10, "ttft_ms": 1000, "ttft_p95_ms": 1000},
+    )
+    assert mean_only.performance is not None
+    assert with_tail.performance is not None
+    assert with_tail.performance.limit == "the TTFT p95 target"
+    assert (
+        with_tail.performance.capacity_requests_per_s
+        < mean_only.performance.capacity_requests_per_s
+    )
+    assert with_tail.performance.ttft_p95_ms <= 1000
+    assert "TTFT p95 ≤ 1,000 ms" in with_tail.performance.targets

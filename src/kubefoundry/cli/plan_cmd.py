@@ -38,6 +38,8 @@ def plan(
     concurrent_users: requesting.ConcurrentUsers = None,
     ttft_ms: requesting.TtftMs = None,
     tpot_ms: requesting.TpotMs = None,
+    ttft_p95_ms: requesting.TtftP95Ms = None,
+    tpot_p95_ms: requesting.TpotP95Ms = None,
     fmt: output.OutputFormat = None,
     as_json: output.JsonFlag = False,
 ) -> None:
@@ -182,7 +184,8 @@ def _performance(p: Plan) -> list[tuple[str, str]]:
         (
             "Speed",
             f"per replica at the peak: {perf.output_tokens_per_s:,.0f} output tokens/s, "
-            f"TTFT {perf.ttft_ms:,.0f} ms, TPOT {perf.tpot_ms:.1f} ms "
+            f"TTFT {perf.ttft_ms:,.0f} ms (p95 ≈ {perf.ttft_p95_ms:,.0f}), TPOT "
+            f"{perf.tpot_ms:.1f} ms (p95 ≈ {perf.tpot_p95_ms:.1f}) "
             f"({perf.requests_per_s:.2f} requests/s); alone: TTFT {perf.ttft_ms_alone:,.0f} ms, "
             f"TPOT {perf.tpot_ms_alone:.1f} ms; saturated: "
             f"{perf.output_tokens_per_s_saturated:,.0f} tokens/s{mode}",

@@ -68,6 +68,8 @@ def render(
     concurrent_users: requesting.ConcurrentUsers = None,
     ttft_ms: requesting.TtftMs = None,
     tpot_ms: requesting.TpotMs = None,
+    ttft_p95_ms: requesting.TtftP95Ms = None,
+    tpot_p95_ms: requesting.TpotP95Ms = None,
     platform: serving.Platform = None,
     llm_inference_service: serving.LlmInferenceService = False,
     multi_node: serving.MultiNode = "ray",

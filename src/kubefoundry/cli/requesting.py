@@ -107,6 +107,13 @@ TtftMs = Annotated[
 TpotMs = Annotated[
     float | None, typer.Option("--tpot-ms", min=0.1, help="Target mean time per output token.")
 ]
+TtftP95Ms = Annotated[
+    float | None, typer.Option("--ttft-p95-ms", min=1, help="Target p95 time to first token.")
+]
+TpotP95Ms = Annotated[
+    float | None,
+    typer.Option("--tpot-p95-ms", min=0.1, help="Target p95 time per output token."),
+]
 
 # Command-line name of each workload field (the flag is not always the field's name).
 WORKLOAD_FLAGS = {
@@ -119,6 +126,8 @@ WORKLOAD_FLAGS = {
     "concurrent_users": "concurrent_users",
     "ttft_ms": "ttft_ms",
     "tpot_ms": "tpot_ms",
+    "ttft_p95_ms": "ttft_p95_ms",
+    "tpot_p95_ms": "tpot_p95_ms",
 }
 _FLAG_OF_FIELD = {f"workload.{field}": flag for flag, field in WORKLOAD_FLAGS.items()}
 

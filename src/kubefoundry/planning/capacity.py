@@ -34,15 +34,61 @@ class Capacity:
     missed: str | None  # which target an idle replica misses, and by how much
 
 
-def _meets(got: speed.Speed, traffic: Traffic) -> str | None:
-    """The first target ``got`` misses, worded; None when it meets them all."""
+@dataclasses.dataclass(frozen=True)
+class Tail:
+    """95th-percentile TTFT and TPOT at a load (estimates; see ``tail``)."""
+
+    ttft_s: float
+    tpot_s: float
+
+
+def _meets(got: speed.Speed, traffic: Traffic, tail: Tail | None = None) -> str | None:
+    """The first target ``got`` (and its ``tail``) misses, worded; None when it meets them."""
     if got.saturated:
         return "more load than the engine admits"
     if traffic.ttft_s is not None and got.ttft_s > traffic.ttft_s:
         return f"TTFT {got.ttft_s * 1000:,.0f} ms > target {traffic.ttft_s * 1000:,.0f} ms"
     if traffic.tpot_s is not None and got.tpot_s > traffic.tpot_s:
         return f"TPOT {got.tpot_s * 1000:,.1f} ms > target {traffic.tpot_s * 1000:,.0f} ms"
+    if tail is not None and traffic.ttft_p95_s is not None and tail.ttft_s > traffic.ttft_p95_s:
+        return f"TTFT p95 {tail.ttft_s * 1000:,.0f} ms > target {traffic.ttft_p95_s * 1000:,.0f} ms"
+    if tail is not None and traffic.tpot_p95_s is not None and tail.tpot_s > traffic.tpot_p95_s:
+        return f"TPOT p95 {tail.tpot_s * 1000:,.1f} ms > target {traffic.tpot_p95_s * 1000:,.0f} ms"
     return None
+
+
+TAIL = 0.05  # the share of requests beyond a 95th percentile
+
+
+def tail(
+    replica: speed.Replica, traffic: Traffic, got: speed.Speed, *, capacity_rps: float | None
+) -> Tail:
+    """95th-percentile TTFT and TPOT at the load ``got`` was computed at, estimated.
+
+    - The slow tail of TTFT is a long prompt that also waits: the TTFT of a p90-length prompt
+      at the same requests in flight, plus the 95th percentile of the queueing wait when
+      requests arrive at a rate. With Poisson arrivals the M/G/1 wait is zero with probability
+      1 − ρ and roughly exponential otherwise, with mean W/ρ (W the mean wait,
+      ``speed.queue_wait_s``), so its 95th percentile is (W/ρ) · ln(ρ / 0.05) when ρ > 0.05.
+    - TPOT varies little between requests of one batch (they share every step); its tail is
+      the TPOT of requests of p90 lengths at the same requests in flight: their longer
+      contexts make every step slower. This bounds it from above.
+    """
+    long = speed.Workload(
+        input_tokens=traffic.input_tokens_p90, output_tokens=traffic.output_tokens_p90
+    )
+    n = max(got.concurrency, 1.0)
+    closed = speed.at_concurrency(replica, long, n)
+    prompt = speed.at_concurrency(
+        replica, speed.Workload(traffic.input_tokens_p90, traffic.output_tokens), n
+    )
+    wait = 0.0
+    if capacity_rps is not None and capacity_rps > 0:
+        rho = min(got.requests_per_s / capacity_rps, 0.999)
+        mean = speed.queue_wait_s(rate=got.requests_per_s, capacity=capacity_rps)
+        if rho > TAIL:
+            wait = mean / rho * math.log(rho / TAIL)
+    return Tail(ttft_s=prompt.ttft_s + wait, tpot_s=closed.tpot_s)
 
 
 def load_of(traffic: Traffic) -> speed.Workload:
@@ -59,11 +105,19 @@ def capacity(replica: speed.Replica, traffic: Traffic) -> Capacity:
     alone = speed.at_concurrency(replica, load, 1.0)
     top = speed.admitted(replica, load)
     saturated = speed.at_concurrency(replica, load, top)
-    missed = _meets(alone, traffic)
-    if missed is not None:
-        return Capacity(alone, saturated, alone.requests_per_s, 1.0, missed, False, missed)
     by_rate = traffic.requests_per_s is not None
     top_rate = saturated.requests_per_s
+    wants_tail = traffic.ttft_p95_s is not None or traffic.tpot_p95_s is not None
+
+    def check(got: speed.Speed) -> str | None:
+        if not wants_tail:
+            return _meets(got, traffic)
+        rate = top_rate if by_rate else None
+        return _meets(got, traffic, tail(replica, traffic, got, capacity_rps=rate))
+
+    missed = check(alone)
+    if missed is not None:
+        return Capacity(alone, saturated, alone.requests_per_s, 1.0, missed, False, missed)
 
     def at(n: float) -> speed.Speed:
         """Requests in flight ``n``: as a closed loop, or as the Poisson arrivals it carries."""
@@ -72,7 +126,7 @@ def capacity(replica: speed.Replica, traffic: Traffic) -> Capacity:
         return speed.at_concurrency(replica, load, n)
 
     high = top
-    if _meets(at(high * 0.999), traffic) is None:
+    if check(at(high * 0.999)) is None:
         got = at(high * 0.999)
         return Capacity(
             alone,
@@ -84,14 +138,15 @@ def capacity(replica: speed.Replica, traffic: Traffic) -> Capacity:
             None,
         )
     low = 1e-3 if by_rate else 1.0  # an idle replica meets the targets (checked above)
-    limit = _meets(at(high * 0.999), traffic) or ""
+    limit = check(at(high * 0.999)) or ""
     for _ in range(BISECTIONS):
         mid = (low + high) / 2
-        if _meets(at(mid), traffic) is None:
+        if check(at(mid)) is None:
             low = mid
         else:
             high = mid
     got = at(low)
+    limit = check(at(high)) or limit  # the target missed just past the capacity
     return Capacity(
         alone, saturated, got.requests_per_s, got.concurrency, _bound(limit), True, None
     )
@@ -99,7 +154,7 @@ def capacity(replica: speed.Replica, traffic: Traffic) -> Capacity:
 
 def _bound(missed: str) -> str:
     """'TTFT 1,200 ms > target 1,000 ms' -> 'the TTFT target'."""
-    for name in ("TTFT", "TPOT"):
+    for name in ("TTFT p95", "TPOT p95", "TTFT", "TPOT"):
         if missed.startswith(name):
             return f"the {name} target"
     return "the engine's batch limit"
@@ -122,6 +177,7 @@ class Sizing:
     per_replica: speed.Speed  # at the peak, spread over the replicas it needs
     peak_requests_per_s: float  # the whole deployment
     problem: str | None  # the peak needs more replicas than a plan may have
+    tail: Tail  # 95th percentiles at the peak (estimates)
 
 
 def size(
@@ -151,10 +207,13 @@ def size(
     if traffic.requests_per_s is not None:
         got = speed.at_rate(replica, load, traffic.requests_per_s / serving)
         peak = traffic.requests_per_s
+        rate: float | None = cap.saturated.requests_per_s
     else:
         got = speed.at_concurrency(replica, load, (traffic.concurrent_users or 1) / serving)
         peak = got.requests_per_s * serving
-    return Sizing(needed, replicas, got, peak, problem)
+        rate = None
+    slow = tail(replica, traffic, got, capacity_rps=rate)
+    return Sizing(needed, replicas, got, peak, problem, slow)
 
 
 def prefill_share(replica: speed.Replica, traffic: Traffic, concurrency: float) -> float:

@@ -154,7 +154,8 @@ def _unmeetable(
     the fastest option and says which target it misses.
     """
     own = request.workload
-    if own.ttft_ms is None and own.tpot_ms is None:
+    targets = (own.ttft_ms, own.tpot_ms, own.ttft_p95_ms, own.tpot_p95_ms)
+    if all(t is None for t in targets):
         return
     served = [o for o in options if o.serving is not None and not o.problems]
     if not served:
@@ -175,15 +176,16 @@ def _unmeetable(
             f"{explaining.describe(best_tpot)} with one request at a time"
         )
     if not parts:
+        missed = best_ttft.serving.capacity.missed  # type: ignore[union-attr]
         parts.append(
-            "no single option meets both targets at once "
-            f"(best TTFT {ttft:,.0f} ms on {explaining.describe(best_ttft)}, best TPOT "
-            f"{tpot:,.1f} ms on {explaining.describe(best_tpot)})"
+            "no option meets every target at once; the fastest, "
+            f"{explaining.describe(best_ttft)}, with one request at a time: {missed} "
+            f"(mean TTFT {ttft:,.0f} ms, TPOT {tpot:,.1f} ms at best)"
         )
     raise InvalidInputError(
         "No GPU option meets the latency target: " + "; ".join(parts) + ".",
-        hint="Relax --ttft-ms/--tpot-ms, shorten --input-tokens, or allow more GPUs per "
-        "replica (--gpu-count) or another GPU (--gpu).",
+        hint="Relax --ttft-ms/--tpot-ms (or their --…-p95-ms), shorten --input-tokens, or "
+        "allow more GPUs per replica (--gpu-count) or another GPU (--gpu).",
     )
 
 
@@ -286,6 +288,8 @@ def _assemble(
         output_tokens_per_s=round(at_peak.output_tokens_per_s, 1),
         ttft_ms=round(at_peak.ttft_s * 1000, 1),
         tpot_ms=round(at_peak.tpot_s * 1000, 2),
+        ttft_p95_ms=round(sized.tail.ttft_s * 1000, 1),
+        tpot_p95_ms=round(sized.tail.tpot_s * 1000, 2),
         ttft_ms_alone=round(cap.alone.ttft_s * 1000, 1),
         tpot_ms_alone=round(cap.alone.tpot_s * 1000, 2),
         output_tokens_per_s_saturated=round(cap.saturated.output_tokens_per_s, 1),

@@ -78,6 +78,8 @@ class Performance:
     output_tokens_per_s: float  # one replica at the peak
     ttft_ms: float  # mean, at the peak
     tpot_ms: float  # mean, at the peak
+    ttft_p95_ms: float  # 95th percentile at the peak (estimate: planning/capacity.tail)
+    tpot_p95_ms: float
     ttft_ms_alone: float  # one request on an idle replica
     tpot_ms_alone: float
     output_tokens_per_s_saturated: float  # one replica with all the engine admits

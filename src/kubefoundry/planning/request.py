@@ -35,6 +35,8 @@ class WorkloadSpec(BaseModel):
     )
     ttft_ms: float | None = Field(None, gt=0, description="Mean time to first token target.")
     tpot_ms: float | None = Field(None, gt=0, description="Mean time per output token target.")
+    ttft_p95_ms: float | None = Field(None, gt=0, description="95th-percentile TTFT target.")
+    tpot_p95_ms: float | None = Field(None, gt=0, description="95th-percentile TPOT target.")
 
     @model_validator(mode="after")
     def _one_peak(self) -> WorkloadSpec:

@@ -41,6 +41,8 @@ class Traffic:
     ttft_s: float | None  # mean target, after the tier's factor
     tpot_s: float | None
     assumed: tuple[str, ...]  # what came from the profile or the tier, not the request
+    ttft_p95_s: float | None = None  # 95th-percentile targets: only the request's own
+    tpot_p95_s: float | None = None
 
     @property
     def longest_typical(self) -> int:
@@ -64,6 +66,10 @@ class Traffic:
             parts.append(f"TTFT ≤ {self.ttft_s * 1000:,.0f} ms")
         if self.tpot_s is not None:
             parts.append(f"TPOT ≤ {self.tpot_s * 1000:,.0f} ms")
+        if self.ttft_p95_s is not None:
+            parts.append(f"TTFT p95 ≤ {self.ttft_p95_s * 1000:,.0f} ms")
+        if self.tpot_p95_s is not None:
+            parts.append(f"TPOT p95 ≤ {self.tpot_p95_s * 1000:,.0f} ms")
         return ", ".join(parts) or "no latency target"
 
 
@@ -127,6 +133,8 @@ def resolve(spec: WorkloadSpec, tier: Tier) -> Traffic:
         ttft_s=ttft,
         tpot_s=tpot,
         assumed=tuple(assumed),
+        ttft_p95_s=None if spec.ttft_p95_ms is None else spec.ttft_p95_ms / 1000,
+        tpot_p95_s=None if spec.tpot_p95_ms is None else spec.tpot_p95_ms / 1000,
     )
 
 
