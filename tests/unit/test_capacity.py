@@ -270,3 +270,18 @@ def test_a_p95_target_binds_before_the_mean_one() -> None:
     )
     assert with_tail.performance.ttft_p95_ms <= 1000
     assert "TTFT p95 ≤ 1,000 ms" in with_tail.performance.targets
+
+
+def test_arrivals_at_a_concurrencys_rate_are_at_rate_at_that_rate() -> None:
+    """The capacity search walks requests in flight and calls ``speed.arriving``; it must give
+    what ``speed.at_rate`` gives at the rate that many requests in flight carry."""
+    plan = _plan(gpu="L40S", gpu_count=1)
+    r = _replica(plan)
+    load = speed.Workload(1000, 250)
+    top = speed.at_concurrency(r, load, speed.admitted(r, load)).requests_per_s
+    for n in (2.0, 16.0, 48.0):
+        rate = speed.at_concurrency(r, load, n).requests_per_s
+        walked = speed.arriving(r, load, n, capacity=top)
+        searched = speed.at_rate(r, load, rate)
+        assert walked.ttft_s == pytest.approx(searched.ttft_s, rel=1e-3)
+        assert walked.tpot_s == pytest.approx(searched.tpot_s, rel=1e-3)
