@@ -246,6 +246,7 @@ def test_burst_intake_slows_while_the_api_server_streams(monkeypatch: pytest.Mon
     monkeypatch.setattr(speed, "step_s", lambda *_, **__: 1e-3)
     monkeypatch.setattr(speed, "FRONTEND_REQUEST_S", 4e-3)
     monkeypatch.setattr(speed, "FRONTEND_TOKEN_S", 0.0)
+    monkeypatch.setattr(speed, "FRONTEND_ARRIVAL_SHARE", 0.0)
     r, load = replica(), speed.Workload(input_tokens=8, output_tokens=50)
     free = burst.burst(r, load, prompts=100)
     assert free.ttft_s - speed.REQUEST_OVERHEAD_S == pytest.approx(0.203, rel=1e-3)
@@ -285,7 +286,10 @@ def test_one_client_pays_its_prompt_once_and_never_waits_for_a_step() -> None:
     )
     prompt = speed.step_s(r, decoding=0, prefill=512, context=context)
     assert got.tpot_s == pytest.approx(decode, rel=1e-3)  # its own prompt is not interference
-    assert got.ttft_s == pytest.approx(speed.REQUEST_OVERHEAD_S + prompt, rel=1e-6)
+    # 35 ms of round trip, 4 ms taken in by the API server, the prompt step, 0.1 ms to stream
+    # the first token: nothing else (the engine is idle when it arrives)
+    assert speed.first_token_overhead_s() == pytest.approx(0.035 + 0.004 + 0.0001)
+    assert got.ttft_s == pytest.approx(0.0391 + prompt, rel=1e-6)
 
 
 def test_a_request_waits_for_the_step_in_progress_when_others_run() -> None:
@@ -296,6 +300,26 @@ def test_a_request_waits_for_the_step_in_progress_when_others_run() -> None:
     load = speed.Workload(input_tokens=512, output_tokens=128)
     got = speed.at_concurrency(r, load, 8)
     prompt = speed.step_s(r, decoding=7, prefill=512, context=speed.in_flight_context(load))
-    wait = got.ttft_s - speed.REQUEST_OVERHEAD_S - prompt
+    wait = got.ttft_s - speed.first_token_overhead_s() - prompt
     # the residual of a step in progress: about half a step (more when steps vary)
     assert 0.45 * got.tpot_s < wait < 1.0 * got.tpot_s
+
+
+def test_a_burst_is_taken_in_round_robin_before_any_request_reaches_the_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Steps cost 1 ms, streaming is free, a request costs the API server 4 ms of which half
+    # (FRONTEND_ARRIVAL_SHARE 0.5) runs for every request of the burst before any goes on:
+    # 100 × 2 ms = 200 ms, then one request per 2 ms. Request k's first token comes at
+    # 200 + 2(k + 1) + 1 ms, a mean of 200 + 101 + 1 = 302 ms (hand calculation), where the
+    # same 4 ms handed in one by one give 4 × 101 / 2 + 1 = 203 ms.
+    monkeypatch.setattr(speed, "step_s", lambda *_, **__: 1e-3)
+    monkeypatch.setattr(speed, "FRONTEND_REQUEST_S", 4e-3)
+    monkeypatch.setattr(speed, "FRONTEND_TOKEN_S", 0.0)
+    monkeypatch.setattr(speed, "FRONTEND_ARRIVAL_SHARE", 0.5)
+    r, load = replica(), speed.Workload(input_tokens=8, output_tokens=50)
+    got = burst.burst(r, load, prompts=100)
+    assert got.ttft_s - speed.REQUEST_OVERHEAD_S == pytest.approx(0.302, rel=1e-3)
+    # one request alone pays its whole 4 ms, as before
+    one = burst.burst(r, load, prompts=1)
+    assert one.ttft_s - speed.REQUEST_OVERHEAD_S == pytest.approx(0.005, rel=1e-6)

@@ -12,7 +12,12 @@ each) and streams every generated token (``speed.FRONTEND_TOKEN_S`` each). A req
 the engine only once the loop has taken it in, and while requests are still waiting to be
 taken in the loop gives them as much of its time as the streaming gets (or the time it would
 otherwise idle while the GPU works): intake slows as more requests stream, and streaming slows
-while the rest of the burst is taken in. The constants live in ``planning/speed.py``.
+while the rest of the burst is taken in. An event loop serves its ready tasks in turn, so the
+part of a request's intake that runs before its first suspension (HTTP parsing, validation,
+rendering the chat template: ``speed.FRONTEND_ARRIVAL_SHARE`` of it) is done for every request
+of the burst before any request's second part (tokenising, handing it to the engine) runs: no
+request reaches the engine until that share of the whole burst's intake is done. The
+constants live in ``planning/speed.py``.
 """
 
 from __future__ import annotations
@@ -76,9 +81,10 @@ def burst(r: Replica, load: Workload, *, prompts: int) -> Speed:
     while finished < prompts:
         if not (sim.waiting or sim.prefilling or sim.decoding):
             # the engine is idle: the API server takes in the next request on its own
-            now += max(taken + 1 - intake, 0.0) * per_request
-            intake = float(taken + 1)
-        while taken < min(math.floor(intake + 1e-9), prompts):
+            target = _work_before(taken + 1, prompts)
+            now += max(target - intake, 0.0) * per_request
+            intake = target
+        while taken < min(_handed(intake, prompts), prompts):
             sim.waiting.append((taken, prompt))
             taken += 1
         while sim.decoding and sim.kv_used(step) + len(sim.decoding) > kv:
@@ -112,6 +118,20 @@ def burst(r: Replica, load: Workload, *, prompts: int) -> Speed:
         step += 1
     got = sim.speed(lengths, ttft_extra=speed.REQUEST_OVERHEAD_S)
     return dataclasses.replace(got, saturated=prompts > speed.admitted(r, load))
+
+
+def _work_before(k: int, prompts: int) -> float:
+    """Intake work (in requests) the API server has done when request ``k`` reaches the engine."""
+    share = speed.FRONTEND_ARRIVAL_SHARE
+    return share * prompts + (1 - share) * k
+
+
+def _handed(intake: float, prompts: int) -> int:
+    """Requests handed to the engine once the loop has done ``intake`` requests' work."""
+    share = speed.FRONTEND_ARRIVAL_SHARE
+    if share >= 1:
+        return prompts if intake >= prompts - 1e-9 else 0
+    return max(0, math.floor((intake - share * prompts) / (1 - share) + 1e-9))
 
 
 class _Burst:

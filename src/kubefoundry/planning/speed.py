@@ -34,6 +34,7 @@ STEP_OVERHEAD_S = 1.0e-3  # scheduler, sampler, CUDA-graph launch per engine ste
 PER_SEQ_OVERHEAD_S = 20e-6  # per running request per step: scheduling, input and sampler rows
 V0_OVERHEAD_FACTOR = 2.0  # the pre-0.8 engine did its scheduling on the critical path
 FRONTEND_REQUEST_S = 4e-3  # API server: HTTP, validation, chat template, tokenising a request
+FRONTEND_ARRIVAL_SHARE = 0.4  # of FRONTEND_REQUEST_S, run before a request's first await
 FRONTEND_TOKEN_S = 100e-6  # API server: detokenise one token and stream it as an SSE chunk
 REQUEST_OVERHEAD_S = 0.035  # HTTP, chat template, tokenising, first token out: added to TTFT
 NVLINK_EFFICIENCY = 0.6  # share of one direction of NVLink bandwidth an all-reduce reaches
@@ -214,6 +215,17 @@ def paced_s(r: Replica, *, engine_s: float, tokens: float, ingested: float = 0.0
     return max(engine_s, cpu) if r.v1_engine else engine_s + cpu
 
 
+def first_token_overhead_s() -> float:
+    """What a lone request's TTFT holds beside its prompt step.
+
+    ``REQUEST_OVERHEAD_S`` (client HTTP round trip, engine-core hand-offs, first-token
+    delivery) plus the API server's own work on the request's path: taking it in
+    (``FRONTEND_REQUEST_S``) before the engine sees it, and streaming its first token
+    (``FRONTEND_TOKEN_S``) after. A burst replays the intake and streaming itself.
+    """
+    return REQUEST_OVERHEAD_S + FRONTEND_REQUEST_S + FRONTEND_TOKEN_S
+
+
 def at_concurrency(r: Replica, load: Workload, concurrency: float) -> Speed:
     """N clients, each sending its next request when the last one ends (a closed loop).
 
@@ -251,7 +263,7 @@ def _closed_loop(r: Replica, load: Workload, concurrency: float) -> Speed:
         step_s(r, decoding=n, prefill=min(i, budget), context=context),
     )
     tpot = paced_s(r, engine_s=cached[0], tokens=n)
-    ttft = REQUEST_OVERHEAD_S + prompt_s
+    ttft = first_token_overhead_s() + prompt_s
     rate = n / (ttft + max(o - 1, 0.0) * tpot)
     for _ in range(100):
         others = rate * i * tpot * max(n - 1.0, 0.0) / n  # a request's own prompt is in its TTFT
@@ -262,7 +274,7 @@ def _closed_loop(r: Replica, load: Workload, concurrency: float) -> Speed:
         tpot = paced_s(r, engine_s=tpot, tokens=n, ingested=ingested)
         square = max(square, tpot * tpot)
         busy = _busy_share(n, engine=max(o - 1, 0.0) * tpot + prompt_s, cycle=n / rate)
-        ttft = REQUEST_OVERHEAD_S + prompt_s + busy * square / (2 * tpot)
+        ttft = first_token_overhead_s() + prompt_s + busy * square / (2 * tpot)
         new = n / (ttft + max(o - 1, 0.0) * tpot)
         if abs(new - rate) <= 1e-6 * new:
             break
