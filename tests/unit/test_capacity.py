@@ -285,3 +285,26 @@ def test_arrivals_at_a_concurrencys_rate_are_at_rate_at_that_rate() -> None:
         searched = speed.at_rate(r, load, rate)
         assert walked.ttft_s == pytest.approx(searched.ttft_s, rel=1e-3)
         assert walked.tpot_s == pytest.approx(searched.tpot_s, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("tier", "version", "mode"),
+    [
+        ("good", "0.19.0", "throughput"),
+        ("better", "0.19.0", None),  # balanced is vLLM's default: no flag
+        ("best", "0.19.0", "interactivity"),
+        ("good", "0.16.0", None),  # --performance-mode came with vLLM 0.17
+    ],
+)
+def test_the_tier_intent_is_vllms_performance_mode(
+    tier: str, version: str, mode: str | None
+) -> None:
+    from kubefoundry.runtimes.common import engine
+
+    plan = _plan(tier=tier, vllm_version=version)
+    assert plan.performance_mode == mode
+    args = engine.args(plan)
+    if mode is None:
+        assert "--performance-mode" not in args
+    else:
+        assert args[args.index("--performance-mode") + 1] == mode
