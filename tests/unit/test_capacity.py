@@ -162,13 +162,29 @@ def test_token_prices_split_the_bill_and_add_up_to_it() -> None:
 def test_prompts_take_more_of_the_time_the_longer_they_are() -> None:
     plan = _plan(gpu="L40S", gpu_count=1)
     r = _replica(plan)
-    short = capacity.prefill_share(
-        r, workloads.resolve(WorkloadSpec(input_tokens=200), tiers.get("better")), 8
+    better = tiers.get("better")
+    short = workloads.resolve(WorkloadSpec(input_tokens=200), better)
+    long = workloads.resolve(WorkloadSpec(input_tokens=8000), better)
+    got = [capacity.prefill_share(r, t, concurrency=8, requests_per_s=1.0) for t in (short, long)]
+    # A 200-token prompt rides in a memory-bound decode step almost for free; 8,000 do not.
+    assert 0 <= got[0] < got[1] < 1
+
+
+def test_the_prompts_share_is_what_their_chunks_add_to_decode_steps() -> None:
+    """By hand: an 8,000-token prompt on an L40S (2,048-token chunks) is 4 chunks of 2,000;
+    each adds step_s(8 decoding + 2,000 prefill) − step_s(8 decoding) to a step."""
+    plan = _plan(gpu="L40S", gpu_count=1)
+    r = _replica(plan)
+    assert r.memory.max_num_batched_tokens == 2048
+    traffic = workloads.resolve(WorkloadSpec(input_tokens=8000), tiers.get("better"))
+    context = speed.in_flight_context(speed.Workload(8000, traffic.output_tokens))
+    extra = speed.step_s(r, decoding=8, prefill=2000, context=context) - speed.step_s(
+        r, decoding=8, prefill=0, context=context
     )
-    long = capacity.prefill_share(
-        r, workloads.resolve(WorkloadSpec(input_tokens=8000), tiers.get("better")), 8
-    )
-    assert 0 <= short < long < 1
+    share = capacity.prefill_share(r, traffic, concurrency=8, requests_per_s=0.5)
+    assert share == pytest.approx(min(0.95, 4 * extra * 0.5), rel=1e-9)
+    # MoE or dense, the prompts' share never vanishes while prompts cost compute.
+    assert share > 0.05
 
 
 def test_the_autoscaler_target_is_the_planned_load_in_flight() -> None:

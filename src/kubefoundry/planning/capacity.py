@@ -58,6 +58,7 @@ def _meets(got: speed.Speed, traffic: Traffic, tail: Tail | None = None) -> str 
 
 
 TAIL = 0.05  # the share of requests beyond a 95th percentile
+RELAXED = 1.5  # an option missing the targets is sized at 1.5× its idle TTFT and TPOT
 
 
 def tail(
@@ -117,7 +118,18 @@ def capacity(replica: speed.Replica, traffic: Traffic) -> Capacity:
 
     missed = check(alone)
     if missed is not None:
-        return Capacity(alone, saturated, alone.requests_per_s, 1.0, missed, False, missed)
+        # Not even an idle replica meets them: size it against what it can do instead (its
+        # idle figures with ``RELAXED`` headroom), so the peak is not spread one request per
+        # replica; the plan says which target it misses.
+        relaxed = dataclasses.replace(
+            traffic,
+            ttft_s=None if traffic.ttft_s is None else max(traffic.ttft_s, alone.ttft_s * RELAXED),
+            tpot_s=None if traffic.tpot_s is None else max(traffic.tpot_s, alone.tpot_s * RELAXED),
+            ttft_p95_s=None,
+            tpot_p95_s=None,
+        )
+        found = capacity(replica, relaxed)
+        return dataclasses.replace(found, meets_targets=False, missed=missed)
 
     def at(n: float) -> speed.Speed:
         """Requests in flight ``n``: as a closed loop, or as the Poisson arrivals it carries."""
@@ -216,18 +228,23 @@ def size(
     return Sizing(needed, replicas, got, peak, problem, slow)
 
 
-def prefill_share(replica: speed.Replica, traffic: Traffic, concurrency: float) -> float:
-    """Share of a replica's time its requests' prompts take: the time per request with the
-    workload's prompts against the same requests with a one-token prompt, at the same
-    concurrency. It splits the bill between input and output tokens."""
-    n = max(concurrency, 1.0)
-    full = speed.at_concurrency(replica, load_of(traffic), n)
-    bare = speed.at_concurrency(
-        replica, speed.Workload(input_tokens=1, output_tokens=traffic.output_tokens), n
-    )
-    if full.requests_per_s <= 0:
-        return 0.0
-    return min(0.95, max(0.0, 1.0 - full.requests_per_s / bare.requests_per_s))
+def prefill_share(
+    replica: speed.Replica, traffic: Traffic, *, concurrency: float, requests_per_s: float
+) -> float:
+    """Share of a replica's time its requests' prompts take, at a load: each prompt adds its
+    chunks to engine steps that decode ``concurrency`` requests; what those chunks add to the
+    step time (``speed.step_s`` with and without them), times the request rate, is the share
+    of every second spent on prompts. It splits the bill between input and output tokens."""
+    n = max(concurrency, 0.0)
+    budget = float(replica.memory.max_num_batched_tokens)
+    prompt = float(traffic.input_tokens)
+    chunks = max(1, math.ceil(prompt / budget))
+    context = speed.in_flight_context(load_of(traffic))
+    chunk = prompt / chunks
+    plain = speed.step_s(replica, decoding=n, prefill=0.0, context=context)
+    mixed = speed.step_s(replica, decoding=n, prefill=chunk, context=context)
+    per_request = chunks * max(mixed - plain, 0.0)
+    return min(0.95, per_request * max(requests_per_s, 0.0))
 
 
 @dataclasses.dataclass(frozen=True)

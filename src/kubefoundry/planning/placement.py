@@ -289,7 +289,12 @@ def _at_workload(
     )
     # One split of the bill for both prices: the prompts' share of a replica's time at the
     # load it is planned to carry.
-    share = load.prefill_share(replica, traffic, cap.concurrency * load_share)
+    share = load.prefill_share(
+        replica,
+        traffic,
+        concurrency=cap.concurrency * load_share,
+        requests_per_s=cap.requests_per_s * load_share,
+    )
     return cap, sized, share
 
 
