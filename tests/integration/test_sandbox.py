@@ -22,6 +22,7 @@ from tests.support import controlplane
 
 from kubefoundry.catalog import models
 from kubefoundry.cluster import connecting, inspecting
+from kubefoundry.core import identity
 from kubefoundry.deploy import deploying, discovering, phases, rendering
 from kubefoundry.planning.request import DeploymentRequest
 from kubefoundry.runtimes import base
@@ -293,7 +294,7 @@ def test_delete_garbage_collects_everything_but_the_model_cache(
     assert watch(conn, done, timeout_s=SETTLE_S).phase is phases.Phase.READY
     name, namespace = done.result.plan.name, done.namespace
     core, apps = client.CoreV1Api(conn.api), client.AppsV1Api(conn.api)
-    selector = f"{inspecting.DEPLOYMENT}={name}"
+    selector = identity.deployment_selector(name)
     assert apps.list_namespaced_replica_set(namespace, label_selector=selector).items
 
     deleted = deploying.delete(conn, name=name, namespace=namespace)

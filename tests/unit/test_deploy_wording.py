@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from kubefoundry.catalog import hub, models
 from kubefoundry.cli import cluster_cmds
 from kubefoundry.cluster import errors, inspecting, secrets
-from kubefoundry.core import naming
+from kubefoundry.core import identity, naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError, RetryableError
 from kubefoundry.deploy import deploying, phases, rendering
 from kubefoundry.planning.request import DeploymentRequest
@@ -127,8 +127,8 @@ def root(name: str, namespace: str = "team-a") -> dict[str, Any]:
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {inspecting.DEPLOYMENT: name},
-            "annotations": {"kubefoundry.io/root": "true"},
+            "labels": {identity.DEPLOYMENT: name},
+            "annotations": {identity.ROOT: "true"},
         },
     }
 

@@ -266,20 +266,18 @@ def ls(
 
 
 def _row(root: dict[str, Any]) -> dict[str, Any]:
-    import json
+    from kubefoundry.core import identity
 
-    meta = root["metadata"]
-    plan = json.loads((meta.get("annotations") or {}).get("kubefoundry.io/plan", "{}"))
-    labels = meta.get("labels") or {}
+    plan = identity.summary_of(root) or identity.PlanSummary()
     return {
-        "namespace": meta.get("namespace"),
-        "name": labels.get("kubefoundry.io/deployment", meta["name"]),
-        "runtime": labels.get("kubefoundry.io/runtime"),
-        "model": plan.get("model"),
+        "namespace": root["metadata"].get("namespace"),
+        "name": identity.deployment_of(root),
+        "runtime": identity.runtime_of(root),
+        "model": plan.model,
         "kind": root["kind"],
-        "gpu": plan.get("gpu"),
-        "replicas": plan.get("replicas"),
-        "usd_per_hour": plan.get("usdPerHour"),
+        "gpu": plan.gpu,
+        "replicas": plan.replicas,
+        "usd_per_hour": plan.usd_per_hour,
     }
 
 

@@ -25,6 +25,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from kubefoundry.cluster import errors
 from kubefoundry.cluster.connecting import Connection
+from kubefoundry.core import identity
 from kubefoundry.core.errors import (
     InvalidInputError,
     KubeFoundryError,
@@ -33,8 +34,6 @@ from kubefoundry.core.errors import (
 )
 
 FIELD_MANAGER = "kubefoundry"
-ROOT_ANNOTATION = "kubefoundry.io/root"
-KEEP_ANNOTATION = "kubefoundry.io/keep-on-delete"
 RETRIES = 4
 
 Action = Literal["created", "configured", "unchanged", "validated"]
@@ -117,7 +116,7 @@ def _apply_for_real(
     progress: Callable[[Applied], None] | None,
     sleep: Callable[[float], None],
 ) -> list[Applied]:
-    ordered = sorted(objects, key=lambda o: not _is_root(o))
+    ordered = sorted(objects, key=lambda o: not identity.is_root(o))
     applied: list[Applied] = []
     owner: dict[str, Any] | None = None
     for index, obj in enumerate(ordered):
@@ -142,7 +141,7 @@ def _apply_for_real(
         applied.append(done)
         if progress:
             progress(done)
-        if _is_root(obj):
+        if identity.is_root(obj):
             owner = {
                 "apiVersion": obj["apiVersion"],
                 "kind": obj["kind"],
@@ -155,7 +154,7 @@ def _apply_for_real(
 
 def _owned(obj: dict[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
-    keep = (meta.get("annotations") or {}).get(KEEP_ANNOTATION) == "true"
+    keep = (meta.get("annotations") or {}).get(identity.KEEP) == "true"
     if keep or not meta.get("namespace") or meta.get("namespace") != owner["namespace"]:
         return obj
     out = copy.deepcopy(obj)
@@ -272,10 +271,6 @@ def _current(client: DynamicClient, obj: Mapping[str, Any]) -> dict[str, Any] | 
             exc, verb="get", kind=obj["kind"], name=meta["name"], namespace=meta.get("namespace")
         ) from None
     return dict(found.to_dict())
-
-
-def _is_root(obj: Mapping[str, Any]) -> bool:
-    return ((obj.get("metadata") or {}).get("annotations") or {}).get(ROOT_ANNOTATION) == "true"
 
 
 def _ref(obj: Mapping[str, Any]) -> str:

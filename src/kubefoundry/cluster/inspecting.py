@@ -1,7 +1,7 @@
 """Read a deployment back from the cluster: its root, pods, events, logs; list and delete.
 
-The cluster is the source of truth: a deployment is the object that carries
-``kubefoundry.io/root`` and ``kubefoundry.io/deployment: <name>``; everything else that
+The cluster is the source of truth: a deployment is the object that carries the root
+annotation and the deployment label (``core/identity.py``); everything else that
 belongs to it carries the same label (pods through their templates, where an operator keeps
 labels). Deleting removes the root (its owned children go with it, by garbage collection) and
 every other labelled object; the model cache carries no deployment label and stays unless
@@ -21,10 +21,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from kubefoundry.cluster import errors, transport
 from kubefoundry.cluster.connecting import Connection
-
-DEPLOYMENT = "kubefoundry.io/deployment"
-MANAGED = "app.kubernetes.io/managed-by=kubefoundry"
-ROOT = "kubefoundry.io/root"
+from kubefoundry.core import identity
 
 Kind = tuple[str, str]  # (apiVersion, kind)
 
@@ -47,7 +44,9 @@ def roots(
         if resource is None:
             continue
         try:
-            found = dyn.get(resource, namespace=namespace, label_selector=MANAGED)
+            found = dyn.get(
+                resource, namespace=namespace, label_selector=identity.managed_selector()
+            )
         except ApiException as exc:
             if exc.status == 403 and namespace is None:
                 if unreadable is not None:
@@ -55,7 +54,7 @@ def roots(
                 continue
             raise errors.translate(exc, verb="list", kind=kind, namespace=namespace) from None
         for item in found.to_dict().get("items", []):
-            if ((item.get("metadata") or {}).get("annotations") or {}).get(ROOT) == "true":
+            if identity.is_root(item):
                 out.append(item | {"apiVersion": api_version, "kind": kind})
     return sorted(out, key=lambda r: (r["metadata"].get("namespace", ""), r["metadata"]["name"]))
 
@@ -64,7 +63,7 @@ def root(
     conn: Connection, kinds: Iterable[Kind], *, name: str, namespace: str
 ) -> dict[str, Any] | None:
     for item in roots(conn, kinds, namespace=namespace):
-        if (item["metadata"].get("labels") or {}).get(DEPLOYMENT) == name:
+        if identity.deployment_of(item) == name:
             return item
     return None
 
@@ -72,7 +71,9 @@ def root(
 def pods(conn: Connection, *, name: str, namespace: str) -> list[dict[str, Any]]:
     core = client.CoreV1Api(conn.api)
     try:
-        found = core.list_namespaced_pod(namespace, label_selector=f"{DEPLOYMENT}={name}")
+        found = core.list_namespaced_pod(
+            namespace, label_selector=identity.deployment_selector(name)
+        )
     except ApiException as exc:
         raise errors.translate(exc, verb="list", kind="Pod", namespace=namespace) from None
     items: list[dict[str, Any]] = conn.api.sanitize_for_serialization(found.items)
@@ -141,7 +142,9 @@ def delete(conn: Connection, kinds: Iterable[Kind], *, name: str, namespace: str
             continue
         where = namespace if resource.namespaced else None
         try:
-            found = dyn.get(resource, namespace=where, label_selector=f"{DEPLOYMENT}={name}")
+            found = dyn.get(
+                resource, namespace=where, label_selector=identity.deployment_selector(name)
+            )
             for item in found.to_dict().get("items", []):
                 item_name = item["metadata"]["name"]
                 dyn.delete(
@@ -165,9 +168,9 @@ def _served(dyn: DynamicClient, api_version: str, kind: str) -> Any | None:
 
 
 def delete_cache(conn: Connection, *, model: str, namespace: str) -> list[str]:
-    """Delete the model-cache PVC(s) of ``model`` (label ``kubefoundry.io/model``)."""
+    """Delete the model-cache PVC(s) of ``model`` (the value of its model label)."""
     core = client.CoreV1Api(conn.api)
-    selector = f"kubefoundry.io/model={model},app.kubernetes.io/component=model-cache"
+    selector = identity.model_cache_selector(model)
     try:
         found = core.list_namespaced_persistent_volume_claim(namespace, label_selector=selector)
         names = [

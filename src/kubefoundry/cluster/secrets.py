@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kubefoundry.cluster import errors
 from kubefoundry.cluster.connecting import Connection
+from kubefoundry.core import identity
 
 FIELD_MANAGER = "kubefoundry"
 
@@ -23,7 +24,7 @@ def ensure_token(
     # Runtimes read different keys (KAITO and KServe's storage initializer: HF_TOKEN).
     body = client.V1Secret(
         metadata=client.V1ObjectMeta(
-            name=name, namespace=namespace, labels={"app.kubernetes.io/managed-by": "kubefoundry"}
+            name=name, namespace=namespace, labels=identity.managed_labels()
         ),
         type="Opaque",
         string_data={key: token, "HF_TOKEN": token},

@@ -10,7 +10,6 @@ changes, until ready, failed or the time budget (the plan's startup budget) runs
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -19,14 +18,14 @@ from kubefoundry.catalog import hub, models
 from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.cluster import access, applying, inspecting, secrets
 from kubefoundry.cluster.connecting import Connection
-from kubefoundry.core import naming
+from kubefoundry.core import identity, naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentError
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.deploy import phases, rendering
 from kubefoundry.planning.request import DeploymentRequest
 from kubefoundry.runtimes import base
 
-# The objects that can be a deployment's root (kubefoundry.io/root), one per runtime.
+# The objects that can be a deployment's root (identity.ROOT), one per runtime.
 ROOT_KINDS: tuple[inspecting.Kind, ...] = (
     ("apps/v1", "Deployment"),
     ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
@@ -153,28 +152,34 @@ def _token(
 
 
 def wanted_replicas(root: dict[str, Any]) -> int:
-    summary = (root.get("metadata", {}).get("annotations") or {}).get("kubefoundry.io/plan", "{}")
-    try:
-        return max(1, int(json.loads(summary).get("replicas", 1)))
-    except (ValueError, TypeError):
-        return 1
+    """The replicas the plan summary asks for; 1 where it does not say (or says nonsense)."""
+    summary = identity.summary_of(root)
+    replicas = summary.replicas if summary else None
+    return max(1, replicas) if replicas is not None else 1
 
 
 def find(conn: Connection, *, name: str, namespace: str) -> dict[str, Any]:
     """The root object of deployment ``name``; an error naming close matches if none."""
     here = inspecting.roots(conn, ROOT_KINDS, namespace=namespace)
     for root in here:
-        if _deployment(root) == name:
+        if identity.deployment_of(root) == name:
             return root
     try:  # where else it might be, if we may look; only a help for the message
         everywhere = inspecting.roots(conn, ROOT_KINDS, namespace=None, unreadable=[])
     except PermanentError:
         everywhere = []
     elsewhere = sorted(
-        {str(r["metadata"].get("namespace")) for r in everywhere if _deployment(r) == name}
+        {
+            str(r["metadata"].get("namespace"))
+            for r in everywhere
+            if identity.deployment_of(r) == name
+        }
     )
     raise missing(
-        name, namespace=namespace, here=[_deployment(r) for r in here], elsewhere=elsewhere
+        name,
+        namespace=namespace,
+        here=[identity.deployment_of(r) for r in here],
+        elsewhere=elsewhere,
     )
 
 
@@ -203,11 +208,6 @@ def missing(
         suggestions=naming.suggest(name, here),
         hint=hint,
     )
-
-
-def _deployment(root: dict[str, Any]) -> str:
-    meta = root["metadata"]
-    return str((meta.get("labels") or {}).get(inspecting.DEPLOYMENT, meta["name"]))
 
 
 def status(conn: Connection, *, name: str, namespace: str) -> phases.Progress:
@@ -277,12 +277,11 @@ def delete(conn: Connection, *, name: str, namespace: str, delete_cache: bool = 
 
 
 def _delete_cache(conn: Connection, root: dict[str, Any], *, namespace: str) -> list[str]:
-    model = (root["metadata"].get("labels") or {}).get("kubefoundry.io/model")
+    model = identity.model_of(root)
     others = [
         r
         for r in inspecting.roots(conn, ROOT_KINDS, namespace=namespace)
-        if (r["metadata"].get("labels") or {}).get("kubefoundry.io/model") == model
-        and r["metadata"]["name"] != root["metadata"]["name"]
+        if identity.model_of(r) == model and r["metadata"]["name"] != root["metadata"]["name"]
     ]
     if others or not model:
         return []  # another deployment of the model still uses the cache

@@ -13,7 +13,6 @@ and the seed's Helm chart (``runtimes/export/tgichart.py``) both read it.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -208,11 +207,7 @@ def deployment(plan: Plan, options: Options, *, token: Token | None) -> Manifest
 
 def root_annotations(plan: Plan) -> dict[str, str]:
     """The shared plan summary, saying the engine that actually runs: TGI, not vLLM."""
-    out = labels.root_annotations(plan)
-    summary = json.loads(out[labels.PLAN])
-    summary["engine"] = f"{NAME} {VERSION}"
-    out[labels.PLAN] = json.dumps(summary, sort_keys=True, separators=(",", ":"))
-    return out
+    return labels.root_annotations(plan, engine=f"{NAME} {VERSION}")
 
 
 def queue_query(*, service: str, namespace: str | None) -> str:

@@ -1,30 +1,34 @@
-"""Identity: every object we render says it is ours and which deployment it belongs to.
+"""Labels and annotations on every object we render: ours, and which deployment it belongs to.
 
-The cluster is the source of truth: ``kubefoundry ls`` is a label query on
-``kubefoundry.io/deployment``. The root object carries the plan summary as an annotation.
-Owner references need the root's UID, so ``cluster/`` adds them when it applies; exported
-YAML (GitOps) relies on the labels instead.
+The keys live in ``core/identity.py``, shared with the readers in ``cluster/``, ``deploy/``
+and the CLI. The cluster is the source of truth: ``kubefoundry ls`` is a label query on the
+deployment label. The root object carries the plan summary as an annotation. Owner
+references need the root's UID, so ``cluster/`` adds them when it applies; exported YAML
+(GitOps) relies on the labels instead.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from typing import Any
 
+from kubefoundry.core import identity
 from kubefoundry.core.naming import dns_label
 from kubefoundry.planning.plans import Plan
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-NAME = "app.kubernetes.io/name"
-COMPONENT = "app.kubernetes.io/component"
-PART_OF = "app.kubernetes.io/part-of"
-DEPLOYMENT = "kubefoundry.io/deployment"
-MODEL = "kubefoundry.io/model"
-RUNTIME = "kubefoundry.io/runtime"
-ROOT = "kubefoundry.io/root"
-PLAN = "kubefoundry.io/plan"
-KEEP = "kubefoundry.io/keep-on-delete"
-OURS = "kubefoundry"
+# The renderers' names for the keys in core.identity (the same objects, not copies).
+MANAGED_BY = identity.MANAGED_BY
+NAME = identity.NAME
+COMPONENT = identity.COMPONENT
+PART_OF = identity.PART_OF
+DEPLOYMENT = identity.DEPLOYMENT
+MODEL = identity.MODEL
+RUNTIME = identity.RUNTIME
+ROOT = identity.ROOT
+PLAN = identity.PLAN
+KEEP = identity.KEEP
+OURS = identity.OURS
+MODEL_CACHE = identity.MODEL_CACHE
 
 
 def labels(plan: Plan, *, runtime: str, component: str) -> dict[str, str]:
@@ -64,19 +68,26 @@ def metadata(
     return meta
 
 
-def root_annotations(plan: Plan) -> dict[str, str]:
-    """The plan summary the root object carries, so the cluster says what was decided."""
-    summary = {
-        "model": plan.model_id,
-        "tier": plan.tier,
-        "gpu": f"{plan.gpu_count}x{plan.gpu}",
-        "tensorParallel": plan.tensor_parallel,
-        "pipelineParallel": plan.pipeline_parallel,
-        "nodesPerReplica": plan.nodes_per_replica,
-        "replicas": plan.replicas,
-        "maxModelLen": plan.max_model_len,
-        "kvTokens": plan.memory.kv_tokens,
-        "engine": f"{plan.engine} {plan.engine_version}",
-        "usdPerHour": plan.cost.usd_per_hour_total,
-    }
-    return {ROOT: "true", PLAN: json.dumps(summary, sort_keys=True, separators=(",", ":"))}
+def plan_summary(plan: Plan) -> identity.PlanSummary:
+    """What the root object tells the cluster was decided."""
+    return identity.PlanSummary(
+        model=plan.model_id,
+        tier=plan.tier,
+        gpu=f"{plan.gpu_count}x{plan.gpu}",
+        tensor_parallel=plan.tensor_parallel,
+        pipeline_parallel=plan.pipeline_parallel,
+        nodes_per_replica=plan.nodes_per_replica,
+        replicas=plan.replicas,
+        max_model_len=plan.max_model_len,
+        kv_tokens=plan.memory.kv_tokens,
+        engine=f"{plan.engine} {plan.engine_version}",
+        usd_per_hour=plan.cost.usd_per_hour_total,
+    )
+
+
+def root_annotations(plan: Plan, *, engine: str | None = None) -> dict[str, str]:
+    """The root mark and the plan summary; ``engine`` names another engine than the plan's."""
+    summary = plan_summary(plan)
+    if engine is not None:
+        summary = dataclasses.replace(summary, engine=engine)
+    return {ROOT: "true", PLAN: summary.to_annotation()}

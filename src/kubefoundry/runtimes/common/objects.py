@@ -42,7 +42,7 @@ def model_cache(plan: Plan, options: Options, *, runtime: str) -> Manifest:
         plan,
         pods.cache_claim_name(plan),
         runtime=runtime,
-        component="model-cache",
+        component=labels.MODEL_CACHE,
         annotations={labels.KEEP: "true", "helm.sh/resource-policy": "keep"},
     )
     # Shared by every deployment and runtime serving this model: no deployment or runtime label.
