@@ -19,9 +19,9 @@ from pathlib import Path
 
 from kubefoundry.catalog import gpus, instances, models
 from kubefoundry.core.errors import KubeFoundryError
+from kubefoundry.core.spec import DeploymentSpec, WorkloadSpec
 from kubefoundry.planning import planner, tiers, workloads
 from kubefoundry.planning.plans import Plan
-from kubefoundry.planning.request import DeploymentRequest, WorkloadSpec
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plans-by-workload.md"
 HEADER = (
@@ -35,7 +35,7 @@ def row(model: str, tier: str, profile: str) -> str:
     """One table row: the plan's pick and figures, or why there is none."""
     catalog = models.ModelCatalog.load()
     entry = catalog.get(model)
-    request = DeploymentRequest(model=entry.id, tier=tier, workload=WorkloadSpec(profile=profile))
+    request = DeploymentSpec(model=entry.id, tier=tier, workload=WorkloadSpec(profile=profile))
     try:
         plan = planner.plan(request, entry, gpus=gpus.load(), instances=instances.load())
     except KubeFoundryError as err:

@@ -23,8 +23,8 @@ from tests.support import controlplane
 from kubefoundry.catalog import models
 from kubefoundry.cluster import connecting, inspecting
 from kubefoundry.core import identity
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.deploy import deploying, discovering, phases, rendering
-from kubefoundry.planning.request import DeploymentRequest
 from kubefoundry.runtimes import base
 
 OPTIONS = base.Options(monitoring="none")
@@ -46,7 +46,7 @@ def deploy(conn: connecting.Connection, **request: Any) -> deploying.Deployed:
     """Deploy as the CLI does: planned against the facts discovered from the sandbox."""
     facts, refused = discovering.discover(conn)
     assert refused == []
-    wanted = DeploymentRequest.model_validate(request)
+    wanted = DeploymentSpec.model_validate(request)
     entry = models.ModelCatalog.load().get(wanted.model)
     return deploying.deploy(wanted, entry, conn=conn, options=OPTIONS, facts=facts, token=None)
 
@@ -142,7 +142,7 @@ def test_a_plan_against_the_discovered_facts_selects_real_node_labels(
     facts, _ = discovering.discover(conn)
     nodes = client.CoreV1Api(conn.api).list_node().items
     for gpu in ("H100", "L4"):
-        request = DeploymentRequest.model_validate({"model": "qwen2.5-1.5b", "gpu": gpu})
+        request = DeploymentSpec.model_validate({"model": "qwen2.5-1.5b", "gpu": gpu})
         result = rendering.render(
             request, models.ModelCatalog.load().get(request.model), options=OPTIONS, facts=facts
         )
@@ -160,11 +160,12 @@ def test_a_plan_against_the_discovered_facts_selects_real_node_labels(
 @pytest.mark.parametrize(
     ("request_fields", "pool"),
     [
-        ({"model": "qwen2.5-7b", "runtime": "vllm"}, "h100"),
+        # Unpinned, the planner puts a 7B chat model on the cheaper L4 pool (issue 9).
+        ({"model": "qwen2.5-7b", "runtime": "vllm"}, "l4"),
         ({"model": "qwen2.5-1.5b", "runtime": "tgi", "gpu": "L4"}, "l4"),
-        ({"model": "qwen2.5-7b", "runtime": "llmd", "replicas": 1}, "h100"),
+        ({"model": "qwen2.5-7b", "runtime": "llmd", "replicas": 1, "gpu": "H100"}, "h100"),
     ],
-    ids=["vllm-on-h100", "tgi-on-l4", "llmd-on-h100"],
+    ids=["vllm-on-l4", "tgi-on-l4", "llmd-on-h100"],
 )
 def test_deployment_runtimes_come_up_running_on_the_planned_gpu_nodes(
     conn: connecting.Connection, request_fields: dict[str, Any], pool: str

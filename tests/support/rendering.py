@@ -19,9 +19,9 @@ from kubefoundry.catalog import gpus, instances, models
 from kubefoundry.checks.schemas import Schemas
 from kubefoundry.core.errors import DoesNotFitError
 from kubefoundry.core.facts import ClusterFacts
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.planning import planner, tiers
 from kubefoundry.planning.plans import Plan
-from kubefoundry.planning.request import DeploymentRequest
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 CANARY = "hf_CANARYtokenValue0123456789abcdefXYZ"  # a token value that must never be rendered
@@ -39,7 +39,7 @@ def schemas() -> Schemas:
 
 
 def plan(model: str, facts: ClusterFacts | None = None, **pins: Any) -> Plan:
-    request = DeploymentRequest.model_validate({"model": model, **pins})
+    request = DeploymentSpec.model_validate({"model": model, **pins})
     return planner.plan(
         request, catalog().get(model), gpus=gpus.load(), instances=instances.load(), facts=facts
     )

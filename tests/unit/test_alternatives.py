@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 from kubefoundry.catalog import gpus, instances, models
 from kubefoundry.core.errors import DoesNotFitError
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.planning import planner, tiers
 from kubefoundry.planning.plans import Alternative, Plan
-from kubefoundry.planning.request import DeploymentRequest
 
 CATALOG = models.ModelCatalog.load()
 GPUS = gpus.load()
@@ -53,7 +53,7 @@ def _plans() -> tuple[tuple[str, Plan], ...]:
 def _planned() -> Iterator[tuple[str, Plan]]:
     for entry in CATALOG.all():
         for tier in tiers.all_tiers():
-            request = DeploymentRequest(model=entry.id, tier=tier.name)
+            request = DeploymentSpec(model=entry.id, tier=tier.name)
             try:
                 yield (
                     f"{entry.id}/{tier.name}",
@@ -93,7 +93,7 @@ def test_fp8_at_the_same_price_is_rejected_for_its_quantization_not_its_speed() 
     """Was "24 tokens/s per request vs 14, $0.71/h": as if the rejected option were better."""
     entry = CATALOG.get("llama-3.1-8b")
     plan = planner.plan(
-        DeploymentRequest(model=entry.id, tier="good"), entry, gpus=GPUS, instances=INSTANCES
+        DeploymentSpec(model=entry.id, tier="good"), entry, gpus=GPUS, instances=INSTANCES
     )
     (count,) = (d for d in plan.decisions if d.topic == "gpu_count")
     fp8 = next(a for a in count.alternatives if a.option == "1×L4 (TP1×PP1, fp8, KV fp8)")

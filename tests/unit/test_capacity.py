@@ -13,9 +13,9 @@ import pytest
 
 from kubefoundry.catalog import gpus, instances, models
 from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.core.spec import DeploymentSpec, WorkloadSpec
 from kubefoundry.planning import capacity, memory, planner, speed, tiers, workloads
 from kubefoundry.planning.plans import Plan
-from kubefoundry.planning.request import DeploymentRequest, WorkloadSpec
 
 CATALOG = models.ModelCatalog.load()
 GPUS = gpus.load()
@@ -23,7 +23,7 @@ INSTANCES = instances.load()
 
 
 def _plan(model: str = "llama-3.1-8b", **fields: object) -> Plan:
-    request = DeploymentRequest.model_validate({"model": model, **fields})
+    request = DeploymentSpec.model_validate({"model": model, **fields})
     return planner.plan(request, CATALOG.get(model), gpus=GPUS, instances=INSTANCES)
 
 

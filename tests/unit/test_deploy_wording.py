@@ -21,8 +21,8 @@ from kubefoundry.cli import cluster_cmds
 from kubefoundry.cluster import errors, inspecting, secrets
 from kubefoundry.core import identity, naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError, RetryableError
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.deploy import deploying, phases, rendering
-from kubefoundry.planning.request import DeploymentRequest
 from kubefoundry.runtimes import base
 
 # ----------------------------------------------------------------------------- phases
@@ -192,7 +192,7 @@ def test_delete_counts_objects(
 
 @pytest.fixture
 def gated() -> rendering.Result:
-    request = DeploymentRequest.model_validate({"model": "llama-3.1-8b", "namespace": "team-a"})
+    request = DeploymentSpec.model_validate({"model": "llama-3.1-8b", "namespace": "team-a"})
     entry = models.ModelCatalog.load().get("llama-3.1-8b")
     assert entry.gated
     return rendering.render(request, entry, options=base.Options())
@@ -248,7 +248,7 @@ def test_an_unreachable_hub_stops_deploy_at_the_licence_check_before_writing(
 def test_the_secret_is_created_under_the_key_the_rendered_objects_read(
     runtime: str, extra: dict[str, str], key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    request = DeploymentRequest.model_validate(
+    request = DeploymentSpec.model_validate(
         {"model": "llama-3.1-8b", "namespace": "team-a", "runtime": runtime, **extra}
     )
     entry = models.ModelCatalog.load().get("llama-3.1-8b")

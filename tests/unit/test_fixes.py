@@ -32,9 +32,9 @@ from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.cli import app as cli_app
 from kubefoundry.cli import requesting
 from kubefoundry.core.errors import DoesNotFitError
+from kubefoundry.core.spec import DeploymentSpec, load
 from kubefoundry.planning import memory, misfits, planner, tiers
 from kubefoundry.planning.plans import Plan
-from kubefoundry.planning.request import DeploymentRequest, load_request
 
 CATALOG = models.ModelCatalog.load()
 GPUS = gpus.load()
@@ -50,13 +50,13 @@ def _remember_pure_functions() -> Iterator[None]:
     estimate = functools.lru_cache(maxsize=200_000)(memory.estimate)
 
     @functools.lru_cache(maxsize=4096)
-    def attempt(request: DeploymentRequest, model_id: str) -> Plan | misfits.Misfit:
+    def attempt(request: DeploymentSpec, model_id: str) -> Plan | misfits.Misfit:
         return UNCACHED_ATTEMPT(
             request, CATALOG.get(model_id), gpus=GPUS, instances=INSTANCES, facts=None
         )
 
     def cached_attempt(
-        request: DeploymentRequest, model: ModelEntry, **_: object
+        request: DeploymentSpec, model: ModelEntry, **_: object
     ) -> Plan | misfits.Misfit:
         return attempt(request, model.id)
 
@@ -75,13 +75,13 @@ def _plan_command() -> typer.core.TyperCommand:
     return plan
 
 
-def _command_line(args: list[str]) -> DeploymentRequest:
+def _command_line(args: list[str]) -> DeploymentSpec:
     """The request ``kubefoundry plan ARGS`` builds: the real command's parser and fields."""
     ctx = _plan_command().make_context("plan", list(args))
     return requesting.from_flags(ctx.params.get("file"), ctx.params)
 
 
-def _plan(request: DeploymentRequest) -> Plan | DoesNotFitError:
+def _plan(request: DeploymentSpec) -> Plan | DoesNotFitError:
     try:
         return planner.plan(request, CATALOG.get(request.model), gpus=GPUS, instances=INSTANCES)
     except DoesNotFitError as exc:
@@ -182,8 +182,8 @@ def test_the_documented_request_plans_as_written(tmp_path: Path) -> None:
     block = _doc_request_block()
     path = tmp_path / "request.yaml"
     path.write_text(block)
-    request = load_request(path)
-    assert request == DeploymentRequest.model_validate(yaml.safe_load(block))
+    request = load(path)
+    assert request == DeploymentSpec.model_validate(yaml.safe_load(block))
     plan = _plan(request)
     assert isinstance(plan, Plan), plan
     assert (plan.gpu, plan.max_model_len) == ("L40S", request.context_length)
@@ -191,7 +191,7 @@ def test_the_documented_request_plans_as_written(tmp_path: Path) -> None:
 
 def _doc_request_block() -> str:
     text = DOCS.read_text()
-    section = text.split("## Deployment request", 1)[1]
+    section = text.split("## Deployment spec", 1)[1]
     match = re.search(r"```yaml\n(.*?)```", section, re.S)
     assert match, "docs/planning.md has no request example"
     return match.group(1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kubefoundry.catalog import gpus, instances, models
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.planning import nodes, planner
-from kubefoundry.planning.request import DeploymentRequest
 
 ONE = nodes.Machine(name="one", gpus=1, usd_per_hour=1.0, source="t")
 FOUR = nodes.Machine(name="four", gpus=4, usd_per_hour=3.5, source="t")
@@ -60,7 +60,7 @@ def test_a_one_gpu_replica_on_a_cloud_that_sells_eight_pays_for_the_machine() ->
     catalog = instances.load()
     (row,) = list(catalog.for_gpu("H100-80GB-SXM", cloud="azure"))
     assert (row.name, row.gpu_count) == ("Standard_ND96isr_H100_v5", 8)
-    request = DeploymentRequest(
+    request = DeploymentSpec(
         model="llama-3.1-8b", gpu="H100", gpu_count=1, cloud="azure", replicas=2
     )
     entry = models.ModelCatalog.load().get("llama-3.1-8b")
@@ -75,7 +75,7 @@ def test_a_one_gpu_replica_on_a_cloud_that_sells_eight_pays_for_the_machine() ->
 def test_aws_sells_a_one_gpu_h100_so_a_one_gpu_replica_takes_it() -> None:
     catalog = instances.load()
     small = catalog.get("p5.4xlarge")
-    request = DeploymentRequest(model="llama-3.1-8b", gpu="H100", gpu_count=1, cloud="aws")
+    request = DeploymentSpec(model="llama-3.1-8b", gpu="H100", gpu_count=1, cloud="aws")
     entry = models.ModelCatalog.load().get("llama-3.1-8b")
     plan = planner.plan(request, entry, gpus=gpus.load(), instances=catalog)
     assert plan.cost.instance_type == "p5.4xlarge"

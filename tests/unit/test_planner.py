@@ -9,8 +9,8 @@ import pytest
 from kubefoundry.catalog import gpus, instances, models
 from kubefoundry.core.errors import DoesNotFitError, InvalidInputError, NotFoundError
 from kubefoundry.core.facts import ClusterFacts, NodePool, load_facts
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.planning import planner, tiers
-from kubefoundry.planning.request import DeploymentRequest
 
 CATALOG = models.ModelCatalog.load()
 GPUS = gpus.load()
@@ -18,7 +18,7 @@ INSTANCES = instances.load()
 
 
 def _plan(model: str, facts: ClusterFacts | None = None, **pins: object) -> planner.Plan:
-    request = DeploymentRequest.model_validate({"model": model, **pins})
+    request = DeploymentSpec.model_validate({"model": model, **pins})
     entry = CATALOG.get(model)
     return planner.plan(request, entry, gpus=GPUS, instances=INSTANCES, facts=facts)
 

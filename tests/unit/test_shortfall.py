@@ -17,9 +17,9 @@ from tests.conftest import hf_config
 
 from kubefoundry.catalog import gpus, instances, models
 from kubefoundry.core.errors import DoesNotFitError
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.core.units import GIB
 from kubefoundry.planning import planner, tiers
-from kubefoundry.planning.request import DeploymentRequest
 
 CATALOG = models.ModelCatalog.load()
 GPUS = gpus.load()
@@ -81,7 +81,7 @@ def test_shortfall_is_everything_that_does_not_fit(
     linear_bytes: int,
     kv_bytes: int,
 ) -> None:
-    request = DeploymentRequest.model_validate(
+    request = DeploymentSpec.model_validate(
         {"model": model, "gpu": gpu, "gpu_count": count, "tier": tier, **pins}
     )
     with pytest.raises(DoesNotFitError) as caught:
@@ -119,7 +119,7 @@ def test_70b_on_one_l4_is_short_by_far_more_than_its_kv_cache() -> None:
     One request of the 16,384-token floor needs 5.0 GiB of KV (80 layers × 8 KV heads × 128 ×
     2 × 2 B × 16,384); the weights (131.4) and overheads over the 19.8 GiB budget are the rest.
     """
-    request = DeploymentRequest(model="llama-3.3-70b", gpu="L4", gpu_count=1)
+    request = DeploymentSpec(model="llama-3.3-70b", gpu="L4", gpu_count=1)
     with pytest.raises(DoesNotFitError) as caught:
         planner.plan(request, CATALOG.get("llama-3.3-70b"), gpus=GPUS, instances=INSTANCES)
     assert "131.4 weights" in caught.value.message

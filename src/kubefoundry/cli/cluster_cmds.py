@@ -97,17 +97,17 @@ def deploy(
     vllm_version: requesting.VllmVersion = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
-    expose: serving.Expose = "none",
+    expose: serving.Expose = None,
     host: serving.Host = None,
-    gateway: serving.Gateway = "inference-gateway",
-    monitoring: serving.Monitoring = "servicemonitor",
-    token_source: serving.TokenSource = "secret",
-    secret_store: serving.SecretStore = "vault-backend",
-    token_path: serving.TokenPath = "secret/shared/huggingface/token",
-    model_cache: serving.ModelCache = True,
+    gateway: serving.Gateway = None,
+    monitoring: serving.Monitoring = None,
+    token_source: serving.TokenSource = None,
+    secret_store: serving.SecretStore = None,
+    token_path: serving.TokenPath = None,
+    model_cache: serving.ModelCache = None,
     cache_size: serving.CacheSize = None,
     storage_class: serving.StorageClass = None,
-    disaggregated: serving.Disaggregated = False,
+    disaggregated: serving.Disaggregated = None,
     workload: requesting.Workload = None,
     input_tokens: requesting.InputTokens = None,
     output_tokens: requesting.OutputTokens = None,
@@ -120,8 +120,8 @@ def deploy(
     ttft_p95_ms: requesting.TtftP95Ms = None,
     tpot_p95_ms: requesting.TpotP95Ms = None,
     platform: serving.Platform = None,
-    llm_inference_service: serving.LlmInferenceService = False,
-    multi_node: serving.MultiNode = "ray",
+    llm_inference_service: serving.LlmInferenceService = None,
+    multi_node: serving.MultiNode = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Watch until ready.")] = True,
     timeout: Annotated[
         int | None,
@@ -141,11 +141,10 @@ def deploy(
 
     from kubefoundry.catalog import hub
     from kubefoundry.deploy import deploying, discovering
+    from kubefoundry.runtimes import base
 
     request = requesting.from_flags(file, locals())
-    options = serving.options(
-        locals(), hf_token_secret=request.hf_token_secret, workload=request.workload.profile
-    )
+    options = base.Options.from_spec(request)
     conn = _connect(kubeconfig, context, request.namespace)
     reach = hub.Reach.from_env()  # one decision about the Hub for the whole command
     entry = requesting.resolve(request, config=config, reach=reach)

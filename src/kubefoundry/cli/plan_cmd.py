@@ -50,7 +50,7 @@ def plan(
     request = requesting.from_flags(file, locals())
     entry = requesting.resolve(request, config=config)
     _, result = rendering.plan(
-        request, entry, options=base.Options(), facts=requesting.facts(cluster)
+        request, entry, options=base.Options.from_spec(request), facts=requesting.facts(cluster)
     )
     if not output.data(result.to_dict(), fmt, as_json=as_json):
         show(result)

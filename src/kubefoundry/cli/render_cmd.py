@@ -48,17 +48,17 @@ def render(
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files in -o DIR.")] = False,
-    expose: serving.Expose = "none",
+    expose: serving.Expose = None,
     host: serving.Host = None,
-    gateway: serving.Gateway = "inference-gateway",
-    monitoring: serving.Monitoring = "servicemonitor",
-    token_source: serving.TokenSource = "secret",
-    secret_store: serving.SecretStore = "vault-backend",
-    token_path: serving.TokenPath = "secret/shared/huggingface/token",
-    model_cache: serving.ModelCache = True,
+    gateway: serving.Gateway = None,
+    monitoring: serving.Monitoring = None,
+    token_source: serving.TokenSource = None,
+    secret_store: serving.SecretStore = None,
+    token_path: serving.TokenPath = None,
+    model_cache: serving.ModelCache = None,
     cache_size: serving.CacheSize = None,
     storage_class: serving.StorageClass = None,
-    disaggregated: serving.Disaggregated = False,
+    disaggregated: serving.Disaggregated = None,
     workload: requesting.Workload = None,
     input_tokens: requesting.InputTokens = None,
     output_tokens: requesting.OutputTokens = None,
@@ -71,20 +71,19 @@ def render(
     ttft_p95_ms: requesting.TtftP95Ms = None,
     tpot_p95_ms: requesting.TpotP95Ms = None,
     platform: serving.Platform = None,
-    llm_inference_service: serving.LlmInferenceService = False,
-    multi_node: serving.MultiNode = "ray",
+    llm_inference_service: serving.LlmInferenceService = None,
+    multi_node: serving.MultiNode = None,
     check: Annotated[
         bool, typer.Option("--check/--no-check", help="Check the objects before writing.")
     ] = True,
 ) -> None:
     """Render the Kubernetes objects that serve MODEL on a runtime, checked and explained."""
     from kubefoundry.deploy import rendering
+    from kubefoundry.runtimes import base
 
     out = _directory(out_arg)
     request = requesting.from_flags(file, locals())
-    options = serving.options(
-        locals(), hf_token_secret=request.hf_token_secret, workload=request.workload.profile
-    )
+    options = base.Options.from_spec(request)
     form = fmt  # Typer already refused anything but yaml, helm and kustomize
     if form != "yaml" and out is None:
         raise InvalidInputError(f"--format {form} writes a directory.", hint="Add -o DIR.")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # imported when a command runs: --help needs none of them
     from kubefoundry.catalog import hub
     from kubefoundry.catalog.models import ModelEntry
     from kubefoundry.core.facts import ClusterFacts
-    from kubefoundry.planning.request import DeploymentRequest
+    from kubefoundry.core.spec import DeploymentSpec
 
 Model = Annotated[
     str | None,
@@ -115,69 +115,99 @@ TpotP95Ms = Annotated[
     typer.Option("--tpot-p95-ms", min=0.1, help="Target p95 time per output token."),
 ]
 
-# Command-line name of each workload field (the flag is not always the field's name).
-WORKLOAD_FLAGS = {
-    "workload": "profile",
-    "input_tokens": "input_tokens",
-    "output_tokens": "output_tokens",
-    "input_tokens_p90": "input_tokens_p90",
-    "output_tokens_p90": "output_tokens_p90",
-    "requests_per_second": "requests_per_s",
-    "concurrent_users": "concurrent_users",
-    "ttft_ms": "ttft_ms",
-    "tpot_ms": "tpot_ms",
-    "ttft_p95_ms": "ttft_p95_ms",
-    "tpot_p95_ms": "tpot_p95_ms",
+# The spec field each nested flag sets (top-level flags are named as their field). A flag's
+# parameter name is its flag without the dashes: `--requests-per-second` → requests_per_second.
+NESTED_FLAGS = {
+    "workload": "workload.profile",
+    "input_tokens": "workload.input_tokens",
+    "output_tokens": "workload.output_tokens",
+    "input_tokens_p90": "workload.input_tokens_p90",
+    "output_tokens_p90": "workload.output_tokens_p90",
+    "requests_per_second": "workload.requests_per_s",
+    "concurrent_users": "workload.concurrent_users",
+    "ttft_ms": "workload.ttft_ms",
+    "tpot_ms": "workload.tpot_ms",
+    "ttft_p95_ms": "workload.ttft_p95_ms",
+    "tpot_p95_ms": "workload.tpot_p95_ms",
+    "expose": "serving.exposure",
+    "host": "serving.host",
+    "gateway": "serving.gateway",
+    "monitoring": "serving.monitoring",
+    "token_source": "serving.token.source",
+    "secret_store": "serving.token.secret_store",
+    "token_path": "serving.token.remote_key",
+    "model_cache": "serving.cache.enabled",
+    "cache_size": "serving.cache.size_gib",
+    "storage_class": "serving.cache.storage_class",
+    "disaggregated": "serving.disaggregated",
+    "platform": "serving.platform",
+    "llm_inference_service": "serving.llm_inference_service",
+    "multi_node": "serving.multi_node",
 }
-_FLAG_OF_FIELD = {f"workload.{field}": flag for flag, field in WORKLOAD_FLAGS.items()}
+_FLAG_OF_FIELD = {field: flag for flag, field in NESTED_FLAGS.items()}
 
 
-def build(file: Path | None, **flags: Any) -> DeploymentRequest:
-    """The request from ``file`` (if any) with every flag that was given laid over it."""
-    from pydantic import ValidationError
+def build(file: Path | None, **flags: Any) -> DeploymentSpec:
+    """The spec from ``file`` (if any) with every flag that was given laid over it.
 
-    from kubefoundry.core import files
-    from kubefoundry.planning.request import DeploymentRequest, load_request
+    A problem is named as the user gave it: the flag, or the field of the file.
+    """
+    from kubefoundry.core import spec
 
-    base = load_request(file).model_dump(exclude_none=True) if file else {}
-    given = {k: v for k, v in flags.items() if v is not None and k not in WORKLOAD_FLAGS}
-    workload = {
-        WORKLOAD_FLAGS[k]: v for k, v in flags.items() if v is not None and k in WORKLOAD_FLAGS
-    }
-    if workload:
-        given["workload"] = {**base.get("workload", {}), **workload}
-    if "model" not in given and "model" not in base:
+    base = spec.load(file).model_dump(exclude_none=True) if file else {}
+    merged = dict(base)
+    given: set[str] = set()
+    for key, value in flags.items():
+        if value is None:
+            continue
+        field = NESTED_FLAGS.get(key, key)
+        _put(merged, field.split("."), value)
+        given.add(field)
+    if "model" not in merged:
         raise InvalidInputError(
-            "No model given.", hint="Pass MODEL (e.g. llama-3.1-8b) or -f request.yaml."
+            "No model given.", hint="Pass MODEL (e.g. llama-3.1-8b) or -f spec.yaml."
         )
     try:
-        return DeploymentRequest.model_validate({**base, **given})
-    except ValidationError as exc:
-        problems = "; ".join(f"{_flag(loc)}: {msg}" for loc, msg in files.field_errors(exc))
+        return spec.parse(merged)
+    except spec.SpecError as err:
+        problems = "; ".join(
+            f"{_named(p.field, given, file)}: {p.message} (got {p.value!r})" for p in err.problems
+        )
         raise InvalidInputError(
-            f"Invalid options: {problems}.", hint="See `kubefoundry plan --help`."
+            f"Invalid options: {problems}.",
+            hint="See `kubefoundry plan --help`, or docs/deployment-spec.schema.json for the file.",
         ) from None
 
 
-def _flag(loc: str) -> str:
-    """The command-line flag of a request field's dotted path."""
-    if loc in _FLAG_OF_FIELD:
-        return "--" + _FLAG_OF_FIELD[loc].replace("_", "-")
-    if loc == "workload":
-        return "workload"
-    return f"--{loc.replace('_', '-')}"
+def _put(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[path[-1]] = value
 
 
-def from_flags(file: Path | None, flags: dict[str, Any]) -> DeploymentRequest:
-    """The request from a command's flags (its ``locals()``): only request fields are taken."""
-    from kubefoundry.planning.request import DeploymentRequest
+def _named(field: str, given: set[str], file: Path | None) -> str:
+    """The flag for a field the command line set; else the field in the file."""
+    if field in ("workload", "serving"):  # a rule across the section's fields
+        return field if file is None else f"{field} in {file}"
+    if field in given or file is None:
+        flag = _FLAG_OF_FIELD.get(field, field)
+        if "." not in flag:
+            return "--" + flag.replace("_", "-")
+    if file is not None:
+        return f"{field or '(root)'} in {file}"
+    return field
 
-    fields = set(DeploymentRequest.model_fields) | set(WORKLOAD_FLAGS)
+
+def from_flags(file: Path | None, flags: dict[str, Any]) -> DeploymentSpec:
+    """The spec from a command's flags (its ``locals()``): only spec fields are taken."""
+    from kubefoundry.core.spec import DeploymentSpec
+
+    fields = (set(DeploymentSpec.model_fields) - {"workload", "serving"}) | set(NESTED_FLAGS)
     return build(file, **{k: v for k, v in flags.items() if k in fields})
 
 
 def resolve(
-    request: DeploymentRequest, *, config: Path | None, reach: hub.Reach | None = None
+    request: DeploymentSpec, *, config: Path | None, reach: hub.Reach | None = None
 ) -> ModelEntry:
     """The model's entry: the catalog, ``--config FILE``, or the Hub (``HF_HUB_OFFLINE`` and
     ``HF_TOKEN`` read here, once; pass ``reach`` to share what was learnt with later calls)."""

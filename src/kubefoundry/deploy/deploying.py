@@ -21,8 +21,8 @@ from kubefoundry.cluster.connecting import Connection
 from kubefoundry.core import identity, naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentError
 from kubefoundry.core.facts import ClusterFacts
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.deploy import phases, rendering
-from kubefoundry.planning.request import DeploymentRequest
 from kubefoundry.runtimes import base
 
 # The objects that can be a deployment's root (identity.ROOT), one per runtime.
@@ -69,7 +69,7 @@ class Deployed:
 
 
 def deploy(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     model: ModelEntry,
     *,
     conn: Connection,

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from kubefoundry.catalog import gpus, instances
 from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.core.facts import ClusterFacts
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.planning import planner
 from kubefoundry.planning.plans import Plan
-from kubefoundry.planning.request import DeploymentRequest
 from kubefoundry.runtimes import base, choosing, registry
 
 if TYPE_CHECKING:  # the checks (JSON Schema) and the exporters load when asked for: `plan`
@@ -32,10 +32,10 @@ class Result:
 
 
 def plan(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     model: ModelEntry,
     *,
-    options: base.Options,
+    options: base.Options | None = None,
     facts: ClusterFacts | None = None,
     runtimes: registry.Registry | None = None,
 ) -> tuple[base.Runtime, Plan]:
@@ -56,19 +56,22 @@ def plan(
         facts=facts,
         provisions=provisions,
     )
-    return choosing.choose(raw, options, registry=known, facts=facts)
+    chosen = options or base.Options.from_spec(request)
+    return choosing.choose(raw, chosen, registry=known, facts=facts)
 
 
 def render(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     model: ModelEntry,
     *,
-    options: base.Options,
+    options: base.Options | None = None,
     facts: ClusterFacts | None = None,
     runtimes: registry.Registry | None = None,
 ) -> Result:
-    runtime, chosen = plan(request, model, options=options, facts=facts, runtimes=runtimes)
-    return Result(plan=chosen, rendered=runtime.render(chosen, options), options=options)
+    """Plan and render ``request``; the serving options are the spec's unless given."""
+    serving = options or base.Options.from_spec(request)
+    runtime, chosen = plan(request, model, options=serving, facts=facts, runtimes=runtimes)
+    return Result(plan=chosen, rendered=runtime.render(chosen, serving), options=serving)
 
 
 def check(

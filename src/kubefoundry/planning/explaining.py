@@ -13,9 +13,9 @@ from kubefoundry.catalog import instances as instance_catalog
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import ClusterFacts, NodePool
 from kubefoundry.core.naming import counted
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.planning import nodes, placement
 from kubefoundry.planning.plans import Alternative, Decision
-from kubefoundry.planning.request import DeploymentRequest
 from kubefoundry.planning.tiers import Tier
 
 SERVED_VENDORS = ("NVIDIA",)  # the vLLM CUDA image; ROCm and Gaudi images come with runtimes
@@ -27,7 +27,7 @@ _PLATFORM_OF_CLOUD = {"aws": "eks", "gcp": "gke", "azure": "aks"}
 
 def offers(
     *,
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     gpus: gpu_catalog.GpuCatalog,
     instances: instance_catalog.InstanceCatalog,
     facts: ClusterFacts | None,
@@ -75,7 +75,7 @@ def offers(
 
 def _cloud_offer(
     gpu: gpu_catalog.GPU,
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     instances: instance_catalog.InstanceCatalog,
     provisions: Mapping[str, frozenset[str]],
 ) -> placement.Offer | None:
@@ -123,7 +123,7 @@ def _cloud_offer(
 
 
 def _cluster_offers(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     gpus: gpu_catalog.GpuCatalog,
     instances: instance_catalog.InstanceCatalog,
     facts: ClusterFacts,
@@ -375,7 +375,7 @@ def decisions(
     options: Sequence[placement.Option],
     unavailable: Sequence[Alternative],
     replicas: int,
-    request: DeploymentRequest,
+    request: DeploymentSpec,
 ) -> Iterator[Decision]:
     others = [o for o in best_per_gpu(options, tier) if o.offer.gpu.id != chosen.offer.gpu.id]
     pool = [o for o in options if o.fits_target] or [o for o in options if o.fits_floor]

@@ -32,14 +32,14 @@ from kubefoundry.catalog import gpus as gpu_catalog
 from kubefoundry.catalog import instances as instance_catalog
 from kubefoundry.core.errors import PermanentError
 from kubefoundry.core.facts import ClusterFacts
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.planning import explaining, misfits, placement, tiers
 from kubefoundry.planning.plans import Plan
-from kubefoundry.planning.request import DeploymentRequest
 
 MIN_CONTEXT = 2048  # the shortest context offered as a fix; shorter serves few real prompts
 MAX_KEEPING = 3  # fixes that keep the pinned GPU, at most
 Changes = dict[str, object]
-Attempt = Callable[[DeploymentRequest], Plan | misfits.Misfit]
+Attempt = Callable[[DeploymentSpec], Plan | misfits.Misfit]
 Lever = tuple[Changes, ...]  # values, smallest change first; the last is the most permissive
 
 
@@ -76,7 +76,7 @@ class _Tried:
     """The planner on changed requests, each change planned once."""
 
     def __init__(
-        self, request: DeploymentRequest, attempt: Attempt, gpus: gpu_catalog.GpuCatalog
+        self, request: DeploymentSpec, attempt: Attempt, gpus: gpu_catalog.GpuCatalog
     ) -> None:
         self.request = request
         self._attempt = attempt
@@ -106,7 +106,7 @@ class _Tried:
 
 
 def _bases(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     *,
     gpus: gpu_catalog.GpuCatalog,
     instances: instance_catalog.InstanceCatalog,
@@ -153,7 +153,7 @@ def _levers(
 
 
 def _counts(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     *,
     gpus: gpu_catalog.GpuCatalog,
     instances: instance_catalog.InstanceCatalog,
@@ -295,7 +295,7 @@ def _other_gpu(misfit: misfits.Misfit, tried: _Tried, *, exhaustive: bool) -> li
     return []
 
 
-def _lighter_tier(request: DeploymentRequest, tried: _Tried) -> list[misfits.Fix]:
+def _lighter_tier(request: DeploymentSpec, tried: _Tried) -> list[misfits.Fix]:
     names = [t.name for t in tiers.all_tiers()]
     for name in reversed(names[: names.index(request.tier)]):
         plan = tried.plan({"tier": name})
@@ -323,7 +323,7 @@ def _price(fix: misfits.Fix) -> float:
     return float("inf") if price is None else price
 
 
-def _what_was_tried(request: DeploymentRequest) -> str:
+def _what_was_tried(request: DeploymentSpec) -> str:
     levers = ["other GPU counts"] if request.gpu_count else []
     levers += [f"contexts down to {MIN_CONTEXT:,} tokens", "FP8 weights and KV cache"]
     tried = [", ".join(levers[:-1]) + f" and {levers[-1]}, alone and together"]

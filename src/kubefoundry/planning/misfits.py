@@ -13,16 +13,16 @@ from collections.abc import Mapping, Sequence
 
 from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.core.errors import DoesNotFitError
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.planning import explaining, placement
 from kubefoundry.planning.plans import Alternative, Plan
-from kubefoundry.planning.request import DeploymentRequest
 
 
 @dataclasses.dataclass(frozen=True)
 class Misfit:
     """Everything the planner tried for one request, none of which fits."""
 
-    request: DeploymentRequest
+    request: DeploymentSpec
     model: ModelEntry
     sizing: placement.Sizing
     options: tuple[placement.Option, ...]
@@ -54,9 +54,9 @@ class Fixes:
     tried: str = ""
 
 
-def apply(request: DeploymentRequest, changes: Mapping[str, object]) -> DeploymentRequest:
+def apply(request: DeploymentSpec, changes: Mapping[str, object]) -> DeploymentSpec:
     """The request with ``changes`` laid over it, validated like a request from the user."""
-    return DeploymentRequest.model_validate({**request.model_dump(), **changes})
+    return DeploymentSpec.model_validate({**request.model_dump(), **changes})
 
 
 def flag(field: str, value: object) -> str:

@@ -17,6 +17,7 @@ from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.naming import dns_label
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.core.units import GIB
 from kubefoundry.planning import (
     engine_profiles,
@@ -31,11 +32,10 @@ from kubefoundry.planning import (
     workloads,
 )
 from kubefoundry.planning.plans import Alternative, Autoscaling, Cost, Performance, Plan
-from kubefoundry.planning.request import DeploymentRequest
 
 
 def plan(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     model: ModelEntry,
     *,
     gpus: gpu_catalog.GpuCatalog,
@@ -73,7 +73,7 @@ def plan(
 
 
 def attempt(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     model: ModelEntry,
     *,
     gpus: gpu_catalog.GpuCatalog,
@@ -146,7 +146,7 @@ def _default_context(tier: tiers.Tier, traffic: workloads.Traffic, model_max: in
 
 
 def _unmeetable(
-    request: DeploymentRequest, traffic: workloads.Traffic, options: list[placement.Option]
+    request: DeploymentSpec, traffic: workloads.Traffic, options: list[placement.Option]
 ) -> None:
     """No option meets the latency targets the request set: say the best that can be done.
 
@@ -190,7 +190,7 @@ def _unmeetable(
 
 
 def _variants(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     tier: tiers.Tier,
     offer: placement.Offer,
     base_quant: Quantization | None,
@@ -213,7 +213,7 @@ def _variants(
 
 
 def _assemble(
-    request: DeploymentRequest,
+    request: DeploymentSpec,
     model: ModelEntry,
     tier: tiers.Tier,
     sizing: placement.Sizing,

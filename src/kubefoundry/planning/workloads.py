@@ -11,7 +11,7 @@ from importlib import resources
 
 from kubefoundry.core import files
 from kubefoundry.core.errors import InvalidInputError
-from kubefoundry.planning.request import WorkloadSpec
+from kubefoundry.core.spec import WorkloadSpec
 from kubefoundry.planning.tiers import Tier
 
 

@@ -14,10 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from kubefoundry.core import choices
+from kubefoundry.core.spec import DeploymentSpec, ServingSpec
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes.common.claims import Said
 
 Manifest = dict[str, Any]
+
+# The spec's defaults: the runtimes' Options take theirs from here, declared once in core/spec.
+_SPEC = ServingSpec()
 
 Exposure = choices.Exposure
 Monitoring = choices.Monitoring
@@ -39,12 +43,12 @@ class Feature(enum.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class TokenOptions:
-    source: TokenSource = "secret"
+    source: TokenSource = _SPEC.token.source
     secret_name: str | None = None  # default: "<name>-hf-token"
     secret_key: str = "token"
-    store: str = "vault-backend"  # ExternalSecret: the (Cluster)SecretStore to read from
+    store: str = _SPEC.token.secret_store  # ExternalSecret: the (Cluster)SecretStore to read
     store_kind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
-    remote_key: str = "secret/shared/huggingface/token"
+    remote_key: str = _SPEC.token.remote_key
     remote_property: str | None = "value"
 
 
@@ -66,29 +70,58 @@ class Token:
 
 @dataclasses.dataclass(frozen=True)
 class CacheOptions:
-    enabled: bool = True
-    size_gib: int | None = None  # default: weights on disk × 1.3, rounded up to 10 GiB
-    storage_class: str | None = None
+    enabled: bool = _SPEC.cache.enabled
+    size_gib: int | None = _SPEC.cache.size_gib  # None: weights on disk × 1.3, rounded up
+    storage_class: str | None = _SPEC.cache.storage_class
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteMany"
 
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    exposure: Exposure = "none"
-    host: str | None = None
-    gateway: str = "inference-gateway"
+    """How to serve; defaults are the spec's (``Options.from_spec`` builds it from a spec)."""
+
+    exposure: Exposure = _SPEC.exposure
+    host: str | None = _SPEC.host
+    gateway: str = _SPEC.gateway
     gateway_namespace: str | None = None
     ingress_class: str | None = None
-    monitoring: Monitoring = "servicemonitor"
+    monitoring: Monitoring = _SPEC.monitoring
     token: TokenOptions = TokenOptions()
     cache: CacheOptions = CacheOptions()
-    disaggregated: bool = False
-    workload: Workload = "chat"
-    platform: Platform | None = None  # accelerator profile; None: from the plan's GPU
-    llm_inference_service: bool = False  # kserve: LLMInferenceService (llm-d) instead of ISVC
-    multi_node: choices.MultiNode = "ray"  # lws: Ray cluster or vLLM's own multi-node
+    disaggregated: bool = _SPEC.disaggregated
+    workload: Workload = "chat"  # the spec's workload.profile (its default is the same)
+    platform: Platform | None = _SPEC.platform  # accelerator profile; None: from the GPU
+    llm_inference_service: bool = _SPEC.llm_inference_service  # kserve: LLMInferenceService
+    multi_node: choices.MultiNode = _SPEC.multi_node  # lws: Ray cluster or vLLM's own
     image: str | None = None  # override the engine image
     pdb: bool = True
+
+    @classmethod
+    def from_spec(cls, spec: DeploymentSpec) -> Options:
+        """The runtimes' view of a spec's serving section (and its workload's profile)."""
+        serving = spec.serving
+        return cls(
+            exposure=serving.exposure,
+            host=serving.host,
+            gateway=serving.gateway,
+            monitoring=serving.monitoring,
+            token=TokenOptions(
+                source=serving.token.source,
+                secret_name=spec.hf_token_secret,
+                store=serving.token.secret_store,
+                remote_key=serving.token.remote_key,
+            ),
+            cache=CacheOptions(
+                enabled=serving.cache.enabled,
+                size_gib=serving.cache.size_gib,
+                storage_class=serving.cache.storage_class,
+            ),
+            disaggregated=serving.disaggregated,
+            workload=spec.workload.profile,
+            platform=serving.platform,
+            llm_inference_service=serving.llm_inference_service,
+            multi_node=serving.multi_node,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -382,13 +382,13 @@ def test_pinned_kaito_on_azure_plans_only_machines_kaito_provisions() -> None:
     """Left to itself the planner puts Llama 3.1 8B on Azure T4s, which KAITO cannot
     provision; pinned to KAITO it buys only the SKUs KAITO's node estimator accepts."""
     from kubefoundry.catalog import models
+    from kubefoundry.core.spec import DeploymentSpec
     from kubefoundry.deploy import rendering as deploy_rendering
-    from kubefoundry.planning.request import DeploymentRequest
 
     entry = models.ModelCatalog.load().get("llama-3.1-8b")
     free = rendering.plan("llama-3.1-8b", cloud="azure")
     assert free.cost.instance_type not in kaito_nodes.AZURE_SKUS
-    request = DeploymentRequest(model="llama-3.1-8b", cloud="azure", runtime="kaito")
+    request = DeploymentSpec(model="llama-3.1-8b", cloud="azure", runtime="kaito")
     runtime, plan = deploy_rendering.plan(request, entry, options=base.Options())
     assert runtime.name == "kaito"
     assert plan.cost.instance_type in kaito_nodes.AZURE_SKUS
