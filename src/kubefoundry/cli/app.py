@@ -24,6 +24,7 @@ from kubefoundry.cli import (
     render_cmd,
     runtimes_cmd,
     sandbox_cmds,
+    serve_cmd,
 )
 from kubefoundry.core.errors import KubeFoundryError
 
@@ -52,6 +53,7 @@ for _name, _function, _short in (
     ("logs", cluster_cmds.logs, "The engine's log lines."),
     ("delete", cluster_cmds.delete, "Delete a deployment (the model cache stays)."),
     ("check", check_cmd.check, "Lint manifests: schemas and serving pitfalls."),
+    ("serve", serve_cmd.serve, "Serve the REST API (127.0.0.1 by default)."),
 ):
     app.command(_name, short_help=_short)(_function)
 app.add_typer(sandbox_cmds.app, name="sandbox", short_help="A local cluster with fake GPU nodes.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -62,23 +61,9 @@ def catalog(
 
 
 def _model_row(e: models.ModelEntry) -> dict[str, Any]:
-    from kubefoundry.planning import weights
+    from kubefoundry.deploy import views
 
-    return {
-        "id": e.id,
-        "name": e.name,
-        "family": e.family,
-        "params_b": (e.params or weights.parameter_count(e.arch)) / 1e9,
-        "attention": e.arch.attention_family,
-        "native_dtype": e.native_dtype,
-        "quantization": e.quantization,
-        "context_length": e.context_length,
-        "gated": e.gated,
-        "license": e.license,
-        "task": e.task,
-        "engines": list(e.engines),
-        "aliases": list(e.aliases),
-    }
+    return views.model_row(e)
 
 
 def gpus(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) -> None:
@@ -116,10 +101,9 @@ def gpus(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) -> N
 
 
 def _gpu_row(g: gpu_catalog.GPU) -> dict[str, Any]:
-    skip = {"node_labels", "label_variants", "platform_info"}
-    row = {f.name: getattr(g, f.name) for f in dataclasses.fields(g) if f.name not in skip}
-    row["node_labels"] = {k: dict(v) for k, v in g.node_labels.items()}
-    return row
+    from kubefoundry.deploy import views
+
+    return views.gpu_row(g)
 
 
 def _num(value: float | None) -> str:

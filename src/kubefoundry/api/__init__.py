@@ -1,0 +1,1 @@
+"""The REST API shell (FastAPI): ``create_app()`` in ``app.py``."""

@@ -1,0 +1,112 @@
+"""Domain errors to HTTP, in one place: every 4xx body is an ``ErrorBody``.
+
+``SpecError`` and FastAPI's own body validation → 422 with each field at fault (dotted spec
+path, the value given); ``NotFoundError`` → 404 with close names; ``DoesNotFitError`` → 422
+with the fixes that plan; other ``InvalidInputError``/``PermanentError`` → 400; a cluster
+that is busy (``RetryableError``) → 503 with Retry-After. Anything else is a bug: 500 with no
+detail (the server log has the traceback).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from kubefoundry.api.models import ErrorBody, FieldProblem
+from kubefoundry.core.errors import (
+    DoesNotFitError,
+    KubeFoundryError,
+    NotFoundError,
+    RetryableError,
+)
+from kubefoundry.core.spec import SpecError
+
+
+class UnauthorizedError(Exception):
+    """No bearer token, or the wrong one."""
+
+
+def _answer(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _safe(value: Any) -> Any:
+    """A value as JSON can carry it (what pydantic echoes back may be anything)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)[:200]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def body(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ())]
+            where = loc[1:] if loc[:1] == ["body"] else loc
+            fields.append(
+                FieldProblem(
+                    field=".".join(where), value=_safe(err.get("input")), message=err["msg"]
+                )
+            )
+        names = ", ".join(f.field or "(body)" for f in fields)
+        return _answer(
+            422,
+            ErrorBody(
+                error="invalid",
+                message=f"The request does not validate: {names}.",
+                hint="Fix the fields listed; the schema is at /api/v1/spec/schema.",
+                fields=fields,
+            ),
+        )
+
+    @app.exception_handler(UnauthorizedError)
+    async def unauthorized(_: Request, exc: UnauthorizedError) -> JSONResponse:
+        return _answer(
+            401,
+            ErrorBody(
+                error="unauthorized",
+                message="This server wants a bearer token.",
+                hint="Send Authorization: Bearer <the token `kubefoundry serve` printed>.",
+            ),
+            {"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.exception_handler(KubeFoundryError)
+    async def domain(_: Request, exc: KubeFoundryError) -> JSONResponse:
+        if isinstance(exc, SpecError):
+            fields = [
+                FieldProblem(field=p.field, value=_safe(p.value), message=p.message)
+                for p in exc.problems
+            ]
+            return _answer(422, ErrorBody(error="invalid", message=exc.message, fields=fields))
+        if isinstance(exc, NotFoundError):
+            return _answer(
+                404,
+                ErrorBody(
+                    error="not_found",
+                    message=exc.message,
+                    hint=exc.hint,
+                    suggestions=list(exc.suggestions),
+                ),
+            )
+        if isinstance(exc, DoesNotFitError):
+            return _answer(
+                422,
+                ErrorBody(
+                    error="does_not_fit", message=exc.message, hint=exc.hint, fixes=list(exc.fixes)
+                ),
+            )
+        if isinstance(exc, RetryableError):
+            return _answer(
+                503,
+                ErrorBody(error="unavailable", message=exc.message, hint=exc.hint),
+                {"Retry-After": str(max(1, math.ceil(exc.delay_s)))},
+            )
+        return _answer(400, ErrorBody(error="invalid", message=exc.message, hint=exc.hint))

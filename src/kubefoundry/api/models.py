@@ -1,0 +1,130 @@
+"""The REST API's response bodies (the request body is ``core/spec.DeploymentSpec``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from kubefoundry.checks.findings import Finding
+    from kubefoundry.planning.tiers import Tier
+    from kubefoundry.planning.workloads import Profile
+
+
+class ModelRow(BaseModel):
+    """A curated model: what it is and what serving it involves."""
+
+    id: str = Field(description="Hugging Face id.")
+    name: str
+    family: str
+    params_b: float = Field(description="Parameters, billions.")
+    attention: str
+    native_dtype: str
+    quantization: str | None
+    context_length: int
+    gated: bool | None
+    license: str
+    task: str
+    engines: list[str]
+    aliases: list[str] = Field(description="Short names the planner takes (the first is ours).")
+
+
+class GpuRow(BaseModel):
+    """A GPU the planner knows (every catalog field; the main ones typed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    vendor: str
+    memory_gb: float
+    cuda_total_gib: float = Field(description="Memory as CUDA reports it, GiB.")
+    memory_bandwidth_gbps: float
+    resource_name: str
+
+
+class TierRow(BaseModel):
+    name: str
+    summary: str
+    objective: str = Field(description="The intent: cost, balanced or latency.")
+    performance_mode: str
+    context_target: int | None = Field(description="None: the model's native context.")
+    context_floor: int
+    target_factor: float
+    default_concurrency: int
+    load_share: float
+    replicas: int
+    spare_replicas: int
+    max_replicas: int
+    scale_to_zero: bool
+
+    @classmethod
+    def of(cls, t: Tier) -> TierRow:
+        return cls(**{name: getattr(t, name) for name in cls.model_fields})
+
+
+class WorkloadRow(BaseModel):
+    name: str
+    summary: str
+    input_tokens: int
+    input_tokens_p90: int
+    output_tokens: int
+    output_tokens_p90: int
+    ttft_ms: float | None
+    tpot_ms: float | None
+
+    @classmethod
+    def of(cls, p: Profile) -> WorkloadRow:
+        return cls(**{name: getattr(p, name) for name in cls.model_fields})
+
+
+class PlanResponse(BaseModel):
+    plan: dict[str, Any] = Field(description="The plan, as `kubefoundry plan -o json` prints it.")
+
+
+class CheckFinding(BaseModel):
+    rule: str
+    severity: str
+    object: str
+    path: str
+    message: str
+    fix: str
+
+    @classmethod
+    def of(cls, f: Finding) -> CheckFinding:
+        data = f.to_dict()
+        return cls(**{name: str(data.get(name, "")) for name in cls.model_fields})
+
+
+class Decision(BaseModel):
+    topic: str
+    choice: str
+    reason: str
+
+
+class RenderResponse(BaseModel):
+    runtime: str
+    plan: dict[str, Any]
+    manifests: list[dict[str, Any]] = Field(description="The objects, as they would be applied.")
+    decisions: list[Decision]
+    warnings: list[str]
+    findings: list[CheckFinding]
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="Dotted path in the spec, e.g. workload.input_tokens.")
+    value: Any = Field(None, description="What was given.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx: what was wrong and how to fix it, in the spec's field names."""
+
+    error: str = Field(description="invalid, not_found, does_not_fit, unauthorized, …")
+    message: str
+    hint: str | None = None
+    fields: list[FieldProblem] = Field(default_factory=list)
+    suggestions: list[str] = Field(default_factory=list, description="Close names (not_found).")
+    fixes: list[dict[str, Any]] = Field(
+        default_factory=list, description="Spec changes that plan (does_not_fit)."
+    )
