@@ -1,5 +1,6 @@
-"""``delete`` and ``ls`` find objects by the kinds in deploy.deploying: every kind any runtime
-renders must be listed there, and every root kind among the roots."""
+"""``delete`` and ``ls`` find objects by the kinds in deploy.deploying, gathered from what each
+runtime declares (``cluster_side``): every kind a runtime renders must be declared by it (and
+so listed there), and every root among its declared roots."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ PLANS = [
 @pytest.mark.parametrize("runtime", registry.default().names())
 def test_every_rendered_kind_and_root_is_known_to_deploy(runtime: str) -> None:
     r = registry.default().get(runtime)
+    side = r.cluster_side
     seen = 0
     for model, pins in PLANS:
         plan = rendering.plan(model, **pins)
@@ -43,6 +45,8 @@ def test_every_rendered_kind_and_root_is_known_to_deploy(runtime: str) -> None:
             ]
             assert len(roots) == 1
             assert (roots[0]["apiVersion"], roots[0]["kind"]) in deploying.ROOT_KINDS
+            assert (roots[0]["apiVersion"], roots[0]["kind"]) in {k.kind.ref for k in side.roots}
             for m in out.manifests:
                 assert (m["apiVersion"], m["kind"]) in deploying.KINDS, m["kind"]
+                assert (m["apiVersion"], m["kind"]) in {k.ref for k in side.renders}, m["kind"]
     assert seen

@@ -23,40 +23,13 @@ from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentE
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.deploy import phases, rendering
-from kubefoundry.runtimes import base
+from kubefoundry.runtimes import base, registry
 
-# The objects that can be a deployment's root (identity.ROOT), one per runtime.
-ROOT_KINDS: tuple[inspecting.Kind, ...] = (
-    ("apps/v1", "Deployment"),
-    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
-    ("serving.kserve.io/v1beta1", "InferenceService"),
-    ("serving.kserve.io/v1alpha2", "LLMInferenceService"),
-    ("inference.networking.k8s.io/v1", "InferencePool"),
-    ("ray.io/v1", "RayService"),
-    ("nvidia.com/v1beta1", "DynamoGraphDeployment"),
-    ("kaito.sh/v1beta1", "Workspace"),
-    ("kaito.sh/v1beta1", "InferenceSet"),
-)
-# Every kind any runtime renders: what ``delete`` looks for by label.
-KINDS: tuple[inspecting.Kind, ...] = (
-    *ROOT_KINDS,
-    ("v1", "Service"),
-    ("v1", "ConfigMap"),
-    ("v1", "ServiceAccount"),
-    ("v1", "PersistentVolumeClaim"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("rbac.authorization.k8s.io/v1", "Role"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("networking.k8s.io/v1", "Ingress"),
-    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
-    ("apisix.apache.org/v2", "ApisixRoute"),
-    ("external-secrets.io/v1", "ExternalSecret"),
-    ("keda.sh/v1alpha1", "ScaledObject"),
-    ("monitoring.coreos.com/v1", "ServiceMonitor"),
-    ("monitoring.coreos.com/v1", "PodMonitor"),
-    ("serving.kserve.io/v1alpha1", "ServingRuntime"),
-    ("llm-d.ai/v1alpha2", "InferenceObjective"),
-)
+# What each runtime declares (``cluster_side``), gathered by the registry: the kinds that can
+# be a deployment's root (identity.ROOT), and every kind any runtime renders, roots first
+# (what ``delete`` looks for by label).
+ROOT_KINDS: tuple[inspecting.Kind, ...] = tuple(k.ref for k in registry.default().root_kinds())
+KINDS: tuple[inspecting.Kind, ...] = tuple(k.ref for k in registry.default().kinds())
 
 
 @dataclasses.dataclass(frozen=True)

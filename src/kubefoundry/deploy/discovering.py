@@ -10,6 +10,8 @@ node shapes from each cloud. The planner then offers only GPUs the cluster has.
   Azure), else the instance type looked up in the price list; AKS's own label names only the
   vendor, so AKS pools are identified by their VM size.
 - free GPUs: allocatable minus what running pods request on those nodes.
+- installed operators: the CRDs the runtimes declare (``cluster_side.operators``, and the
+  add-ons the registry lists), each with its storage version.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from kubefoundry.catalog import instances as instance_catalog
 from kubefoundry.cluster import connecting, reading
 from kubefoundry.core.errors import KubeFoundryError
 from kubefoundry.core.facts import ClusterFacts, NodePool, Provisioner, Taint
+from kubefoundry.runtimes import cluster_side, registry
+from kubefoundry.runtimes.common import objects
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi")
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
@@ -42,20 +46,6 @@ _POOL_LABELS = (
     "kubernetes.azure.com/agentpool",
 )
 _PER_NODE_LABELS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
-# CRD name → the key runtimes name in ``requires`` (ClusterFacts.installed_runtimes).
-RUNTIME_CRDS = {
-    "leaderworkersets.leaderworkerset.x-k8s.io": "lws",
-    "inferenceservices.serving.kserve.io": "kserve",
-    "inferencepools.inference.networking.k8s.io": "gateway-api-inference-extension",
-    "inferenceobjectives.llm-d.ai": "llm-d",
-    "rayservices.ray.io": "kuberay",
-    "dynamographdeployments.nvidia.com": "dynamo",
-    "workspaces.kaito.sh": "kaito",
-    "scaledobjects.keda.sh": "keda",
-    "externalsecrets.external-secrets.io": "external-secrets",
-    "httproutes.gateway.networking.k8s.io": "gateway-api",
-}
-_PROMETHEUS_CRD = "servicemonitors.monitoring.coreos.com"
 
 
 def facts_from(
@@ -69,18 +59,20 @@ def facts_from(
     kubernetes_version: str | None = None,
     gpus: gpu_catalog.GpuCatalog,
     instances: instance_catalog.InstanceCatalog,
+    runtimes: registry.Registry | None = None,
 ) -> ClusterFacts:
     crd_list = list(crds)
+    operators = (runtimes or registry.default()).operators()
     return ClusterFacts(
         cloud=_cloud(nodes),
         region=next((_labels(n)[REGION] for n in nodes if REGION in _labels(n)), None),
         kubernetes_version=kubernetes_version,
         node_pools=tuple(_pools(nodes, _requested(pods), gpus=gpus, instances=instances)),
         provisioner=_provisioner(nodes, autoscaler_deployments),
-        installed_runtimes=_installed(crd_list),
+        installed_runtimes=_installed(crd_list, operators),
         storage_classes=tuple(sorted(storage_classes)),
         gateway_classes=tuple(sorted(gateway_classes)),
-        prometheus_operator=any(_name(c) == _PROMETHEUS_CRD for c in crd_list),
+        prometheus_operator=any(_name(c) == objects.PROMETHEUS_OPERATOR.crd for c in crd_list),
     )
 
 
@@ -241,10 +233,15 @@ def _provisioner(
     return "none"
 
 
-def _installed(crds: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+def _installed(
+    crds: Iterable[Mapping[str, Any]], operators: Iterable[cluster_side.Operator]
+) -> dict[str, str]:
+    """The operators (runtimes and add-ons, as the runtimes declare them) whose CRD is
+    there, each with the CRD's storage version."""
+    keys = {o.crd: o.key for o in operators}
     out = {}
     for crd in crds:
-        key = RUNTIME_CRDS.get(_name(crd))
+        key = keys.get(_name(crd))
         if key is None:
             continue
         versions = (crd.get("spec") or {}).get("versions") or []

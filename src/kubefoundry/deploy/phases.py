@@ -3,7 +3,8 @@
 Pure: reads pods, events, recent log lines and the runtime's root object (plain dicts as the
 API server returns them) and says which phase the slowest replica is in — scheduling,
 pulling the image, downloading the model, loading it, ready — or that it failed, with the
-reason taken from conditions, container states and events. ``cluster/`` supplies the
+reason taken from conditions, container states and events. The root is read the way its
+runtime declares (``cluster_side``), found through the registry. ``cluster/`` supplies the
 objects; the CLI and the web page choose colours and words around ``Phase``.
 """
 
@@ -13,6 +14,10 @@ import dataclasses
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from kubefoundry.runtimes import registry
+from kubefoundry.runtimes.cluster_side import Reading
+from kubefoundry.runtimes.common import readiness
 
 
 class Phase(enum.IntEnum):
@@ -146,22 +151,11 @@ def of_pods(
     return dataclasses.replace(worst, ready=ready, wanted=wanted)
 
 
-def root_failure(root: Mapping[str, Any]) -> str | None:
+def root_failure(
+    root: Mapping[str, Any], *, runtimes: registry.Registry | None = None
+) -> str | None:
     """A failure the runtime's operator reports on the root object's conditions, if any."""
-    for cond in (root.get("status") or {}).get("conditions") or []:
-        kind, state = str(cond.get("type", "")), cond.get("status")
-        if kind in ("Ready", "Available", "ReplicaFailure", "Failed", "Succeeded"):
-            failed = (kind in ("ReplicaFailure", "Failed") and state == "True") or (
-                kind in ("Ready", "Available") and state == "False" and _is_failure(cond)
-            )
-            if failed:
-                return f"{kind}: {cond.get('reason', '')} {cond.get('message', '')}".strip()
-    return None
-
-
-def _is_failure(cond: Mapping[str, Any]) -> bool:
-    reason = str(cond.get("reason", ""))
-    return any(word in reason for word in ("Fail", "Error", "Invalid", "Exceeded"))
+    return _reading(root, runtimes).failure
 
 
 def _name(obj: Mapping[str, Any]) -> str:
@@ -214,29 +208,19 @@ def _last_matching(lines: Sequence[str], hints: Iterable[str]) -> str | None:
     return None
 
 
-def root_ready(root: Mapping[str, Any]) -> bool | None:
+def root_ready(
+    root: Mapping[str, Any], *, runtimes: registry.Registry | None = None
+) -> bool | None:
     """Whether the runtime's root object says it serves; None when it does not say.
 
-    Read per kind, the way each operator reports: Deployments and LeaderWorkerSets count
-    ready replicas; KServe, KAITO and llm-d objects set a Ready-like condition; KubeRay
-    reports ``serviceStatus``; Dynamo a ``state``.
+    Read the way the runtime that declares the root's kind says its operator reports
+    (``cluster_side``): Deployments and LeaderWorkerSets count ready replicas; KServe and
+    KAITO objects set a Ready-like condition; KubeRay reports ``serviceStatus``; Dynamo a
+    ``state``. A kind no runtime declares is read by its Ready/Available conditions.
     """
-    kind, status = root.get("kind"), root.get("status") or {}
-    spec = root.get("spec") or {}
-    if kind == "Deployment":
-        wanted = int(spec.get("replicas", 1))
-        return int(status.get("availableReplicas") or 0) >= wanted if status else None
-    if kind == "LeaderWorkerSet":
-        wanted = int(spec.get("replicas", 1))
-        return int(status.get("readyReplicas") or 0) >= wanted if status else None
-    if kind == "RayService":
-        state = status.get("serviceStatus")
-        if state is not None:
-            return bool(state == "Running")
-    if kind == "DynamoGraphDeployment" and "state" in status:
-        return bool(status["state"] in ("successful", "ready", "Ready"))
-    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
-    for name in ("Ready", "InferenceReady", "WorkspaceSucceeded", "Available"):
-        if name in conditions:
-            return bool(conditions[name] == "True")
-    return None
+    return _reading(root, runtimes).ready
+
+
+def _reading(root: Mapping[str, Any], runtimes: registry.Registry | None) -> Reading:
+    declared = (runtimes or registry.default()).root_of(root)
+    return (declared.read if declared else readiness.GENERIC)(root)

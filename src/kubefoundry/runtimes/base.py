@@ -1,5 +1,6 @@
-"""What every runtime is: a name, the features it cannot serve (with a reason), and a
-pure ``render(plan, options) -> Rendered``.
+"""What every runtime is: a name, the features it cannot serve (with a reason), its side of
+the cluster (``cluster_side``: root kinds, rendered kinds, operators) and a pure
+``render(plan, options) -> Rendered``.
 
 A runtime never imports another runtime; shared building blocks live in ``common/``.
 ``Options`` holds the choices that are about *how* to serve rather than *what* (how traffic
@@ -16,6 +17,7 @@ from typing import Any, Literal, Protocol
 from kubefoundry.core import choices
 from kubefoundry.core.spec import DeploymentSpec, ServingSpec
 from kubefoundry.planning.plans import Decision, Plan
+from kubefoundry.runtimes.cluster_side import ClusterSide
 from kubefoundry.runtimes.common.claims import Said
 
 Manifest = dict[str, Any]
@@ -172,7 +174,13 @@ class Runtime(Protocol):
 
     @property
     def requires(self) -> tuple[str, ...]:
-        """Operators/CRDs the cluster needs (keys of ClusterFacts.installed_runtimes)."""
+        """Operators/CRDs the cluster needs (keys of ClusterFacts.installed_runtimes):
+        ``cluster_side.requires``."""
+        ...
+
+    @property
+    def cluster_side(self) -> ClusterSide:
+        """Its root kinds and their readiness, every kind it renders, the operators it needs."""
         ...
 
     def render(self, plan: Plan, options: Options) -> Rendered: ...

@@ -19,12 +19,14 @@ from typing import Any
 
 from kubefoundry.planning.plans import Alternative, Autoscaling, Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
 from kubefoundry.runtimes.common import (
     claims,
     engine,
     labels,
     objects,
     pods,
+    readiness,
     scaling,
     splitting,
     tokens,
@@ -89,10 +91,26 @@ class Role:
         return self.type in ("worker", "decode")
 
 
+GRAPH = Kind("nvidia.com", "v1beta1", KIND, "dynamographdeployments")
+CLUSTER_SIDE = ClusterSide(
+    roots=(
+        Root(
+            GRAPH,
+            readiness.State(
+                "state", ("successful", "ready", "Ready"), readiness.Conditions(("Ready",))
+            ),
+        ),
+    ),
+    renders=(GRAPH, *objects.KINDS, *tokens.KINDS, *scaling.KINDS),
+    operators=(Operator("dynamo", GRAPH.crd),),
+)
+
+
 class DynamoRuntime:
     name = NAME
     summary = "NVIDIA Dynamo graph (Frontend + vLLM workers), aggregated or prefill/decode split"
-    requires: tuple[str, ...] = ("dynamo",)
+    requires: tuple[str, ...] = CLUSTER_SIDE.requires
+    cluster_side = CLUSTER_SIDE
     limits: Mapping[Feature, str] = {
         Feature.SCALE_TO_ZERO: (
             "when every worker is gone the Frontend drops the model and answers 404, so no "

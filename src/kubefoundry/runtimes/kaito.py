@@ -23,7 +23,18 @@ from kubefoundry.catalog import instances
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.common import (
+    claims,
+    engine,
+    kinds,
+    labels,
+    objects,
+    pods,
+    readiness,
+    scaling,
+    tokens,
+)
 from kubefoundry.runtimes.common.claims import At, Claim, Parsed
 from kubefoundry.runtimes.kaito_nodes import AZURE_SKUS, Nodes, nodes
 
@@ -65,10 +76,21 @@ _KAITO_TOLERATES = {
 _NOT_IN_CONFIG = ("served-model-name", "port")  # KAITO sets these on its own command line
 
 
+WORKSPACE = Kind("kaito.sh", "v1beta1", "Workspace", "workspaces")
+INFERENCE_SET = Kind("kaito.sh", "v1beta1", "InferenceSet", "inferencesets")
+_READY = readiness.Conditions(("Ready", "InferenceReady", "WorkspaceSucceeded"))
+CLUSTER_SIDE = ClusterSide(
+    roots=(Root(WORKSPACE, _READY), Root(INFERENCE_SET, _READY)),
+    renders=(WORKSPACE, INFERENCE_SET, kinds.CONFIG_MAP, *objects.KINDS, *tokens.KINDS),
+    operators=(Operator("kaito", WORKSPACE.crd),),
+)
+
+
 class KaitoRuntime:
     name = NAME
     summary = "KAITO Workspace or InferenceSet with a vLLM inference_config.yaml ConfigMap"
-    requires: tuple[str, ...] = ("kaito",)
+    requires: tuple[str, ...] = CLUSTER_SIDE.requires
+    cluster_side = CLUSTER_SIDE
     limits: Mapping[Feature, str] = {
         Feature.DISAGGREGATED: (
             "a Workspace prefills and decodes in one pod; KAITO's split (MultiRoleInference) "

@@ -22,7 +22,18 @@ from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import kserve_llm
 from kubefoundry.runtimes import kserve_platforms as platforms
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.common import (
+    claims,
+    engine,
+    kinds,
+    labels,
+    objects,
+    pods,
+    readiness,
+    scaling,
+    tokens,
+)
 from kubefoundry.runtimes.common.claims import At, Claim
 
 NAME = "kserve"
@@ -34,12 +45,33 @@ VISIBILITY = "networking.kserve.io/visibility"
 STANDARD = "Standard"  # v0.20's name for RawDeployment (which it still reads, as deprecated)
 
 
+INFERENCE_SERVICE = Kind(SERVING, "v1beta1", "InferenceService", "inferenceservices")
+LLM_INFERENCE_SERVICE = Kind(SERVING, "v1alpha2", "LLMInferenceService", "llminferenceservices")
+SERVING_RUNTIME = Kind(SERVING, "v1alpha1", "ServingRuntime", "servingruntimes")
+CLUSTER_SIDE = ClusterSide(
+    roots=(
+        Root(INFERENCE_SERVICE, readiness.Conditions(("Ready",))),
+        Root(LLM_INFERENCE_SERVICE, readiness.Conditions(("Ready",))),
+    ),
+    renders=(
+        INFERENCE_SERVICE,
+        LLM_INFERENCE_SERVICE,
+        SERVING_RUNTIME,
+        kinds.SERVICE_ACCOUNT,
+        *objects.KINDS,
+        *tokens.KINDS,
+    ),
+    operators=(Operator("kserve", INFERENCE_SERVICE.crd),),
+)
+
+
 class KServeRuntime:
     name = NAME
     summary = (
         "KServe InferenceService + vLLM ServingRuntime (NVIDIA, Xeon, Gaudi); LLMInferenceService"
     )
-    requires: tuple[str, ...] = ("kserve",)
+    requires: tuple[str, ...] = CLUSTER_SIDE.requires
+    cluster_side = CLUSTER_SIDE
     limits: Mapping[Feature, str] = {
         Feature.MULTI_NODE: (
             "multi-node predictors (workerSpec, LLMInferenceService worker) are not rendered; "

@@ -26,7 +26,17 @@ import yaml
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.common import (
+    claims,
+    engine,
+    labels,
+    objects,
+    pods,
+    readiness,
+    scaling,
+    tokens,
+)
 from kubefoundry.runtimes.common.claims import At, Claim, Parsed
 
 NAME = "kuberay"
@@ -66,10 +76,24 @@ _VERSION = re.compile(r"\d+\.\d+\.\d+")
 _NOT_ENGINE_KWARGS = {"served_model_name", "port"}  # Ray Serve LLM sets these itself
 
 
+RAY_SERVICE = Kind("ray.io", "v1", "RayService", "rayservices")
+CLUSTER_SIDE = ClusterSide(
+    roots=(
+        Root(
+            RAY_SERVICE,
+            readiness.State("serviceStatus", ("Running",), readiness.Conditions(("Ready",))),
+        ),
+    ),
+    renders=(RAY_SERVICE, *objects.KINDS, *tokens.KINDS),
+    operators=(Operator("kuberay", RAY_SERVICE.crd),),
+)
+
+
 class KubeRayRuntime:
     name = NAME
     summary = "RayService with Ray Serve LLM (vLLM engine); Ray's own autoscaler"
-    requires: tuple[str, ...] = ("kuberay",)
+    requires: tuple[str, ...] = CLUSTER_SIDE.requires
+    cluster_side = CLUSTER_SIDE
     limits: Mapping[Feature, str] = {
         Feature.DISAGGREGATED: "Ray Serve LLM's prefill/decode app is not rendered; use dynamo "
         "or llmd",

@@ -24,12 +24,15 @@ from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import llmd_picker as picker
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
+from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
 from kubefoundry.runtimes.common import (
     claims,
     engine,
+    kinds,
     labels,
     objects,
     pods,
+    readiness,
     scaling,
     splitting,
     tokens,
@@ -75,11 +78,36 @@ class Pool:
         return None if self.component == "vllm" else self.component
 
 
+INFERENCE_POOL = Kind(POOL_GROUP, "v1", "InferencePool", "inferencepools")
+INFERENCE_OBJECTIVE = Kind("llm-d.ai", "v1alpha2", "InferenceObjective", "inferenceobjectives")
+CLUSTER_SIDE = ClusterSide(
+    # The pool reports conditions per gateway (status.parents), none of its own: pods decide.
+    roots=(Root(INFERENCE_POOL, readiness.FROM_PODS),),
+    renders=(
+        INFERENCE_POOL,
+        INFERENCE_OBJECTIVE,
+        kinds.DEPLOYMENT,
+        kinds.CONFIG_MAP,
+        kinds.SERVICE_ACCOUNT,
+        kinds.ROLE,
+        kinds.ROLE_BINDING,
+        *objects.KINDS,
+        *tokens.KINDS,
+        *scaling.KINDS,
+    ),
+    operators=(
+        Operator("gateway-api-inference-extension", INFERENCE_POOL.crd),
+        Operator("llm-d", INFERENCE_OBJECTIVE.crd),
+    ),
+)
+
+
 class LlmdRuntime:
     name = NAME
     summary = "llm-d: vLLM pools behind an InferencePool and KV/prefix-aware endpoint picker"
     # The InferencePool CRD (and a Gateway that implements it); llm-d-router's llm-d.ai CRDs.
-    requires: tuple[str, ...] = ("gateway-api-inference-extension", "llm-d")
+    requires: tuple[str, ...] = CLUSTER_SIDE.requires
+    cluster_side = CLUSTER_SIDE
     limits: Mapping[Feature, str] = {
         Feature.MULTI_NODE: "each pool pod is a Deployment pod on one node; use lws",
         Feature.NON_NVIDIA: "renders the CUDA vLLM image and NIXL KV transfer; use kserve",

@@ -26,7 +26,8 @@ from typing import Any
 
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.common import claims, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.common import claims, labels, objects, pods, readiness, scaling, tokens
 from kubefoundry.runtimes.common.claims import At, Claim
 
 NAME = "lws"
@@ -38,6 +39,13 @@ LEADER_ADDRESS = "LWS_LEADER_ADDRESS"
 
 # Run by the leader after `ray start --head`: block until the whole group has joined, so
 # vLLM's placement group finds every GPU at once.
+LEADER_WORKER_SET = Kind("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets")
+CLUSTER_SIDE = ClusterSide(
+    roots=(Root(LEADER_WORKER_SET, readiness.Replicas("readyReplicas")),),
+    renders=(LEADER_WORKER_SET, *objects.KINDS, *tokens.KINDS, *scaling.KINDS),
+    operators=(Operator("lws", LEADER_WORKER_SET.crd),),
+)
+
 _WAIT_FOR_GROUP = """import os, time, ray
 ray.init(address="auto")
 want = int(os.environ["LWS_GROUP_SIZE"])
@@ -49,7 +57,8 @@ while sum(1 for n in ray.nodes() if n["Alive"]) < want:
 class LwsRuntime:
     name = NAME
     summary = "vLLM across several nodes per replica as a LeaderWorkerSet (Ray or native)"
-    requires: tuple[str, ...] = ("lws",)
+    requires: tuple[str, ...] = CLUSTER_SIDE.requires
+    cluster_side = CLUSTER_SIDE
     limits: Mapping[Feature, str] = {
         Feature.DISAGGREGATED: "one kind of group serves every phase; use dynamo or llmd",
         Feature.KV_ROUTING: "the leader Service balances round-robin; use llmd or dynamo",

@@ -20,7 +20,17 @@ from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes import base
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.common import claims, engine, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.cluster_side import ClusterSide
+from kubefoundry.runtimes.common import (
+    claims,
+    engine,
+    kinds,
+    labels,
+    objects,
+    pods,
+    scaling,
+    tokens,
+)
 from kubefoundry.runtimes.common.claims import At, Claim, Pick
 
 NAME = "tgi"
@@ -60,10 +70,17 @@ class Settings:
     graceful_termination_s: int
 
 
+CLUSTER_SIDE = ClusterSide(
+    roots=(kinds.DEPLOYMENT_ROOT,),
+    renders=(kinds.DEPLOYMENT, *objects.KINDS, *tokens.KINDS, *scaling.KINDS),
+)
+
+
 class TgiRuntime:
     name = NAME
     summary = "Hugging Face TGI as a Deployment + Service + HTTPRoute (the ML_INFERENCE_LOAD chart)"
-    requires: tuple[str, ...] = ()
+    requires: tuple[str, ...] = CLUSTER_SIDE.requires
+    cluster_side = CLUSTER_SIDE
     limits: Mapping[Feature, str] = {
         Feature.MULTI_NODE: "TGI shards a model over the GPUs of one pod; use lws for multi-node",
         Feature.PIPELINE_PARALLEL: "TGI shards by tensor parallelism only (NUM_SHARD); use vllm",

@@ -11,16 +11,24 @@ from typing import Any
 
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.common import claims, labels, objects, pods, scaling, tokens
+from kubefoundry.runtimes.cluster_side import ClusterSide
+from kubefoundry.runtimes.common import claims, kinds, labels, objects, pods, scaling, tokens
 
 NAME = "vllm"
 COMPONENT = "server"
 
 
+CLUSTER_SIDE = ClusterSide(
+    roots=(kinds.DEPLOYMENT_ROOT,),
+    renders=(kinds.DEPLOYMENT, *objects.KINDS, *tokens.KINDS, *scaling.KINDS),
+)
+
+
 class VllmRuntime:
     name = NAME
     summary = "vLLM OpenAI server as a plain Deployment + Service (KEDA for autoscaling)"
-    requires: tuple[str, ...] = ()
+    requires: tuple[str, ...] = CLUSTER_SIDE.requires
+    cluster_side = CLUSTER_SIDE
     limits: Mapping[Feature, str] = {
         Feature.MULTI_NODE: "a Deployment's pod lives on one node; use lws for multi-node",
         Feature.DISAGGREGATED: "one pool of identical pods; use dynamo or llmd",

@@ -8,9 +8,27 @@ from typing import Any
 
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes.base import Manifest, Options
-from kubefoundry.runtimes.common import engine, labels, pods
+from kubefoundry.runtimes.cluster_side import Kind, Operator
+from kubefoundry.runtimes.common import engine, kinds, labels, pods
 
 SERVICE_PORT = 80
+HTTP_ROUTE = Kind("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
+APISIX_ROUTE = Kind("apisix.apache.org", "v2", "ApisixRoute", "apisixroutes")
+SERVICE_MONITOR = Kind("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors")
+POD_MONITOR = Kind("monitoring.coreos.com", "v1", "PodMonitor", "podmonitors")
+# Every kind these builders write, for the runtimes' cluster sides.
+KINDS = (
+    kinds.SERVICE,
+    kinds.PERSISTENT_VOLUME_CLAIM,
+    kinds.POD_DISRUPTION_BUDGET,
+    kinds.INGRESS,
+    HTTP_ROUTE,
+    APISIX_ROUTE,
+    SERVICE_MONITOR,
+    POD_MONITOR,
+)
+GATEWAY_API = Operator("gateway-api", HTTP_ROUTE.crd)
+PROMETHEUS_OPERATOR = Operator("prometheus-operator", SERVICE_MONITOR.crd)
 
 
 def service(

@@ -12,10 +12,14 @@ from typing import Any
 
 from kubefoundry.planning.plans import Autoscaling, Plan
 from kubefoundry.runtimes.base import Manifest
+from kubefoundry.runtimes.cluster_side import Kind, Operator
 from kubefoundry.runtimes.common import labels
 from kubefoundry.runtimes.common.claims import At, Claim
 
 PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
+SCALED_OBJECT = Kind("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects")
+KINDS = (SCALED_OBJECT,)
+KEDA = Operator("keda", SCALED_OBJECT.crd)
 
 
 def query(plan: Plan) -> str:

@@ -14,9 +14,13 @@ from typing import Any
 
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes.base import Manifest, Options, Runtime, Token, TokenOptions
+from kubefoundry.runtimes.cluster_side import Kind, Operator
 from kubefoundry.runtimes.common import labels
 
 ENV = "HF_TOKEN"  # the variable vLLM, TGI and Ray read the token from
+EXTERNAL_SECRET = Kind("external-secrets.io", "v1", "ExternalSecret", "externalsecrets")
+KINDS = (EXTERNAL_SECRET,)
+EXTERNAL_SECRETS = Operator("external-secrets", EXTERNAL_SECRET.crd)
 
 
 def secret_name(plan: Plan, options: Options) -> str:
