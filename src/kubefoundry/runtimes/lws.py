@@ -37,8 +37,6 @@ RAY_PORT = 6379
 MASTER_PORT = 29500  # vLLM's torch.distributed rendezvous on the leader (native mode)
 LEADER_ADDRESS = "LWS_LEADER_ADDRESS"
 
-# Run by the leader after `ray start --head`: block until the whole group has joined, so
-# vLLM's placement group finds every GPU at once.
 LEADER_WORKER_SET = Kind("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets")
 CLUSTER_SIDE = ClusterSide(
     roots=(Root(LEADER_WORKER_SET, readiness.Replicas("readyReplicas")),),
@@ -46,6 +44,8 @@ CLUSTER_SIDE = ClusterSide(
     operators=(Operator("lws", LEADER_WORKER_SET.crd),),
 )
 
+# Run by the leader after `ray start --head`: block until the whole group has joined, so
+# vLLM's placement group finds every GPU at once.
 _WAIT_FOR_GROUP = """import os, time, ray
 ray.init(address="auto")
 want = int(os.environ["LWS_GROUP_SIZE"])
