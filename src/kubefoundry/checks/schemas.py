@@ -3,8 +3,10 @@
 - Kubernetes core kinds (Deployment, Service, ConfigMap, PVC, PDB, …): the OpenAPI schemas
   published for the Kubernetes API (``kubernetes-validate``'s strict JSON Schema copies).
 - Every custom resource: the ``openAPIV3Schema`` of the served version in the real
-  CustomResourceDefinition files (``shared/crds`` in this repository; ``--crds DIR`` or
-  ``KUBEFOUNDRY_CRDS`` elsewhere; the live cluster's CRDs once ``cluster/`` reads them).
+  CustomResourceDefinition files: the copies shipped in this package (``data/crds``,
+  byte-for-byte from ``shared/crds``; its ``INDEX.md`` names each one's release), or
+  ``--crds DIR`` / ``KUBEFOUNDRY_CRDS`` instead (the live cluster's CRDs once ``cluster/``
+  reads them).
 
 CRD schemas are made strict the way ``kubectl apply --validate=strict`` is: an object with
 declared properties rejects unknown fields unless it says ``x-kubernetes-preserve-unknown-
@@ -21,7 +23,8 @@ import importlib.resources
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -63,20 +66,21 @@ class Schemas:
 
     CRD files are parsed lazily, by API group: ``<plural>.<group>.yaml`` files (the
     controller-gen naming) are read when their group is first asked for; files named any
-    other way are read the first time a group is not found by name.
+    other way are read the first time a group is not found by name. A file is a ``Path`` or
+    a package resource (any ``Traversable``), so an installed wheel reads its own copies.
     """
 
-    def __init__(self, crd_files: Iterable[Path], *, kubernetes_version: str) -> None:
+    def __init__(self, crd_files: Iterable[Traversable], *, kubernetes_version: str) -> None:
         self._unread = list(crd_files)
         self._crds: dict[tuple[str, str, str], CrdVersion] = {}
         self.kubernetes_version = kubernetes_version
 
     @classmethod
     def load(
-        cls, crd_dirs: Sequence[Path] = (), *, kubernetes_version: str = KUBERNETES_VERSION
+        cls, crd_dirs: Sequence[Traversable] = (), *, kubernetes_version: str = KUBERNETES_VERSION
     ) -> Schemas:
         dirs = list(crd_dirs) or default_crd_dirs()
-        files = [f for d in dirs for f in sorted(d.rglob("*.y*ml")) if f.name != "INDEX.md"]
+        files = [f for d in dirs for f in yaml_files(d)]
         return cls(files, kubernetes_version=kubernetes_version)
 
     def _read_group(self, group: str) -> None:
@@ -123,7 +127,7 @@ class Schemas:
 _CORE_GROUPS = {"apps", "batch", "policy", "autoscaling"}
 
 
-def _group_of(path: Path) -> str | None:
+def _group_of(path: Traversable) -> str | None:
     """The API group a ``<plural>.<group>.yaml`` file name states, or None for other names."""
     parts = path.name.split(".")
     if len(parts) < 4 or parts[-1] not in ("yaml", "yml"):
@@ -131,21 +135,33 @@ def _group_of(path: Path) -> str | None:
     return ".".join(parts[1:-1])
 
 
-def default_crd_dirs() -> list[Path]:
-    """``$KUBEFOUNDRY_CRDS`` (``:``-separated), else ``shared/crds`` beside this repository."""
+def default_crd_dirs() -> list[Traversable]:
+    """``$KUBEFOUNDRY_CRDS`` (``:``-separated folders), else the CRDs shipped in the package."""
     if os.environ.get(CRDS_ENV):
         return [Path(p) for p in os.environ[CRDS_ENV].split(os.pathsep) if p]
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared" / "crds"
-        if (parent / "pyproject.toml").exists() and candidate.is_dir():
-            return [candidate]
-    return []
+    return [packaged_crds()]
 
 
-def _read_crd(path: Path) -> list[CrdVersion]:
+def packaged_crds() -> Traversable:
+    """The CRDs shipped as package data, one per ``<plural>.<group>.yaml`` file."""
+    return importlib.resources.files("kubefoundry.checks").joinpath("data/crds")
+
+
+def yaml_files(folder: Traversable) -> Iterator[Traversable]:
+    """Every ``*.yaml`` / ``*.yml`` file under ``folder``, depth first, in name order (none
+    when ``folder`` is missing)."""
+    if not folder.is_dir():
+        return
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            yield from yaml_files(entry)
+        elif entry.name.endswith((".yaml", ".yml")):
+            yield entry
+
+
+def _read_crd(path: Traversable) -> list[CrdVersion]:
     out = []
-    for doc in yaml.load_all(path.read_text(), Loader=files.YAML_LOADER):
+    for doc in yaml.load_all(path.read_text("utf-8"), Loader=files.YAML_LOADER):
         if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
             continue
         spec = doc["spec"]

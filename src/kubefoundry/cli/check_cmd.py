@@ -36,7 +36,8 @@ def check(
         list[Path] | None,
         typer.Option(
             "--crds",
-            help="Folder of CRD YAML files (repeatable); default: KUBEFOUNDRY_CRDS or shared/crds.",
+            help="Folder of CRD YAML files (repeatable); default: KUBEFOUNDRY_CRDS, else the "
+            "CRDs packaged with KubeFoundry.",
         ),
     ] = None,
     ignore: Annotated[

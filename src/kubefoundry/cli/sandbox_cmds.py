@@ -38,8 +38,8 @@ def up(
         list[Path] | None,
         typer.Option(
             "--crds",
-            help="A folder of CRDs to install (repeatable) [default: shared/crds beside the "
-            "checkout, or $KUBEFOUNDRY_CRDS].",
+            help="A folder of CRDs to install (repeatable) [default: $KUBEFOUNDRY_CRDS, else "
+            "the CRDs packaged with KubeFoundry].",
         ),
     ] = None,
 ) -> None:

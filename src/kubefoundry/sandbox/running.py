@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -70,16 +71,25 @@ def state_dir() -> Path:
     return Path(base) / "kubefoundry" / "sandbox"
 
 
-def crd_files(dirs: Sequence[Path]) -> list[Path]:
-    """Every CRD file under ``dirs``: one CRD per file, named ``<plural>.<group>.yaml``."""
-    files = sorted(p for d in dirs for p in Path(d).rglob("*.yaml") if p.stem.count(".") >= 1)
+def crd_files(dirs: Sequence[Traversable]) -> list[Path]:
+    """Every CRD file under ``dirs``: one CRD per file, named ``<plural>.<group>.yaml``.
+
+    ``dirs`` are folders or the CRDs packaged with KubeFoundry (``checks/data/crds``), which
+    an installed package keeps as files on disk; the API server is given their text.
+    """
+    hint = (
+        "Pass --crds DIR (repeatable), or set KUBEFOUNDRY_CRDS, pointing at the CRDs to "
+        "install (by default, the copies packaged with KubeFoundry)."
+    )
+    folders = [d for d in dirs if isinstance(d, Path)]
+    if len(folders) < len(dirs):
+        raise InvalidInputError(
+            "The packaged CRDs are not files on disk (a zipped install).", hint=hint
+        )
+    files = sorted(p for d in folders for p in d.rglob("*.yaml") if p.stem.count(".") >= 1)
     if not files:
         where = ", ".join(str(d) for d in dirs) or "(no folder found)"
-        raise InvalidInputError(
-            f"No CRD files (<plural>.<group>.yaml) under {where}.",
-            hint="Pass --crds DIR (repeatable), or set KUBEFOUNDRY_CRDS, pointing at the CRDs "
-            "to install (KubeFoundry's shared/crds beside the checkout).",
-        )
+        raise InvalidInputError(f"No CRD files (<plural>.<group>.yaml) under {where}.", hint=hint)
     return files
 
 
