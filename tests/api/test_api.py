@@ -185,8 +185,14 @@ SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
     derandomize=True,
 )
 def test_no_request_from_the_openapi_spec_makes_a_server_error(case: schemathesis.Case) -> None:
-    """Generated requests to every operation: 2xx or a 4xx that says why; never a 5xx."""
-    case.call_and_validate(checks=[not_a_server_error])
+    """Generated requests to every operation: 2xx or a 4xx that says why; never a 5xx but
+    the one this server means: 503 from a deployment route when it has no cluster."""
+    response = case.call()
+    if response.status_code == 503:
+        assert response.json()["error"] == "unavailable"
+        assert "/deployments" in case.path or case.path.endswith("/cluster")
+        return
+    case.validate_response(response, checks=[not_a_server_error])
 
 
 # --- the real server -----------------------------------------------------------------------

@@ -128,3 +128,43 @@ class ErrorBody(BaseModel):
     fixes: list[dict[str, Any]] = Field(
         default_factory=list, description="Spec changes that plan (does_not_fit)."
     )
+
+
+class DeploymentRow(BaseModel):
+    namespace: str | None
+    name: str
+    runtime: str | None
+    model: str | None
+    kind: str
+    gpu: str | None
+    replicas: int | None
+    usd_per_hour: float | None
+
+
+class DeploymentList(BaseModel):
+    deployments: list[DeploymentRow]
+    hidden: list[str] = Field(description="Root kinds RBAC does not let this user list.")
+
+
+class DeployedBody(BaseModel):
+    name: str
+    namespace: str
+    runtime: str
+    plan: dict[str, Any]
+    applied: list[str] = Field(description="kind/name of every object applied.")
+    token_secret: str | None = Field(
+        description="What happened to the token Secret (never its value)."
+    )
+    warnings: list[str]
+
+
+class StatusBody(BaseModel):
+    phase: str = Field(description="A stable code: pending, pulling, loading, ready, failed, …")
+    message: str
+    ready: int
+    wanted: int
+
+
+class DeletedBody(BaseModel):
+    deleted: list[str]
+    kept: str

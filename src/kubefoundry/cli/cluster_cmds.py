@@ -219,17 +219,10 @@ def ls(
     """List KubeFoundry deployments."""
     from rich.text import Text
 
-    from kubefoundry.cluster import inspecting
-    from kubefoundry.deploy import deploying
+    from kubefoundry.deploy import listing
 
     conn = _connect(kubeconfig, context, namespace)
-    hidden: list[str] = []
-    found = inspecting.roots(
-        conn,
-        deploying.ROOT_KINDS,
-        namespace=None if all_namespaces else conn.namespace,
-        unreadable=hidden,
-    )
+    rows, hidden = listing.deployments(conn, namespace=None if all_namespaces else conn.namespace)
     if hidden:
         output.stderr().print(
             Text.assemble(
@@ -238,7 +231,6 @@ def ls(
                 f"(try -n NAMESPACE).",
             )
         )
-    rows = [_row(r) for r in found]
     if output.data(rows, fmt):
         return
     where = "any namespace" if all_namespaces else f"namespace {conn.namespace}"
@@ -262,22 +254,6 @@ def ls(
     keys = ("namespace", "name", "runtime", "model", "kind", "gpu", "replicas", "usd_per_hour")
     cells = [tuple("-" if row[k] is None else str(row[k]) for k in keys) for row in rows]
     output.console().print(output.fitted_table(f"Deployments in {where}", columns, cells))
-
-
-def _row(root: dict[str, Any]) -> dict[str, Any]:
-    from kubefoundry.core import identity
-
-    plan = identity.summary_of(root) or identity.PlanSummary()
-    return {
-        "namespace": root["metadata"].get("namespace"),
-        "name": identity.deployment_of(root),
-        "runtime": identity.runtime_of(root),
-        "model": plan.model,
-        "kind": root["kind"],
-        "gpu": plan.gpu,
-        "replicas": plan.replicas,
-        "usd_per_hour": plan.usd_per_hour,
-    }
 
 
 def status(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,6 +32,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option("--kubeconfig", help="Cluster the deployment routes act on."),
+    ] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    no_cluster: Annotated[
+        bool, typer.Option("--no-cluster", help="Catalog, plan and render only.")
+    ] = False,
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -44,7 +53,11 @@ def serve(
         err.print(f"Listening on {host}: requests need  Authorization: Bearer {token}")
     where = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     err.print(f"KubeFoundry API on {where} (OpenAPI: {where}/openapi.json, docs: {where}/docs)")
-    uvicorn.run(create_app(token=token), host=host, port=port, log_level="warning")
+    from kubefoundry.cluster.connecting import Target
+
+    cluster = None if no_cluster else Target(kubeconfig=kubeconfig, context=context)
+    app = create_app(token=token, cluster=cluster)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def _loopback(host: str) -> bool:
