@@ -40,6 +40,7 @@ from kubefoundry.api.models import (
 from kubefoundry.cluster.connecting import Connection, Target
 from kubefoundry.core.errors import RetryableError
 from kubefoundry.core.spec import DeploymentSpec
+from kubefoundry.web import pages
 
 API = "/api/v1"
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -61,6 +62,7 @@ def create_app(*, token: str | None = None, cluster: Target | None = None) -> Fa
         summary="Plan, render and deploy open LLMs on Kubernetes, every choice explained.",
     )
     errors.install(app)
+    pages.install(app)  # the web pages: the same functions, as HTML
     guard = _bearer(token)
     conn = _Cluster(cluster)
 

@@ -34,3 +34,31 @@ def gpu_row(g: gpu_catalog.GPU) -> dict[str, Any]:
     row = {f.name: getattr(g, f.name) for f in dataclasses.fields(g) if f.name not in skip}
     row["node_labels"] = {k: dict(v) for k, v in g.node_labels.items()}
     return row
+
+
+def matching(
+    rows: list[dict[str, Any]],
+    *,
+    q: str | None = None,
+    family: str | None = None,
+    gated: bool | None = None,
+    max_params_b: float | None = None,
+) -> list[dict[str, Any]]:
+    """The model rows a catalog search keeps: ``q`` in the id, name or an alias; the family;
+    gated or not; at most ``max_params_b`` billion parameters."""
+    if q:
+        needle = q.lower()
+        rows = [
+            r
+            for r in rows
+            if needle in r["id"].lower()
+            or needle in r["name"].lower()
+            or any(needle in a for a in r["aliases"])
+        ]
+    if family:
+        rows = [r for r in rows if r["family"].lower() == family.lower()]
+    if gated is not None:
+        rows = [r for r in rows if bool(r["gated"]) == gated]
+    if max_params_b is not None:
+        rows = [r for r in rows if r["params_b"] <= max_params_b]
+    return rows
