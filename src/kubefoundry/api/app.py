@@ -82,22 +82,7 @@ def create_app(*, token: str | None = None, cluster: Target | None = None) -> Fa
         from kubefoundry.deploy import views
 
         rows = [views.model_row(e) for e in models.ModelCatalog.load().all()]
-        if q:
-            needle = q.lower()
-            rows = [
-                r
-                for r in rows
-                if needle in r["id"].lower()
-                or needle in r["name"].lower()
-                or any(needle in a for a in r["aliases"])
-            ]
-        if family:
-            rows = [r for r in rows if r["family"].lower() == family.lower()]
-        if gated is not None:
-            rows = [r for r in rows if bool(r["gated"]) == gated]
-        if max_params_b is not None:
-            rows = [r for r in rows if r["params_b"] <= max_params_b]
-        return rows
+        return views.matching(rows, q=q, family=family, gated=gated, max_params_b=max_params_b)
 
     @app.get(
         f"{API}/models/{{name:path}}",
