@@ -252,17 +252,9 @@ def create_app(*, token: str | None = None, cluster: Target | None = None) -> Fa
 
 def _entry(spec: DeploymentSpec) -> Any:
     """The model's catalog entry (or Hub config when the Hub is reachable and allowed)."""
-    import os
+    from kubefoundry.deploy import rendering
 
-    from kubefoundry.catalog import hub, models
-
-    return hub.resolve_model(
-        spec.model,
-        catalog=models.ModelCatalog.load(),
-        token=os.environ.get("HF_TOKEN"),
-        config_file=None,
-        reach=hub.Reach.from_env(),
-    )
+    return rendering.model_entry(spec.model)
 
 
 class _Cluster:

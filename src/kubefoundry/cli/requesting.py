@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -211,15 +210,9 @@ def resolve(
 ) -> ModelEntry:
     """The model's entry: the catalog, ``--config FILE``, or the Hub (``HF_HUB_OFFLINE`` and
     ``HF_TOKEN`` read here, once; pass ``reach`` to share what was learnt with later calls)."""
-    from kubefoundry.catalog import hub, models
+    from kubefoundry.deploy import rendering
 
-    return hub.resolve_model(
-        request.model,
-        catalog=models.ModelCatalog.load(),
-        token=os.environ.get("HF_TOKEN"),
-        config_file=config,
-        reach=reach or hub.Reach.from_env(),
-    )
+    return rendering.model_entry(request.model, config=config, reach=reach)
 
 
 def facts(path: Path | None) -> ClusterFacts | None:

@@ -7,10 +7,11 @@ Git, a click in the UI and ``kubefoundry render`` produce the same objects.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubefoundry.catalog import gpus, instances
+from kubefoundry.catalog import gpus, hub, instances, models
 from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.spec import DeploymentSpec
@@ -29,6 +30,21 @@ class Result:
     plan: Plan  # with the runtime decision recorded
     rendered: base.Rendered
     options: base.Options
+
+
+def model_entry(
+    name: str, *, config: Path | None = None, reach: hub.Reach | None = None
+) -> ModelEntry:
+    """The model's entry: the catalog, a local ``config.json``, or the Hub (``HF_HUB_OFFLINE``
+    and ``HF_TOKEN`` read here, once; pass ``reach`` to share what was learnt with later
+    calls). Every surface resolves a spec's model through this."""
+    return hub.resolve_model(
+        name,
+        catalog=models.ModelCatalog.load(),
+        token=os.environ.get("HF_TOKEN"),
+        config_file=config,
+        reach=reach or hub.Reach.from_env(),
+    )
 
 
 def plan(

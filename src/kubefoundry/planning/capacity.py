@@ -138,8 +138,10 @@ def capacity(replica: speed.Replica, traffic: Traffic) -> Capacity:
         return speed.at_concurrency(replica, load, n)
 
     high = top
-    if check(at(high * 0.999)) is None:
-        got = at(high * 0.999)
+    near_top = at(high * 0.999)
+    first_miss = check(near_top)
+    if first_miss is None:
+        got = near_top
         return Capacity(
             alone,
             saturated,
@@ -150,7 +152,7 @@ def capacity(replica: speed.Replica, traffic: Traffic) -> Capacity:
             None,
         )
     low = 1e-3 if by_rate else 1.0  # an idle replica meets the targets (checked above)
-    limit = check(at(high * 0.999)) or ""
+    limit = first_miss
     for _ in range(BISECTIONS):
         mid = (low + high) / 2
         if check(at(mid)) is None:

@@ -74,11 +74,6 @@ class Option:
     problems: tuple[str, ...] = ()
 
     @property
-    def usd_per_million_tokens(self) -> float | None:
-        """$ per 1M output tokens (the bill's output share), for comparing options."""
-        return self.serving.prices.output if self.serving else None
-
-    @property
     def meets_targets(self) -> bool:
         return self.serving is not None and self.serving.capacity.meets_targets
 

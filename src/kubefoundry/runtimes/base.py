@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from kubefoundry.core import choices
-from kubefoundry.core.spec import DeploymentSpec, ServingSpec
+from kubefoundry.core.spec import DeploymentSpec, ServingSpec, WorkloadSpec
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes.cluster_side import ClusterSide
 from kubefoundry.runtimes.common.claims import Said
@@ -24,6 +24,7 @@ Manifest = dict[str, Any]
 
 # The spec's defaults: the runtimes' Options take theirs from here, declared once in core/spec.
 _SPEC = ServingSpec()
+_WORKLOAD = WorkloadSpec()
 
 Exposure = choices.Exposure
 Monitoring = choices.Monitoring
@@ -91,7 +92,7 @@ class Options:
     token: TokenOptions = TokenOptions()
     cache: CacheOptions = CacheOptions()
     disaggregated: bool = _SPEC.disaggregated
-    workload: Workload = "chat"  # the spec's workload.profile (its default is the same)
+    workload: Workload = _WORKLOAD.profile  # the spec's workload.profile
     platform: Platform | None = _SPEC.platform  # accelerator profile; None: from the GPU
     llm_inference_service: bool = _SPEC.llm_inference_service  # kserve: LLMInferenceService
     multi_node: choices.MultiNode = _SPEC.multi_node  # lws: Ray cluster or vLLM's own
