@@ -13,41 +13,28 @@ No response ever carries a secret's value: the spec names a Secret, never a toke
 
 from __future__ import annotations
 
-import hmac
-import threading
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 
 from kubefoundry import __version__
-from kubefoundry.api import errors
+from kubefoundry.api import deployments, deps, errors
+from kubefoundry.api.errors import RESPONSES as ERRORS
 from kubefoundry.api.models import (
     CheckFinding,
-    DeletedBody,
-    DeployedBody,
-    DeploymentList,
-    ErrorBody,
     GpuRow,
     ModelRow,
     PlanResponse,
     RenderResponse,
-    StatusBody,
     TierRow,
     WorkloadRow,
 )
-from kubefoundry.cluster.connecting import Connection, Target
-from kubefoundry.core.errors import RetryableError
+from kubefoundry.cluster.connecting import Target
 from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.web import pages
 
 API = "/api/v1"
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Input that cannot be used."},
-    404: {"model": ErrorBody, "description": "A name that is not known."},
-    422: {"model": ErrorBody, "description": "A spec that does not validate or does not fit."},
-}
 
 
 def create_app(*, token: str | None = None, cluster: Target | None = None) -> FastAPI:
@@ -63,8 +50,8 @@ def create_app(*, token: str | None = None, cluster: Target | None = None) -> Fa
     )
     errors.install(app)
     pages.install(app)  # the web pages: the same functions, as HTML
-    guard = _bearer(token)
-    conn = _Cluster(cluster)
+    app.state.cluster = deps.ClusterHolder(cluster)
+    guard = deps.bearer(token)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -150,95 +137,7 @@ def create_app(*, token: str | None = None, cluster: Target | None = None) -> Fa
             "findings": [CheckFinding.of(f).model_dump() for f in found],
         }
 
-    @app.get(f"{API}/cluster", responses=ERRORS, dependencies=[guard])
-    def cluster_facts() -> dict[str, Any]:
-        """What the cluster has: cloud, GPU pools (used and free), runtimes installed, and
-        what RBAC hid from discovery."""
-        from kubefoundry.deploy import discovering
-
-        facts, refused = discovering.discover(conn.get())
-        return {"facts": facts.model_dump(mode="json"), "hidden": refused}
-
-    @app.get(
-        f"{API}/deployments", response_model=DeploymentList, responses=ERRORS, dependencies=[guard]
-    )
-    def list_deployments(
-        namespace: Annotated[str | None, Query(max_length=63)] = None,
-        all_namespaces: bool = False,
-    ) -> dict[str, Any]:
-        """KubeFoundry deployments in a namespace (default: the kubeconfig's), or in all."""
-        from kubefoundry.deploy import listing
-
-        here = conn.get()
-        rows, hidden = listing.deployments(
-            here, namespace=None if all_namespaces else (namespace or here.namespace)
-        )
-        return {"deployments": rows, "hidden": hidden}
-
-    @app.post(
-        f"{API}/deployments",
-        status_code=201,
-        response_model=DeployedBody,
-        responses=ERRORS,
-        dependencies=[guard],
-    )
-    def create_deployment(spec: DeploymentSpec) -> dict[str, Any]:
-        """Plan against the cluster's discovered facts, render, check (errors stop), check
-        permissions, create the token Secret from the server's HF_TOKEN, apply. Returns at
-        once; follow it on the deployment's status route."""
-        import os
-
-        from kubefoundry.catalog import hub
-        from kubefoundry.deploy import deploying, discovering
-        from kubefoundry.runtimes import base
-
-        here = conn.get()
-        facts, _ = discovering.discover(here)
-        reach = hub.Reach.from_env()
-        done = deploying.deploy(
-            spec,
-            _entry(spec),
-            conn=here,
-            options=base.Options.from_spec(spec),
-            facts=facts,
-            token=os.environ.get("HF_TOKEN"),
-            reach=reach,
-        )
-        return {
-            "name": done.result.plan.name,
-            "namespace": done.namespace,
-            "runtime": done.result.rendered.runtime,
-            "plan": done.result.plan.to_dict(),
-            "applied": [f"{a.kind}/{a.name}" for a in done.applied],
-            "token_secret": done.token_secret,
-            "warnings": [*done.result.plan.warnings, *done.warnings],
-        }
-
-    @app.get(
-        f"{API}/deployments/{{namespace}}/{{name}}",
-        response_model=StatusBody,
-        responses=ERRORS,
-        dependencies=[guard],
-    )
-    def deployment_status(namespace: str, name: str) -> dict[str, Any]:
-        """Where a deployment is: its phase (a stable code), why, and replicas ready."""
-        from kubefoundry.deploy import deploying
-
-        return deploying.status(conn.get(), name=name, namespace=namespace).to_dict()
-
-    @app.delete(
-        f"{API}/deployments/{{namespace}}/{{name}}",
-        response_model=DeletedBody,
-        responses=ERRORS,
-        dependencies=[guard],
-    )
-    def delete_deployment(namespace: str, name: str) -> dict[str, Any]:
-        """Delete a deployment's objects. The model-cache PVC stays (other deployments of the
-        model share it); `kubefoundry delete --delete-cache` removes it."""
-        from kubefoundry.deploy import deploying
-
-        gone = deploying.delete(conn.get(), name=name, namespace=namespace)
-        return {"deleted": gone, "kept": "the model cache (PVC) stays for the next deployment"}
+    app.include_router(deployments.router(), prefix=API, dependencies=[guard])
 
     @app.get(f"{API}/spec/schema", dependencies=[guard])
     def spec_schema() -> JSONResponse:
@@ -255,41 +154,3 @@ def _entry(spec: DeploymentSpec) -> Any:
     from kubefoundry.deploy import rendering
 
     return rendering.model_entry(spec.model)
-
-
-class _Cluster:
-    """The one connection the deployment routes share, made on first use."""
-
-    def __init__(self, target: Target | None) -> None:
-        self._target = target
-        self._conn: Connection | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> Connection:
-        if self._target is None:
-            raise RetryableError(
-                "This server has no cluster to act on.",
-                delay_s=60,
-                hint="Start it with `kubefoundry serve --kubeconfig PATH` (or `kubefoundry "
-                "sandbox up` for a local one); the catalog, plan and render work without.",
-            )
-        with self._lock:
-            if self._conn is None:
-                from kubefoundry.cluster import connecting
-
-                self._conn = connecting.connect(self._target)
-            return self._conn
-
-
-def _bearer(token: str | None) -> Any:
-    """A dependency that wants ``Authorization: Bearer <token>`` when a token is set."""
-
-    def check(authorization: Annotated[str | None, Header()] = None) -> None:
-        if token is None:
-            return
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise errors.UnauthorizedError()
-
-    dependency: Callable[..., None] = check
-    return Depends(dependency)

@@ -25,6 +25,13 @@ from kubefoundry.core.errors import (
 )
 from kubefoundry.core.spec import SpecError
 
+# The error answers every route may give, for OpenAPI.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Input that cannot be used."},
+    404: {"model": ErrorBody, "description": "A name that is not known."},
+    422: {"model": ErrorBody, "description": "A spec that does not validate or does not fit."},
+}
+
 
 class UnauthorizedError(Exception):
     """No bearer token, or the wrong one."""

@@ -1,0 +1,113 @@
+"""The deployment routes: cluster facts, create, list, status, delete (``/api/v1``).
+
+Each calls the ``deploy/`` use case the CLI calls, on the connection ``deps`` gives.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from kubefoundry.api import deps
+from kubefoundry.api.errors import RESPONSES as ERRORS
+from kubefoundry.api.models import DeletedBody, DeployedBody, DeploymentList, StatusBody
+from kubefoundry.core.spec import DeploymentSpec
+
+
+def router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/cluster", responses=ERRORS)
+    def cluster_facts(conn: deps.Cluster) -> dict[str, Any]:
+        """What the cluster has: cloud, GPU pools (used and free), runtimes installed, and
+        what RBAC hid from discovery."""
+        from kubefoundry.deploy import discovering
+
+        facts, refused = discovering.discover(conn)
+        return {"facts": facts.model_dump(mode="json"), "hidden": refused}
+
+    @router.get("/deployments", response_model=DeploymentList, responses=ERRORS)
+    def list_deployments(
+        conn: deps.Cluster,
+        namespace: Annotated[str | None, Query(max_length=63)] = None,
+        all_namespaces: bool = False,
+    ) -> dict[str, Any]:
+        """KubeFoundry deployments in a namespace (default: the kubeconfig's), or in all."""
+        from kubefoundry.deploy import listing
+
+        here = conn
+        rows, hidden = listing.deployments(
+            here, namespace=None if all_namespaces else (namespace or here.namespace)
+        )
+        return {"deployments": rows, "hidden": hidden}
+
+    @router.post(
+        "/deployments",
+        status_code=201,
+        response_model=DeployedBody,
+        responses=ERRORS,
+    )
+    def create_deployment(spec: DeploymentSpec, conn: deps.Cluster) -> dict[str, Any]:
+        """Plan against the cluster's discovered facts, render, check (errors stop), check
+        permissions, create the token Secret from the server's HF_TOKEN, apply. Returns at
+        once; follow it on the deployment's status route."""
+        import os
+
+        from kubefoundry.catalog import hub
+        from kubefoundry.deploy import deploying, discovering
+        from kubefoundry.runtimes import base
+
+        here = conn
+        facts, _ = discovering.discover(here)
+        reach = hub.Reach.from_env()
+        done = deploying.deploy(
+            spec,
+            _entry(spec),
+            conn=here,
+            options=base.Options.from_spec(spec),
+            facts=facts,
+            token=os.environ.get("HF_TOKEN"),
+            reach=reach,
+        )
+        return {
+            "name": done.result.plan.name,
+            "namespace": done.namespace,
+            "runtime": done.result.rendered.runtime,
+            "plan": done.result.plan.to_dict(),
+            "applied": [f"{a.kind}/{a.name}" for a in done.applied],
+            "token_secret": done.token_secret,
+            "warnings": [*done.result.plan.warnings, *done.warnings],
+        }
+
+    @router.get(
+        "/deployments/{namespace}/{name}",
+        response_model=StatusBody,
+        responses=ERRORS,
+    )
+    def deployment_status(namespace: str, name: str, conn: deps.Cluster) -> dict[str, Any]:
+        """Where a deployment is: its phase (a stable code), why, and replicas ready."""
+        from kubefoundry.deploy import deploying
+
+        return deploying.status(conn, name=name, namespace=namespace).to_dict()
+
+    @router.delete(
+        "/deployments/{namespace}/{name}",
+        response_model=DeletedBody,
+        responses=ERRORS,
+    )
+    def delete_deployment(namespace: str, name: str, conn: deps.Cluster) -> dict[str, Any]:
+        """Delete a deployment's objects. The model-cache PVC stays (other deployments of the
+        model share it); `kubefoundry delete --delete-cache` removes it."""
+        from kubefoundry.deploy import deploying
+
+        gone = deploying.delete(conn, name=name, namespace=namespace)
+        return {"deleted": gone, "kept": "the model cache (PVC) stays for the next deployment"}
+
+    return router
+
+
+def _entry(spec: DeploymentSpec) -> Any:
+    from kubefoundry.deploy import rendering
+
+    return rendering.model_entry(spec.model)
