@@ -51,6 +51,8 @@ def create_app(*, token: str | None = None, cluster: Target | None = None) -> Fa
     errors.install(app)
     pages.install(app)  # the web pages: the same functions, as HTML
     app.state.cluster = deps.ClusterHolder(cluster)
+    # How the pages (which may not import the API) reach the cluster as the request's user.
+    app.state.connection_for = deps.connection
     guard = deps.bearer(token)
 
     @app.get("/healthz", include_in_schema=False)

@@ -54,22 +54,9 @@ def router() -> APIRouter:
         once; follow it on the deployment's status route."""
         import os
 
-        from kubefoundry.catalog import hub
-        from kubefoundry.deploy import deploying, discovering
-        from kubefoundry.runtimes import base
+        from kubefoundry.deploy import deploying
 
-        here = conn
-        facts, _ = discovering.discover(here)
-        reach = hub.Reach.from_env()
-        done = deploying.deploy(
-            spec,
-            _entry(spec),
-            conn=here,
-            options=base.Options.from_spec(spec),
-            facts=facts,
-            token=os.environ.get("HF_TOKEN"),
-            reach=reach,
-        )
+        done = deploying.deploy_discovered(spec, conn=conn, token=os.environ.get("HF_TOKEN"))
         return {
             "name": done.result.plan.name,
             "namespace": done.namespace,
@@ -105,9 +92,3 @@ def router() -> APIRouter:
         return {"deleted": gone, "kept": "the model cache (PVC) stays for the next deployment"}
 
     return router
-
-
-def _entry(spec: DeploymentSpec) -> Any:
-    from kubefoundry.deploy import rendering
-
-    return rendering.model_entry(spec.model)

@@ -22,7 +22,7 @@ from kubefoundry.core import identity, naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentError
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.spec import DeploymentSpec
-from kubefoundry.deploy import phases, rendering
+from kubefoundry.deploy import discovering, phases, rendering
 from kubefoundry.runtimes import base, registry
 
 # What each runtime declares (``cluster_side``), gathered by the registry: the kinds that can
@@ -87,6 +87,28 @@ def deploy(
     )
     applied = applying.apply(conn, manifests, force_conflicts=force_conflicts, progress=progress)
     return Deployed(result, applied, namespace, said, tuple(warnings))
+
+
+def deploy_discovered(
+    request: DeploymentSpec,
+    *,
+    conn: Connection,
+    token: str | None,
+    reach: hub.Reach | None = None,
+) -> Deployed:
+    """The deploy the server surfaces run (the REST API, the web page): the model resolved as
+    ``plan`` resolves it, the spec planned against what the cluster has (its GPU pools,
+    operators, cloud), the runtimes' options read from the spec's serving section."""
+    facts, _ = discovering.discover(conn)
+    return deploy(
+        request,
+        rendering.model_entry(request.model),
+        conn=conn,
+        options=base.Options.from_spec(request),
+        facts=facts,
+        token=token,
+        reach=reach or hub.Reach.from_env(),
+    )
 
 
 def _token(
