@@ -42,6 +42,14 @@ class ClusterHolder:
                 self._conn = connecting.connect(self.target)
             return self._conn
 
+    def switch(self, target: Target | None) -> None:
+        """Act on ``target`` from now on (the sandbox started or stopped from the page): the
+        old connection is closed, the next is made on first use."""
+        with self._lock:
+            old, self._conn, self.target = self._conn, None, target
+        if old is not None:
+            old.close()
+
 
 def connection(request: Request) -> Connection:
     """The cluster connection of the application serving ``request``."""
