@@ -6,8 +6,9 @@ same ``DeploymentSpec``. Its body *is* the spec, so ``/openapi.json`` publishes 
 schema. Every domain error becomes an HTTP answer in one place (``errors.py``); a 4xx body
 says what was wrong and how to fix it, in the spec's field names.
 
-Security: the server binds to 127.0.0.1 unless told otherwise; when a token is set (always
-when it is exposed, see ``cli/serve_cmd``), every ``/api`` route wants it as a bearer token.
+Security: the server binds to 127.0.0.1 unless told otherwise; exposed, it wants a shared
+token or each user's Kubernetes token (``cli/serve_cmd``), checked for every request with the
+session cookie and CSRF rules in one middleware (``api/guarding``, ``api/auth``).
 No response ever carries a secret's value: the spec names a Secret, never a token.
 """
 
@@ -19,7 +20,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 
 from kubefoundry import __version__
-from kubefoundry.api import deployments, deps, errors
+from kubefoundry.api import auth, deployments, deps, errors, guarding
 from kubefoundry.api.errors import RESPONSES as ERRORS
 from kubefoundry.api.models import (
     CheckFinding,
@@ -37,11 +38,19 @@ from kubefoundry.web import pages
 API = "/api/v1"
 
 
-def create_app(*, token: str | None = None, cluster: Target | None = None) -> FastAPI:
-    """The application; with ``token``, every ``/api`` route wants ``Authorization: Bearer``.
+def create_app(
+    *,
+    token: str | None = None,
+    cluster: Target | None = None,
+    auth_mode: auth.Mode | None = None,
+) -> FastAPI:
+    """The application; with ``token``, every ``/api`` route and page wants it (a bearer
+    token, or a session from ``/login``).
 
     ``cluster``: the kubeconfig (and context, namespace) the deployment routes act through,
     connected on first use; without one they answer 503 saying how to give one.
+    ``auth_mode``: ``token`` when a token is given, else ``none``; ``kubernetes`` takes each
+    user's own Kubernetes token and acts for them by impersonation (``api/auth.py``).
     """
     app = FastAPI(
         title="KubeFoundry",
@@ -53,6 +62,8 @@ def create_app(*, token: str | None = None, cluster: Target | None = None) -> Fa
     app.state.cluster = deps.ClusterHolder(cluster)
     # How the pages (which may not import the API) reach the cluster as the request's user.
     app.state.connection_for = deps.connection
+    app.state.auth = _guard(auth_mode, token=token, holder=app.state.cluster)
+    app.add_middleware(guarding.Middleware, guard=app.state.auth)
     guard = deps.bearer(token)
 
     @app.get("/healthz", include_in_schema=False)
@@ -149,6 +160,17 @@ def create_app(*, token: str | None = None, cluster: Target | None = None) -> Fa
         return JSONResponse(spec_module.schema())
 
     return app
+
+
+def _guard(mode: auth.Mode | None, *, token: str | None, holder: deps.ClusterHolder) -> auth.Guard:
+    """The authentication state: each user's token reviewed by the server's own connection
+    (``--auth kubernetes``), the shared token, or none."""
+    mode = mode or (auth.Mode.TOKEN if token else auth.Mode.NONE)
+    if mode is not auth.Mode.KUBERNETES:
+        return auth.Guard(mode, token=token)
+    from kubefoundry.cluster import reviews
+
+    return auth.Guard(mode, review=lambda given: reviews.review_token(holder.get(), given))
 
 
 def _entry(spec: DeploymentSpec) -> Any:

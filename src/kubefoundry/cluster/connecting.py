@@ -5,6 +5,10 @@ there is a clear error naming the file or context and the fix: a kubeconfig that
 unreadable, not YAML or not a kubeconfig; an unknown context (with close matches); a context
 whose cluster or user is missing. Failures on the wire (refused, DNS, TLS, timeouts, 401) are
 raised by the client itself (``cluster/transport.py``). Nothing here prints credentials.
+
+Inside a pod (``kubefoundry serve`` installed by its chart) there is no kubeconfig: when
+none is named or found and the pod's service-account token is mounted, the connection uses
+that account (``kubectl`` does the same), re-reading the token as the kubelet rotates it.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config, dynamic
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from kubefoundry.cluster import transport
+from kubefoundry.cluster import errors, transport
 from kubefoundry.core import naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError
 
 DEFAULT_KUBECONFIG = Path.home() / ".kube" / "config"
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")  # in a pod
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +59,26 @@ class Connection:
     def dynamic(self) -> dynamic.DynamicClient:
         return dynamic.DynamicClient(self.api)
 
+    def impersonating(
+        self, user: str, *, groups: tuple[str, ...] = (), uid: str | None = None
+    ) -> Connection:
+        """A connection with this one's credentials that acts for ``user``: the API server
+        authorizes each request as that user, so they see and change only what their RBAC
+        allows. Its own connection pool; close it when done (the original stays open)."""
+        api = transport.ApiClient(
+            self.api.configuration,
+            endpoint=self.api.endpoint,
+            connect_timeout_s=self.api.connect_timeout_s,
+            impersonate=transport.Impersonation(user=user, groups=tuple(groups), uid=uid),
+        )
+        return Connection(api=api, namespace=self.namespace)
+
+    @property
+    def user(self) -> str | None:
+        """Whom this connection acts for, when it impersonates; None for its own identity."""
+        who = self.api.impersonate
+        return who.user if who else None
+
     def close(self) -> None:
         self.api.close()
 
@@ -71,9 +97,11 @@ def kubeconfig_path(target: Target) -> tuple[Path, str]:
     return (Path(env), "KUBECONFIG") if env else (DEFAULT_KUBECONFIG, "the default location")
 
 
-def connect(target: Target) -> Connection:
+def connect(target: Target, *, service_account: Path = SERVICE_ACCOUNT) -> Connection:
     """A client for ``target``; nothing is sent until the first request."""
     path, source = kubeconfig_path(target)
+    if _in_pod(target, path, source, service_account):
+        return _in_cluster(target, service_account)
     document = _read(path, source)
     chosen = _context(document, target.context, path)
     name = str(chosen["name"])
@@ -102,6 +130,48 @@ def connect(target: Target) -> Connection:
     )
     namespace = target.namespace or (chosen.get("context") or {}).get("namespace") or "default"
     return Connection(api=api, namespace=str(namespace))
+
+
+def _in_pod(target: Target, path: Path, source: str, account: Path) -> bool:
+    """No kubeconfig named or found, and a pod's service account mounted: use that."""
+    if target.context or source != "the default location" or path.exists():
+        return False
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (account / "token").exists()
+
+
+def _in_cluster(target: Target, account: Path) -> Connection:
+    configuration = client.Configuration()
+    loader = config.incluster_config.InClusterConfigLoader(
+        token_filename=str(account / "token"), cert_filename=str(account / "ca.crt")
+    )
+    try:
+        loader.load_and_set(configuration)
+    except ConfigException as exc:
+        raise InvalidInputError(
+            f"Cannot use this pod's service account ({account}): {exc}.",
+            hint="Mount the service-account token (automountServiceAccountToken: true), or "
+            "pass --kubeconfig PATH.",
+        ) from None
+    endpoint = transport.Endpoint(
+        server=configuration.host, context="in-cluster", kubeconfig=account
+    )
+    api = transport.ApiClient(
+        configuration, endpoint=endpoint, connect_timeout_s=target.connect_timeout_s
+    )
+    own = account / "namespace"
+    namespace = target.namespace or (own.read_text().strip() if own.exists() else "default")
+    return Connection(api=api, namespace=namespace)
+
+
+def probe(conn: Connection, *, timeout_s: float = 2.0) -> str:
+    """The server's Kubernetes version (``/version``), or the error that says why it cannot
+    be reached (``UnreachableError``, ``IdentityError`` from the transport). One short
+    request, for a surface that shows whether its cluster answers."""
+    try:
+        info = client.VersionApi(conn.api).get_code(_request_timeout=timeout_s)
+    except ApiException as exc:
+        raise errors.translate(exc, verb="read", kind="version") from None
+    return str(info.git_version)
 
 
 def _read(path: Path, source: str) -> dict[str, Any]:

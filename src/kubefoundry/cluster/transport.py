@@ -13,6 +13,11 @@ passes, typed and dynamic alike, so it translates them there and no caller needs
 
 Requests have a connect timeout and no read timeout: following logs and applying large CRDs
 legitimately take long once connected.
+
+A client may act for someone else (``Impersonation``): every request then carries
+``Impersonate-User``, one ``Impersonate-Group`` line per group and ``Impersonate-Uid``, and the
+API server authorizes it as that user (after checking that our own identity may impersonate).
+``kubefoundry serve --auth kubernetes`` acts for each signed-in user this way.
 """
 
 from __future__ import annotations
@@ -52,6 +57,27 @@ class Endpoint:
         return f"`kubectl {where}{shlex.quote(self.context)} {args}`"
 
 
+@dataclasses.dataclass(frozen=True)
+class Impersonation:
+    """The user a client acts for, as the API server named them (a TokenReview's answer)."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+    uid: str | None = None
+
+    def headers(self, given: Any) -> urllib3.HTTPHeaderDict:
+        """``given`` plus the impersonation headers. Groups go one header line each: the API
+        server reads every ``Impersonate-Group`` line as one group and never splits on commas,
+        so the client's plain dict of headers cannot carry them."""
+        out = urllib3.HTTPHeaderDict(given or {})
+        out["Impersonate-User"] = self.user
+        for group in self.groups:
+            out.add("Impersonate-Group", group)
+        if self.uid:
+            out["Impersonate-Uid"] = self.uid
+        return out
+
+
 def retries() -> urllib3.Retry:
     """One quick retry of a failed connection or read. An HTTP status is retried only when
     the server asks for it with Retry-After (429 and 503: a CRD's storage still starting,
@@ -80,11 +106,13 @@ class ApiClient(client.ApiClient):
         *,
         endpoint: Endpoint,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        impersonate: Impersonation | None = None,
     ) -> None:
         configuration.retries = retries()
         super().__init__(configuration)
         self.endpoint = endpoint
         self.connect_timeout_s = connect_timeout_s
+        self.impersonate = impersonate
 
     def param_serialize(self, *args: Any, **kwargs: Any) -> Any:
         try:  # an exec credential plugin may run again here to refresh its token
@@ -102,6 +130,8 @@ class ApiClient(client.ApiClient):
         _request_timeout: Any = None,
     ) -> Any:
         timeout = _request_timeout or (self.connect_timeout_s, None)
+        if self.impersonate is not None:
+            header_params = self.impersonate.headers(header_params)
         try:
             response = super().call_api(
                 method, url, header_params, body, post_params, _request_timeout=timeout

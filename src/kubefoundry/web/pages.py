@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from kubefoundry import __version__
 from kubefoundry.core.errors import DoesNotFitError, NotFoundError
 from kubefoundry.core.spec import DeploymentSpec, SpecError
-from kubefoundry.web import cards
+from kubefoundry.web import cards, login
 
 # The spec's field → the form input that carries it.
 FIELDS = {"workload.profile": "profile", "workload.requests_per_s": "rps", "tier": "tier"}
@@ -28,7 +28,9 @@ FIELDS = {"workload.profile": "profile", "workload.requests_per_s": "rps", "tier
 def install(app: FastAPI) -> None:
     """Add the pages and their stylesheet (``/static``, package data) to ``app``."""
     app.mount("/static", StaticFiles(packages=[("kubefoundry.web", "static")]), name="static")
-    app.include_router(_router(_templates()))
+    templates = _templates()
+    app.include_router(_router(templates))
+    app.include_router(login.router(templates))  # /login, /logout (api/guarding checks)
 
 
 def _templates() -> Jinja2Templates:
@@ -39,6 +41,7 @@ def _templates() -> Jinja2Templates:
     )
     env.filters.update(cards.filters())
     env.globals["version"] = __version__
+    env.globals.update(login.template_globals())  # csrf_field(), csrf_token(), signed_in()
     return Jinja2Templates(env=env)
 
 
