@@ -24,3 +24,5 @@ def _offline_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    # Settings a server stores without a cluster (GPU prices) go to a temp folder, never ours.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))

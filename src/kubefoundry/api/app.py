@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from kubefoundry import __version__
-from kubefoundry.api import auth, deployments, deps, errors, guarding, sandbox
+from kubefoundry.api import auth, deployments, deps, errors, guarding, sandbox, settings, updates
 from kubefoundry.api.errors import RESPONSES as ERRORS
 from kubefoundry.api.models import (
     CheckFinding,
@@ -120,22 +120,22 @@ def create_app(
         return [WorkloadRow.of(p).model_dump() for p in workloads.profiles()]
 
     @app.post(f"{API}/plan", response_model=PlanResponse, responses=ERRORS, dependencies=[guard])
-    def plan(spec: DeploymentSpec) -> dict[str, Any]:
+    def plan(spec: DeploymentSpec, request: Request) -> dict[str, Any]:
         """The plan for a spec: GPUs, parallelism, context, replicas, speed, cost, runtime,
         every decision with the options it turned down. A misfit is a 422 with fixes."""
         from kubefoundry.deploy import rendering
 
-        _, chosen = rendering.plan(spec, _entry(spec))
+        _, chosen = rendering.plan(spec, _entry(spec), prices=settings.stored_prices(request))
         return {"plan": chosen.to_dict()}
 
     @app.post(
         f"{API}/render", response_model=RenderResponse, responses=ERRORS, dependencies=[guard]
     )
-    def render(spec: DeploymentSpec) -> dict[str, Any]:
+    def render(spec: DeploymentSpec, request: Request) -> dict[str, Any]:
         """The exact objects a deploy would apply, their explanation and the checks' findings."""
         from kubefoundry.deploy import rendering
 
-        result = rendering.render(spec, _entry(spec))
+        result = rendering.render(spec, _entry(spec), prices=settings.stored_prices(request))
         found = rendering.check(result)
         rendered = result.rendered
         return {
@@ -152,6 +152,8 @@ def create_app(
 
     app.include_router(deployments.router(), prefix=API, dependencies=[guard])
     app.include_router(sandbox.router(), prefix=API, dependencies=[guard])
+    app.include_router(updates.router(), prefix=API, dependencies=[guard])
+    app.include_router(settings.router(), prefix=API, dependencies=[guard])
 
     @app.get(f"{API}/spec/schema", dependencies=[guard])
     def spec_schema() -> JSONResponse:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from kubefoundry.api import deps
+from kubefoundry.api import deps, settings
 from kubefoundry.api.errors import RESPONSES as ERRORS
 from kubefoundry.api.models import DeletedBody, DeployedBody, DeploymentList, StatusBody
 from kubefoundry.core.spec import DeploymentSpec
@@ -48,7 +48,9 @@ def router() -> APIRouter:
         response_model=DeployedBody,
         responses=ERRORS,
     )
-    def create_deployment(spec: DeploymentSpec, conn: deps.Cluster) -> dict[str, Any]:
+    def create_deployment(
+        spec: DeploymentSpec, request: Request, conn: deps.Cluster
+    ) -> dict[str, Any]:
         """Plan against the cluster's discovered facts, render, check (errors stop), check
         permissions, create the token Secret from the server's HF_TOKEN, apply. Returns at
         once; follow it on the deployment's status route."""
@@ -56,7 +58,12 @@ def router() -> APIRouter:
 
         from kubefoundry.deploy import deploying
 
-        done = deploying.deploy_discovered(spec, conn=conn, token=os.environ.get("HF_TOKEN"))
+        done = deploying.deploy_discovered(
+            spec,
+            conn=conn,
+            token=os.environ.get("HF_TOKEN"),
+            prices=settings.stored_prices(request),
+        )
         return {
             "name": done.result.plan.name,
             "namespace": done.namespace,

@@ -9,6 +9,7 @@ once, on first call. On-prem users bring their own price: see :func:`onprem`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -60,6 +61,20 @@ class InstanceCatalog:
     instances: tuple[InstanceType, ...]
     undated_prices: Mapping[str, str] = field(compare=False, repr=False)
     gpu_catalog: gpus.GpuCatalog = field(compare=False, repr=False)
+    # The user's own $/GPU-hour per GPU id (on-prem hardware; stored in the server's
+    # settings): what the planner prices such GPUs at where no price is pinned.
+    own_prices: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
+    )
+
+    def with_own_prices(self, prices: Mapping[str, float]) -> InstanceCatalog:
+        """This catalog with the user's own price per GPU (any name the GPU catalog knows)."""
+        own = {self.gpu_catalog.get(name).id: float(usd) for name, usd in prices.items()}
+        return dataclasses.replace(self, own_prices=MappingProxyType(own))
+
+    def own_price(self, gpu: str) -> float | None:
+        """The user's own $/GPU-hour for ``gpu`` (a GPU catalog id), if they gave one."""
+        return self.own_prices.get(gpu)
 
     def all(self) -> tuple[InstanceType, ...]:
         return self.instances

@@ -16,6 +16,7 @@ import typer
 from kubefoundry import __version__
 from kubefoundry.cli import (
     catalog_cmds,
+    chart_cmd,
     check_cmd,
     cluster_cmds,
     estimate_cmd,
@@ -25,6 +26,7 @@ from kubefoundry.cli import (
     runtimes_cmd,
     sandbox_cmds,
     serve_cmd,
+    update_cmds,
 )
 from kubefoundry.core.errors import KubeFoundryError
 
@@ -51,9 +53,12 @@ for _name, _function, _short in (
     ("ls", cluster_cmds.ls, "List deployments."),
     ("status", cluster_cmds.status, "Where a deployment is, and why."),
     ("logs", cluster_cmds.logs, "The engine's log lines."),
+    ("update", update_cmds.update, "Change a deployment: the diff, then apply."),
+    ("scale", update_cmds.scale, "Set a deployment's replicas."),
     ("delete", cluster_cmds.delete, "Delete a deployment (the model cache stays)."),
     ("check", check_cmd.check, "Lint manifests: schemas and serving pitfalls."),
     ("serve", serve_cmd.serve, "Serve the REST API (127.0.0.1 by default)."),
+    ("chart", chart_cmd.chart, "A Helm chart that installs KubeFoundry itself."),
 ):
     app.command(_name, short_help=_short)(_function)
 app.add_typer(sandbox_cmds.app, name="sandbox", short_help="A local cluster with fake GPU nodes.")

@@ -91,6 +91,67 @@ def apply(
     return _apply_for_real(client, objects, force=force_conflicts, progress=progress, sleep=sleep)
 
 
+@dataclasses.dataclass(frozen=True)
+class Preview:
+    """One object as it is (``None``: not there yet) and as applying it would leave it, both
+    as the API server holds them (with its defaults), managed fields and status included."""
+
+    live: dict[str, Any] | None
+    after: dict[str, Any]
+
+
+def live(conn: Connection, manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
+    """Each object as the cluster holds it now, ``None`` where it does not exist."""
+    client = conn.dynamic()
+    return [_current(client, _namespaced(client, m, conn.namespace)) for m in manifests]
+
+
+def preview(conn: Connection, manifests: Sequence[Mapping[str, Any]]) -> list[Preview]:
+    """What applying ``manifests`` would do, object by object, in the order given: a
+    server-side dry run of each, with the owner reference a real apply sets (the live root's
+    UID), so the cluster's defaults, webhooks and field ownership all have their say and a
+    comparison with the live object shows only what would change. Refusals are raised
+    together, as ``apply`` raises them."""
+    client = conn.dynamic()
+    objects = [_namespaced(client, m, conn.namespace) for m in manifests]
+    now = [_current(client, obj) for obj in objects]
+    owner = next(
+        (
+            _owner_of(obj, found)
+            for obj, found in zip(objects, now, strict=True)
+            if identity.is_root(obj)
+        ),
+        None,
+    )
+    out: list[Preview] = []
+    refusals: list[tuple[str, KubeFoundryError]] = []
+    for obj, found in zip(objects, now, strict=True):
+        body = _owned(obj, owner) if owner and not identity.is_root(obj) else obj
+        try:
+            after = _server_side_apply(client, body, dry_run=True, force=False, sleep=time.sleep)
+        except KubeFoundryError as exc:
+            refusals.append((_ref(obj), exc))
+            continue
+        out.append(Preview(live=found, after=after))
+    if refusals:
+        raise _refused(refusals)
+    return out
+
+
+def _owner_of(obj: Mapping[str, Any], found: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The owner reference fields of a root that exists (a new root has no UID yet)."""
+    if found is None:
+        return None
+    meta = found.get("metadata") or {}
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": meta.get("name"),
+        "uid": meta.get("uid"),
+        "namespace": meta.get("namespace"),
+    }
+
+
 def _refused(refusals: list[tuple[str, KubeFoundryError]]) -> KubeFoundryError:
     """One error for every refusal of the dry run, keeping the type (and fix) when they agree."""
     lines = "\n  ".join(f"{ref}: {exc.message}" for ref, exc in refusals)

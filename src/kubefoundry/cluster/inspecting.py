@@ -10,7 +10,7 @@ asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import urllib3
@@ -157,6 +157,56 @@ def delete(conn: Connection, kinds: Iterable[Kind], *, name: str, namespace: str
             raise errors.translate(
                 exc, verb="delete", kind=kind, name=name, namespace=where
             ) from None
+    return deleted
+
+
+def labelled(
+    conn: Connection, kinds: Iterable[Kind], *, name: str, namespace: str
+) -> list[dict[str, Any]]:
+    """Every object of the given kinds labelled as deployment ``name``'s (what an update
+    compares with what it renders, to find the objects it no longer renders)."""
+    dyn, out = conn.dynamic(), []
+    for api_version, kind in kinds:
+        resource = _served(dyn, api_version, kind)
+        if resource is None:
+            continue
+        where = namespace if resource.namespaced else None
+        try:
+            found = dyn.get(
+                resource, namespace=where, label_selector=identity.deployment_selector(name)
+            )
+        except ApiException as exc:
+            raise errors.translate(exc, verb="list", kind=kind, namespace=where) from None
+        for item in found.to_dict().get("items", []):
+            out.append(item | {"apiVersion": api_version, "kind": kind})
+    return out
+
+
+def delete_objects(conn: Connection, objects: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Delete each object (``apiVersion``, ``kind``, name and namespace); gone already is fine."""
+    dyn, deleted = conn.dynamic(), []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        resource = _served(dyn, str(obj["apiVersion"]), str(obj["kind"]))
+        if resource is None:
+            continue
+        try:
+            dyn.delete(
+                resource,
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                propagation_policy="Background",
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise errors.translate(
+                    exc,
+                    verb="delete",
+                    kind=str(obj["kind"]),
+                    name=meta["name"],
+                    namespace=meta.get("namespace"),
+                ) from None
+        deleted.append(f"{obj['kind']}/{meta['name']}")
     return deleted
 
 

@@ -61,3 +61,18 @@ def exists(conn: Connection, *, name: str, namespace: str) -> bool:
             exc, verb="get", kind="Secret", name=name, namespace=namespace
         ) from None
     return True
+
+
+def namespaces_with(conn: Connection, *, name: str) -> list[str] | None:
+    """The namespaces holding a KubeFoundry Secret called ``name`` (read by name and label,
+    never by value); ``None`` when the user may not list Secrets across namespaces."""
+    try:
+        found = client.CoreV1Api(conn.api).list_secret_for_all_namespaces(
+            label_selector=identity.managed_selector(), field_selector=f"metadata.name={name}"
+        )
+    except ApiException as exc:
+        if exc.status == 403:
+            return None
+        raise errors.translate(exc, verb="list", kind="Secret", namespace=None) from None
+    items = conn.api.sanitize_for_serialization(found.items)
+    return sorted(str(s["metadata"]["namespace"]) for s in items)

@@ -7,8 +7,10 @@ writer and its readers.
 - Every object carries ``app.kubernetes.io/managed-by: kubefoundry`` and
   ``kubefoundry.io/deployment: <name>``; ``kubefoundry ls`` is a label query.
 - Exactly one object per deployment, its root, carries the annotation
-  ``kubefoundry.io/root: "true"`` and the plan summary (``kubefoundry.io/plan``, a
-  ``PlanSummary`` as compact JSON).
+  ``kubefoundry.io/root: "true"``, the plan summary (``kubefoundry.io/plan``, a
+  ``PlanSummary`` as compact JSON) and the spec it was made from (``kubefoundry.io/spec``, the
+  ``DeploymentSpec`` as compact JSON, defaults left out), which an update merges its changes
+  onto. The spec names the token's Secret, never the token, so the annotation holds no secret.
 - The model-cache PVC is shared by every deployment of a model: it carries the model label and
   the ``model-cache`` component but no deployment label, and ``kubefoundry.io/keep-on-delete``.
 
@@ -21,8 +23,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from pydantic import ValidationError
+
+from kubefoundry.core.spec import DeploymentSpec
 
 # Well-known Kubernetes labels.
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -36,6 +42,7 @@ RUNTIME = "kubefoundry.io/runtime"
 # Ours: annotations.
 ROOT = "kubefoundry.io/root"
 PLAN = "kubefoundry.io/plan"
+SPEC = "kubefoundry.io/spec"
 KEEP = "kubefoundry.io/keep-on-delete"
 # Values.
 OURS = "kubefoundry"  # managed-by and part-of
@@ -87,6 +94,39 @@ def runtime_of(obj: Mapping[str, Any]) -> str | None:
 def summary_of(obj: Mapping[str, Any]) -> PlanSummary | None:
     """The plan summary a root object carries; ``None`` if it has none or it is unreadable."""
     return PlanSummary.from_annotation(_annotations(obj).get(PLAN))
+
+
+def spec_annotation(spec: DeploymentSpec) -> str:
+    """The spec as the root carries it: compact JSON, keys sorted, defaults left out (what
+    the user asked for, so a later default applies to an update as it would to a redeploy)."""
+    body = spec.model_dump(mode="json", exclude_defaults=True)
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def spec_of(obj: Mapping[str, Any]) -> DeploymentSpec | None:
+    """The spec a root object was made from; ``None`` when it has none (made before specs
+    rode on the root) or it no longer validates (edited by hand, or a field since renamed)."""
+    text = _annotations(obj).get(SPEC)
+    if not text:
+        return None
+    try:
+        return DeploymentSpec.model_validate_json(text)
+    except (ValidationError, ValueError, RecursionError):
+        return None
+
+
+def with_spec(
+    manifests: Iterable[dict[str, Any]], spec: DeploymentSpec
+) -> list[dict[str, Any]]:
+    """``manifests`` with the spec annotation on the root (a copy of it; the others as is)."""
+    out: list[dict[str, Any]] = []
+    for obj in manifests:
+        if is_root(obj):
+            meta = dict(obj.get("metadata") or {})
+            meta["annotations"] = {**(meta.get("annotations") or {}), SPEC: spec_annotation(spec)}
+            obj = {**obj, "metadata": meta}
+        out.append(obj)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from kubefoundry.catalog import hub, models
@@ -53,10 +53,13 @@ def deploy(
     force_conflicts: bool = False,
     progress: Callable[[applying.Applied], None] | None = None,
     on_rendered: Callable[[rendering.Result], None] | None = None,
+    prices: Mapping[str, float] | None = None,
 ) -> Deployed:
+    """``prices``: the user's own $/GPU-hour per GPU (the server's settings), used where the
+    spec gives no price."""
     namespace = request.namespace or conn.namespace
     request = request.model_copy(update={"namespace": namespace})
-    result = rendering.render(request, model, options=options, facts=facts)
+    result = rendering.render(request, model, options=options, facts=facts, prices=prices)
     if on_rendered:
         on_rendered(result)
     errors = [f for f in rendering.check(result, facts=facts) if f.is_error]
@@ -95,6 +98,7 @@ def deploy_discovered(
     conn: Connection,
     token: str | None,
     reach: hub.Reach | None = None,
+    prices: Mapping[str, float] | None = None,
 ) -> Deployed:
     """The deploy the server surfaces run (the REST API, the web page): the model resolved as
     ``plan`` resolves it, the spec planned against what the cluster has (its GPU pools,
@@ -108,6 +112,7 @@ def deploy_discovered(
         facts=facts,
         token=token,
         reach=reach or hub.Reach.from_env(),
+        prices=prices,
     )
 
 

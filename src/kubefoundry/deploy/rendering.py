@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kubefoundry.catalog import gpus, hub, instances, models
 from kubefoundry.catalog.models import ModelEntry
+from kubefoundry.core import identity
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.planning import planner
@@ -54,11 +56,13 @@ def plan(
     options: base.Options | None = None,
     facts: ClusterFacts | None = None,
     runtimes: registry.Registry | None = None,
+    prices: Mapping[str, float] | None = None,
 ) -> tuple[base.Runtime, Plan]:
     """The plan with its runtime chosen (or the pinned one checked) and explained.
 
     A pinned runtime that provisions its own nodes (KAITO on Azure) narrows the machines the
-    planner may buy to those it can provision, so the plan is one it can serve.
+    planner may buy to those it can provision, so the plan is one it can serve. ``prices``:
+    the user's own $/GPU-hour per GPU (the server's settings), used where the spec pins none.
     """
     known = runtimes or registry.default()
     provisions = None
@@ -68,7 +72,7 @@ def plan(
         request,
         model,
         gpus=gpus.load(),
-        instances=instances.load(),
+        instances=instances.load().with_own_prices(prices) if prices else instances.load(),
         facts=facts,
         provisions=provisions,
     )
@@ -83,11 +87,22 @@ def render(
     options: base.Options | None = None,
     facts: ClusterFacts | None = None,
     runtimes: registry.Registry | None = None,
+    prices: Mapping[str, float] | None = None,
 ) -> Result:
-    """Plan and render ``request``; the serving options are the spec's unless given."""
+    """Plan and render ``request``; the serving options are the spec's unless given.
+
+    The root also carries ``request`` itself (``identity.SPEC``), so an update can merge its
+    changes onto what the deployment was made from.
+    """
     serving = options or base.Options.from_spec(request)
-    runtime, chosen = plan(request, model, options=serving, facts=facts, runtimes=runtimes)
-    return Result(plan=chosen, rendered=runtime.render(chosen, serving), options=serving)
+    runtime, chosen = plan(
+        request, model, options=serving, facts=facts, runtimes=runtimes, prices=prices
+    )
+    rendered = runtime.render(chosen, serving)
+    rendered = dataclasses.replace(
+        rendered, manifests=tuple(identity.with_spec(rendered.manifests, request))
+    )
+    return Result(plan=chosen, rendered=rendered, options=serving)
 
 
 def check(

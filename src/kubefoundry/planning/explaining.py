@@ -41,7 +41,10 @@ def offers(
     pinned = gpus.get(request.gpu) if request.gpu else None
     if facts is not None and facts.gpu_pools():
         return _cluster_offers(request, gpus, instances, facts, pinned)
-    if request.cloud == "onprem" and request.usd_per_gpu_hour is None and pinned is None:
+    own = request.cloud == "onprem" and request.usd_per_gpu_hour is None and pinned is None
+    if own and instances.own_prices:
+        return _own_offers(request, gpus, instances)
+    if own:
         raise InvalidInputError(
             "On-prem GPUs have no price list, so there is nothing to rank GPU types by.",
             hint="Give what a GPU-hour costs you (--usd-per-gpu-hour 2.5, amortised), or plan "
@@ -73,6 +76,28 @@ def offers(
     return result, unavailable
 
 
+def _own_offers(
+    request: DeploymentSpec,
+    gpus: gpu_catalog.GpuCatalog,
+    instances: instance_catalog.InstanceCatalog,
+) -> tuple[list[placement.Offer], list[Alternative]]:
+    """On-prem with no price in the request: the GPUs the user priced in the settings."""
+    result: list[placement.Offer] = []
+    unavailable: list[Alternative] = []
+    for gpu in gpus.all():
+        offer = _cloud_offer(gpu, request, instances, {})
+        if gpu.vendor in SERVED_VENDORS and offer is not None and offer.usd_per_gpu_hour:
+            result.append(offer)
+        elif gpu.vendor in SERVED_VENDORS:
+            unavailable.append(Alternative(gpu.id, "no on-prem price for it in the settings"))
+    return result, unavailable
+
+
+def _settings_price(gpu: str, usd: float | None) -> str:
+    """How a plan names a price from the server's settings (PUT /api/v1/settings/gpu-prices)."""
+    return f"your price for {gpu} in the settings, ${usd:g}/GPU-hour"
+
+
 def _cloud_offer(
     gpu: gpu_catalog.GPU,
     request: DeploymentSpec,
@@ -80,14 +105,18 @@ def _cloud_offer(
     provisions: Mapping[str, frozenset[str]],
 ) -> placement.Offer | None:
     if request.usd_per_gpu_hour is not None or request.cloud == "onprem":
+        price, source = request.usd_per_gpu_hour, "your price"
+        if price is None:
+            price = instances.own_price(gpu.id)
+            source = _settings_price(gpu.id, price) if price is not None else "no price"
         return placement.Offer(
             gpu=gpu,
             gpus_per_node=8,
             max_nodes=placement.MAX_NODES_PER_REPLICA,
-            usd_per_gpu_hour=request.usd_per_gpu_hour,
+            usd_per_gpu_hour=price,
             instance_type=None,
             cloud=request.cloud,
-            source="your price" if request.usd_per_gpu_hour else "no price",
+            source=source,
         )
     rows = [
         r
@@ -136,7 +165,10 @@ def _cluster_offers(
             continue
         price = request.usd_per_gpu_hour
         source = "your price"
-        if price is None:
+        if price is None and instances.own_price(gpu.id) is not None:
+            price = instances.own_price(gpu.id)
+            source = _settings_price(gpu.id, price)
+        elif price is None:
             per_gpu = instances.usd_per_gpu_hour(gpu.id, cloud=facts.cloud)
             price, source = per_gpu, f"{facts.cloud or 'cloud'} list price for {gpu.id}"
         where = f"node pool {pool.name}; {source}"

@@ -1,0 +1,138 @@
+// KubeFoundry's live pages: follow the API's event streams (server-sent events) and update
+// what the server rendered first. Plain JavaScript, no library; every value from the cluster
+// is written with textContent, never as HTML. Without JavaScript the pages still work: they
+// show the state of the moment and a Refresh link.
+"use strict";
+
+(function () {
+  const PHASES = ["waiting_for_operator", "scheduling", "pulling_image", "downloading_model",
+    "loading_model", "ready"];
+
+  function follow(url, handlers) {
+    if (!window.EventSource) return null;
+    const source = new EventSource(url, { withCredentials: true });
+    for (const [name, handle] of Object.entries(handlers)) {
+      source.addEventListener(name, (message) => {
+        let data;
+        try { data = JSON.parse(message.data); } catch (e) { return; }
+        handle(data);
+      });
+    }
+    return source;
+  }
+
+  function cell(row, text, className) {
+    const td = document.createElement("td");
+    if (className) td.className = className;
+    td.textContent = text === null || text === undefined || text === "" ? "—" : String(text);
+    row.appendChild(td);
+    return td;
+  }
+
+  function money(value) {
+    return value === null || value === undefined ? "—" : "$" + Number(value).toFixed(2);
+  }
+
+  // The deployments list: the whole table again on every change (the server coalesces them).
+  function deploymentsTable(table) {
+    const body = table.querySelector("tbody");
+    const state = document.getElementById("live-state");
+    follow(table.dataset.stream, {
+      deployments: (data) => {
+        const rows = data.deployments || [];
+        body.replaceChildren();
+        for (const d of rows) {
+          const tr = document.createElement("tr");
+          const name = cell(tr, "");
+          const link = document.createElement("a");
+          link.href = "/deployments/" + encodeURIComponent(d.namespace) + "/" + encodeURIComponent(d.name);
+          link.textContent = d.name;
+          name.replaceChildren(link);
+          cell(tr, d.namespace);
+          cell(tr, d.model);
+          cell(tr, d.runtime);
+          cell(tr, d.gpu);
+          cell(tr, d.replicas, "num");
+          cell(tr, money(d.usd_per_hour), "num");
+          body.appendChild(tr);
+        }
+        if (!rows.length) {
+          const tr = document.createElement("tr");
+          const td = cell(tr, "None yet. Pick a model in the catalog and deploy it.");
+          td.colSpan = 7;
+          body.appendChild(tr);
+        }
+        if (state) state.textContent = rows.length + " deployment" + (rows.length === 1 ? "" : "s") + " (live).";
+      },
+    });
+  }
+
+  // One deployment: its phase, the stepper, its events.
+  function deploymentStatus(section) {
+    const label = document.getElementById("phase-label");
+    const message = document.getElementById("phase-message");
+    const ready = document.getElementById("phase-ready");
+    const wanted = document.getElementById("phase-wanted");
+    const phase = document.getElementById("phase");
+    const events = document.querySelector("#events tbody");
+    follow(section.dataset.stream, {
+      status: (s) => {
+        label.textContent = s.phase.replace(/_/g, " ");
+        message.textContent = s.message;
+        ready.textContent = s.ready;
+        wanted.textContent = s.wanted;
+        phase.className = "phase phase-" + s.phase;
+        const at = PHASES.indexOf(s.phase);
+        section.querySelectorAll(".phases li").forEach((li, i) => {
+          li.classList.toggle("current", li.dataset.phase === s.phase);
+          li.classList.toggle("done", s.phase !== "failed" && at >= 0 && i < at);
+          if (li.dataset.phase === s.phase) li.setAttribute("aria-current", "step");
+          else li.removeAttribute("aria-current");
+        });
+        if (s.phase === "loading_model" || s.phase === "ready") logs();
+      },
+      "k8s-event": (e) => {
+        if (!events) return;
+        const empty = events.querySelector("tr.empty");
+        if (empty) empty.remove();
+        const tr = document.createElement("tr");
+        tr.className = "ev-" + String(e.type || "normal").toLowerCase();
+        cell(tr, e.time);
+        cell(tr, e.type);
+        cell(tr, e.reason);
+        cell(tr, e.object);
+        cell(tr, e.message + (e.count > 1 ? " (×" + e.count + ")" : ""));
+        events.appendChild(tr);
+      },
+    });
+  }
+
+  // The engine's log lines, followed once a pod runs; the last 1,000 kept.
+  let following = null;
+  function logs() {
+    const pre = document.getElementById("logs");
+    if (!pre || following) return;
+    const code = pre.querySelector("code");
+    const state = document.getElementById("logs-state");
+    following = follow(pre.dataset.stream, {
+      log: (l) => {
+        code.append((l.pod ? "[" + l.pod + "] " : "") + l.line + "\n");
+        while (code.childNodes.length > 1000) code.removeChild(code.firstChild);
+        if (state) state.textContent = "Following the engine's log lines.";
+        pre.scrollTop = pre.scrollHeight;
+      },
+      problem: (p) => { if (state) state.textContent = p.message; },
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const table = document.querySelector("table#deployments[data-stream]");
+    if (table) deploymentsTable(table);
+    const status = document.querySelector("section#status[data-stream]");
+    if (status) {
+      deploymentStatus(status);
+      const now = document.getElementById("phase");
+      if (now && (now.classList.contains("phase-ready") || now.classList.contains("phase-loading_model"))) logs();
+    }
+  });
+})();
