@@ -180,6 +180,29 @@ def visible_namespaces(request: Request) -> set[str] | None:
     return None if found is None else set(found)
 
 
+def require_listable(request: Request, namespace: str) -> None:
+    """Refuse (403) a listing of ``namespace`` the user's RBAC does not allow: a view read
+    from the server's cache must not answer with an empty list where the user's own
+    listing would be refused."""
+    allowed = visible(request)
+    if allowed is None or namespace in allowed:
+        return
+    from kubefoundry.cluster.errors import ForbiddenError
+
+    user = _user(request)
+    where = ", ".join(sorted(allowed)) or "none"
+    raise ForbiddenError(
+        f"Not allowed to list deployments in namespace {namespace}"
+        + (f" as {user.name}" if user else "")
+        + ".",
+        verb="list",
+        resource="deployments",
+        namespace=namespace,
+        hint=f"Check with `kubectl auth can-i list deployments -n {namespace}`; ask an admin "
+        f"for a RoleBinding there. Namespaces you may list deployments in: {where}.",
+    )
+
+
 def deployments_everywhere(request: Request, conn: Connection) -> tuple[list[Any], list[str]]:
     """The deployment rows in every namespace as far as the user may list them, and what
     that leaves out. A user who may not list across all namespaces gets the namespaces

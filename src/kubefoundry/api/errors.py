@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from kubefoundry.api.models import ErrorBody, FieldProblem
+from kubefoundry.cluster.errors import ForbiddenError
 from kubefoundry.core.errors import (
     DoesNotFitError,
     KubeFoundryError,
@@ -110,6 +111,8 @@ def install(app: FastAPI) -> None:
                     error="does_not_fit", message=exc.message, hint=exc.hint, fixes=list(exc.fixes)
                 ),
             )
+        if isinstance(exc, ForbiddenError):  # the user's RBAC (impersonated) refused
+            return _answer(403, ErrorBody(error="forbidden", message=exc.message, hint=exc.hint))
         if isinstance(exc, RetryableError):
             return _answer(
                 503,
