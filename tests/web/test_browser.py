@@ -5,19 +5,10 @@ screenshots (docs/screenshots/, 1280×800, light and dark); otherwise it writes 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.support.browser import CHROMIUM, serving, shots
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -26,39 +17,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str) -> None:
-    for _ in range(150):
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    raise AssertionError("kubefoundry serve did not answer within 15 s")
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kubefoundry.cli", "serve", "--port", str(port), "--no-cluster"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"COLUMNS": "200"},
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait(url)
+    with serving("--no-cluster") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)  # reads and closes its pipes
 
 
 def test_search_pick_a_model_change_the_workload_and_preview_the_yaml(server: str) -> None:
@@ -76,7 +38,7 @@ def test_search_pick_a_model_change_the_workload_and_preview_the_yaml(server: st
                 if page.evaluate("document.activeElement.id") == "q":
                     break
             assert page.evaluate("document.activeElement.id") == "q"
-            _shots(page, "catalog", shoot)
+            shots(page, "catalog", shoot)
 
             page.keyboard.type("llama")
             page.keyboard.press("Enter")
@@ -93,7 +55,7 @@ def test_search_pick_a_model_change_the_workload_and_preview_the_yaml(server: st
             assert tiers == ["Good", "Better", "Best"]
             chat = cards.all_inner_texts()
             assert "chat:" in chat[0]
-            _shots(page, "model", shoot)
+            shots(page, "model", shoot)
 
             page.get_by_label("Workload", exact=True).select_option("rag")
             page.get_by_label("Peak requests per second").fill("20")
@@ -109,20 +71,6 @@ def test_search_pick_a_model_change_the_workload_and_preview_the_yaml(server: st
             yaml = page.locator("pre").inner_text()
             assert "kind: Deployment" in yaml
             expect(page.get_by_role("heading", name="Checks")).to_be_visible()
-            _shots(page, "render", shoot)
+            shots(page, "render", shoot)
         finally:
             browser.close()
-
-
-def _shots(page: object, name: str, shoot: bool) -> None:
-    """The page in light and dark, when asked for (the tree stays as it is in CI)."""
-    if not shoot:
-        return
-    from playwright.sync_api import Page
-
-    assert isinstance(page, Page)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        page.screenshot(path=str(SHOTS / f"{name}-{scheme}.png"))
-    page.emulate_media(color_scheme="light")

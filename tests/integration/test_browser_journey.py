@@ -1,0 +1,93 @@
+"""The whole journey in a real browser against the sandbox (issue 10's "Must show").
+
+Debian's Chromium, driven by Playwright, against the real ``kubefoundry serve`` process acting
+on the sandbox's real control plane (kwok runs the pods on the fake GPU nodes): browse → pick
+a tier → deploy → see it become Ready on the page, without reloading (the page follows the
+API's event streams) → scale → delete. With KUBEFOUNDRY_SCREENSHOTS=1 it writes the README's
+screenshots of each page (docs/screenshots/, light and dark); otherwise it writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+from tests.support import controlplane
+from tests.support.browser import CHROMIUM, serving, shots
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="no /usr/bin/chromium: install it with `apt-get install chromium` to run the "
+    "browser tests (scripts/check does when it runs as root)",
+)
+
+READY_MS = 120_000
+MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
+
+
+@pytest.fixture
+def server(control_plane: controlplane.ControlPlane) -> Iterator[str]:
+    with serving("--kubeconfig", str(control_plane.kubeconfig)) as url:
+        yield url
+
+
+def test_browse_deploy_follow_to_ready_scale_and_delete(server: str, namespace: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shoot = os.environ.get("KUBEFOUNDRY_SCREENSHOTS") == "1"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(server + "/?q=qwen2.5")
+            page.get_by_role("link", name="Qwen2.5 1.5B Instruct", exact=True).click()
+            page.wait_for_url(f"**/models/{MODEL}*")
+            good = page.locator("article.card").nth(0)
+            good.get_by_role("link", name="Deploy Good").click()
+            page.wait_for_url(f"**/models/{MODEL}/deploy?tier=good*")
+
+            page.get_by_label("Namespace").fill(namespace)
+            page.get_by_label("GPU", exact=True).select_option("L4")
+            page.get_by_label("Monitoring").select_option("none")
+            page.get_by_role("button", name="Update preview").click()
+            page.wait_for_url(f"**namespace={namespace}*")
+            expect(page.get_by_role("heading", name="The plan")).to_be_visible()
+            shots(page, "deploy", shoot)
+
+            deploy = page.locator("#deploy-button")
+            expect(deploy).to_be_enabled()
+            assert namespace in deploy.inner_text()
+            deploy.click()
+            page.wait_for_url(re.compile(rf".*/deployments/{namespace}/[a-z0-9-]+\?deployed=1$"))
+            name = page.url.rsplit("/", 1)[1].split("?")[0]
+            # No reload from here: the page follows the status stream to Ready.
+            expect(page.locator("#phase-label")).to_have_text("ready", timeout=READY_MS)
+            expect(page.locator(".phases li.current")).to_have_text("ready")
+            expect(page.locator("#events tbody tr").first).not_to_have_class("empty")
+            shots(page, "deployment", shoot)
+
+            page.get_by_label("Replicas").fill("2")
+            page.get_by_role("button", name="Scale").click()
+            page.wait_for_url("**?scaled=2")
+            expect(page.get_by_text("Scaled to 2 replicas")).to_be_visible()
+            expect(page.locator("#phase-wanted")).to_have_text("2", timeout=READY_MS)
+            expect(page.locator("#phase-label")).to_have_text("ready", timeout=READY_MS)
+            expect(page.locator("#phase-ready")).to_have_text("2", timeout=READY_MS)
+
+            page.get_by_role("link", name="Deployments").first.click()
+            page.wait_for_url("**/deployments")
+            expect(page.get_by_role("link", name=name)).to_be_visible()
+            shots(page, "deployments", shoot)
+            page.goto(server + "/cluster")
+            expect(page.get_by_role("heading", name="GPU pools")).to_be_visible()
+            shots(page, "cluster", shoot)
+
+            page.goto(f"{server}/deployments/{namespace}/{name}")
+            page.get_by_role("button", name=f"Delete {name}").click()
+            page.wait_for_url(f"**/deployments?namespace={namespace}&deleted={name}")
+            expect(page.get_by_text("model cache")).to_be_visible()
+            expect(page.get_by_role("link", name=name)).to_have_count(0)
+        finally:
+            browser.close()
