@@ -26,73 +26,16 @@ from typing import Any
 import jinja2
 import pytest
 from fastapi.testclient import TestClient
-from tests.support import endpoints
+from tests.support.fake_sandbox import SCRIPT, FakeSandbox
 from tests.support.rendering import CANARY
 
 from kubefoundry.api import sandbox as sandbox_api
 from kubefoundry.api import sse
 from kubefoundry.api.app import create_app
-from kubefoundry.api.sandbox_job import Job, Progress, State
+from kubefoundry.api.sandbox_job import Progress, State
 from kubefoundry.cluster.connecting import Target
 from kubefoundry.core.errors import PermanentError
-from kubefoundry.sandbox import components, managing, running
-
-SCRIPT = "scripts/testcluster-build: "
-
-
-class FakeSandbox:
-    """A fake of ``managing.up/down/status``: ``up`` says what a first build says, waits for
-    ``release``, then is up, with a kubeconfig for a server that is not there (so the app's
-    connection, pointed at it, reports it unreachable: no server answers in these tests)."""
-
-    def __init__(self, folder: Path, *, fail: BaseException | None = None) -> None:
-        self.release = threading.Event()
-        self.fail = fail
-        self.calls: list[str] = []
-        self.running = False
-        self.server = f"https://127.0.0.1:{endpoints.closed_port()}"
-        self.kubeconfig = endpoints.kubeconfig(
-            folder / "sandbox-kubeconfig",
-            self.server,
-            context=components.CONTEXT,
-            namespace="default",
-            user={"token": CANARY},
-        )
-
-    def up(self, *, on_build_output: Any = None, say: Any = None, **_: Any) -> managing.Up:
-        adopting = on_build_output is None
-        self.calls.append("adopt" if adopting else "start")
-        if not adopting:
-            on_build_output(
-                f"{SCRIPT}building testcluster into /cache/bin/tc-1 (first run only; minutes)..."
-            )
-            for n in range(500):
-                on_build_output(f"k8s.io/kubernetes/pkg/p{n}")
-            assert self.release.wait(20), "the test never released the fake start"
-            say("etcd ready")
-            say("kube-apiserver ready")
-        if self.fail is not None:
-            raise self.fail
-        self.running = True
-        sandbox = running.Sandbox(
-            workdir=self.kubeconfig.parent,
-            server=self.server,
-            token=CANARY,
-            ca_file=self.kubeconfig.parent / "ca.crt",
-            kubeconfig=self.kubeconfig,
-            processes=(),
-            nodes=("fake-node",),
-        )
-        return managing.Up(sandbox, already=adopting, kubeconfig=self.kubeconfig)
-
-    def down(self) -> object | None:
-        was, self.running = self.running, False
-        return object() if was else None
-
-    def status(self) -> dict[str, Any]:
-        if not self.running:
-            return {"state": "down"}
-        return {"state": "up", "server": self.server, "kubeconfig": str(self.kubeconfig)}
+from kubefoundry.sandbox import components
 
 
 @pytest.fixture
@@ -115,9 +58,7 @@ def fake(tmp_path: Path) -> Iterator[FakeSandbox]:
 @pytest.fixture
 def client(no_kubeconfig: Path, fake: FakeSandbox) -> Iterator[TestClient]:
     app = create_app(cluster=Target())
-    app.state.sandbox = Job(
-        app.state.cluster, up=fake.up, down=fake.down, status=fake.status, check=lambda: None
-    )
+    fake.job(app)
     with TestClient(app) as test_client:
         yield as_the_page(test_client)
 
@@ -240,7 +181,7 @@ def test_a_reconnecting_stream_resumes_after_the_last_event_it_had(
     resumed = events(client.get("/api/v1/sandbox/stream", headers={"Last-Event-ID": "2"}).text)
     assert resumed == everything[3:]
     # "²": a digit to str.isdigit, not to int
-    nonsense = client.get("/api/v1/sandbox/stream", headers={"Last-Event-ID": b"\xb2"})
+    nonsense = client.get("/api/v1/sandbox/stream", headers=[(b"Last-Event-ID", b"\xb2")])
     assert events(nonsense.text) == everything
 
 
