@@ -55,6 +55,7 @@ MISTAKES: dict[str, dict[str, list[str] | None]] = {
     "delete": {"missing value": ["x", "-n"], "wrong type": None, "no args": []},
     "check": {"missing value": ["--crds"], "wrong type": ["x.yaml", "-o", "xml"], "no args": []},
     "serve": {"missing value": ["--port"], "wrong type": ["--port", "http"], "no args": None},
+    "chart": {"missing value": ["-o"], "wrong type": None, "no args": None},
     "version": {"missing value": None, "wrong type": None, "no args": None},
     "sandbox up": {"missing value": ["--kubeconfig"], "wrong type": None, "no args": None},
     "sandbox down": {"missing value": None, "wrong type": None, "no args": None},
