@@ -52,6 +52,12 @@ MISTAKES: dict[str, dict[str, list[str] | None]] = {
         "wrong type": ["x", "--tail", "lots"],
         "no args": [],
     },
+    "update": {
+        "missing value": ["x", "--tier"],
+        "wrong type": ["x", "--replicas", "many"],
+        "no args": [],
+    },
+    "scale": {"missing value": ["x", "2", "-n"], "wrong type": ["x", "two"], "no args": []},
     "delete": {"missing value": ["x", "-n"], "wrong type": None, "no args": []},
     "check": {"missing value": ["--crds"], "wrong type": ["x.yaml", "-o", "xml"], "no args": []},
     "serve": {"missing value": ["--port"], "wrong type": ["--port", "http"], "no args": None},
