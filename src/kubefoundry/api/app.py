@@ -151,6 +151,9 @@ def create_app(
         }
 
     app.include_router(deployments.router(), prefix=API, dependencies=[guard])
+    from kubefoundry.api import streams  # the live routes: watch cache and event streams
+
+    app.include_router(streams.router(), prefix=API, dependencies=[guard])
     app.include_router(sandbox.router(), prefix=API, dependencies=[guard])
     app.include_router(updates.router(), prefix=API, dependencies=[guard])
     app.include_router(settings.router(), prefix=API, dependencies=[guard])

@@ -43,7 +43,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kubefoundry.cluster import errors, transport
 from kubefoundry.cluster.connecting import Connection
-from kubefoundry.core.errors import KubeFoundryError
+from kubefoundry.core.errors import KubeFoundryError, PermanentError
 
 logger = logging.getLogger(__name__)
 
@@ -242,8 +242,8 @@ class Reflector:
                 self.relists += 1
         self.version = version
         self.error = None
-        self._settled.set()
         self._set_state(State.SYNCED, _difference(old, fresh))
+        self._settled.set()
 
     def _follow(self) -> None:
         low, high = self._watch_timeout_s
@@ -287,8 +287,8 @@ class Reflector:
         with self._lock:
             old, self._store = self._store, {}
         self.version = None
-        self._settled.set()
         self._set_state(state, _difference(old, {}))
+        self._settled.set()
 
     def _set_state(self, state: State, changes: Sequence[Change] = ()) -> None:
         """Record ``state``; tell the listener of the changes, or of the new state alone
@@ -464,3 +464,83 @@ def _trim(obj: Object) -> Object:
     if isinstance(meta, dict):
         meta.pop("managedFields", None)
     return obj
+
+
+class LogStream:
+    """One pod's log: its last lines (``tail``), or followed as they come (``lines``), which
+    ``close`` (from any thread) ends at once by shutting the socket, so a client that went
+    away never leaves a thread blocked in a read.
+
+    Errors are translated: a pod not started yet, a container name needed, or a node with no
+    kubelet to ask (kwok's fake nodes: the API server answers 500) each say so.
+    """
+
+    def __init__(
+        self, conn: Connection, *, pod: str, namespace: str, container: str | None = None
+    ) -> None:
+        self._conn, self.pod, self.namespace, self.container = conn, pod, namespace, container
+        self._closed = threading.Event()
+        self._response: Any = None
+        self._lock = threading.Lock()
+
+    def tail(self, lines: int) -> list[str]:
+        response = self._get(lines, follow=False)
+        try:
+            return bytes(response.data or b"").decode("utf-8", "replace").splitlines()
+        finally:
+            response.release_conn()
+
+    def lines(self, *, tail: int) -> Iterator[str]:
+        response = self._get(tail, follow=True)
+        with self._lock:
+            self._response = response
+        if self._closed.is_set():
+            self.close()
+        try:
+            for raw in response:
+                if self._closed.is_set():
+                    return
+                yield bytes(raw).decode("utf-8", "replace").rstrip("\n")
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if not self._closed.is_set():
+                raise transport.failure(exc, self._conn.endpoint) from None
+        finally:
+            response.close()
+            response.release_conn()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()
+
+    def _get(self, tail: int, *, follow: bool) -> Any:
+        api = self._conn.api
+        query: list[tuple[str, Any]] = [("tailLines", tail), ("follow", str(follow).lower())]
+        if self.container:
+            query.append(("container", self.container))
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{self.pod}/log"
+        method, url, headers, _, _ = api.param_serialize(
+            "GET", path, query_params=query, header_params={"Accept": "*/*"},
+            auth_settings=["BearerToken"],
+        )  # fmt: skip
+        try:
+            answer = api.call_api(method, url, headers, _request_timeout=None)
+            if not 200 <= answer.status <= 299:
+                answer.read()
+                api.response_deserialize(answer, {})
+        except ApiException as exc:
+            if (exc.status or 0) >= 500:  # the API server asks the node's kubelet for logs
+                detail = errors.translate(exc, verb="get", kind="pods/log").message
+                raise PermanentError(
+                    f"The API server could not fetch the log of pod {self.pod} from its node "
+                    f"({detail})",
+                    hint="The node's kubelet did not answer; the sandbox's kwok nodes have "
+                    "none, so their pods have no logs.",
+                ) from None
+            raise errors.translate(
+                exc, verb="get", kind="pods/log", name=self.pod, namespace=self.namespace
+            ) from None
+        return answer.response

@@ -2,9 +2,10 @@
 
 ``deploy`` = render (pure) → check (errors stop) → permissions (say what is missing before
 writing anything) → token (a gated model's licence checked with the local token, the Secret
-created or found) → server-side apply (dry run of everything first). ``watch`` polls the
-root, pods, events and log tails and yields a ``Progress`` each time the phase or its message
-changes, until ready, failed or the time budget (the plan's startup budget) runs out.
+created or found) → server-side apply (dry run of everything first). ``watch`` follows the
+root, pods and events through the API server's watch streams (and the log tails while a pod
+loads) and yields a ``Progress`` each time the phase or its message changes, until ready,
+failed or the time budget (the plan's startup budget) runs out.
 """
 
 from __future__ import annotations
@@ -212,30 +213,60 @@ def missing(
 
 def status(conn: Connection, *, name: str, namespace: str) -> phases.Progress:
     found = find(conn, name=name, namespace=namespace)
-    failure = phases.root_failure(found)
+    return progress(
+        found,
+        inspecting.pods(conn, name=name, namespace=namespace),
+        events=lambda names: inspecting.events(conn, namespace=namespace, names=names),
+        logs=lambda pods: {
+            p["metadata"]["name"]: inspecting.log_tail(
+                conn, pod=p["metadata"]["name"], namespace=namespace
+            )
+            for p in pods
+        },
+    )
+
+
+def progress(
+    root: dict[str, Any],
+    pods: Sequence[dict[str, Any]],
+    *,
+    events: Callable[[list[str]], Mapping[str, Sequence[Mapping[str, Any]]]] = lambda _: {},
+    logs: Callable[[list[dict[str, Any]]], Mapping[str, Sequence[str]]] = lambda _: {},
+) -> phases.Progress:
+    """Where a deployment is, from its objects: the root's own word first (a failure its
+    operator reports, or ready), then its pods'. ``status`` gives it objects read now, the
+    watch cache (``deploy/watching``) the ones its streams hold. ``events`` (by pod name)
+    and ``logs`` are asked for only when the pods' phase depends on them; ``logs`` gets the
+    pods that run but are not ready, the only ones whose log lines change the answer."""
+    name = identity.deployment_of(root)
+    failure = phases.root_failure(root)
     if failure:
-        return phases.Progress(phases.Phase.FAILED, f"{found['kind']} {name}: {failure}")
-    wanted = wanted_replicas(found)
-    running = inspecting.pods(conn, name=name, namespace=namespace)
-    ready = phases.root_ready(found)
-    if ready:
+        return phases.Progress(phases.Phase.FAILED, f"{root['kind']} {name}: {failure}")
+    wanted = wanted_replicas(root)
+    if phases.root_ready(root):
         return phases.Progress(
-            phases.Phase.READY, f"{found['kind']} {name} is ready", wanted, wanted
+            phases.Phase.READY, f"{root['kind']} {name} is ready", wanted, wanted
         )
-    if not running:
+    if not pods:
         return phases.Progress(
-            phases.Phase.WAITING, f"waiting for {found['kind']} {name} to start its pods", 0, wanted
+            phases.Phase.WAITING, f"waiting for {root['kind']} {name} to start its pods", 0, wanted
         )
-    names = [p["metadata"]["name"] for p in running]
-    events = inspecting.events(conn, namespace=namespace, names=names)
-    logs = {
-        p["metadata"]["name"]: inspecting.log_tail(
-            conn, pod=p["metadata"]["name"], namespace=namespace
-        )
-        for p in running
-        if (p.get("status") or {}).get("phase") == "Running"
-    }
-    return phases.of_pods(running, wanted=wanted, events=events, logs=logs)
+    loading = [p for p in pods if _running(p) and not _ready(p)]
+    return phases.of_pods(
+        pods,
+        wanted=wanted,
+        events=events([p["metadata"]["name"] for p in pods]),
+        logs=logs(loading) if loading else {},
+    )
+
+
+def _running(pod: Mapping[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") == "Running"
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def watch(
@@ -246,26 +277,26 @@ def watch(
     timeout_s: float,
     poll_s: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[phases.Progress]:
-    """Each new state until ready or failed; a timeout is a failure that says where it stuck."""
-    deadline, last = clock() + timeout_s, None
-    while True:
-        now = status(conn, name=name, namespace=namespace)
-        if (now.phase, now.message, now.ready) != last:
-            last = (now.phase, now.message, now.ready)
-            yield now
-        if now.phase.is_terminal:
-            return
-        if clock() >= deadline:
-            yield phases.Progress(
-                phases.Phase.FAILED,
-                f"not ready after {timeout_s:.0f}s; still {now.phase.label}: {now.message}",
-                now.ready,
-                now.wanted,
-            )
-            return
-        sleep(poll_s)
+    """Each new state until ready or failed; a timeout is a failure that says where it stuck.
+
+    Follows the watch streams of the root's kind, the deployment's pods and the namespace's
+    events (``deploy/watching``): a change is seen when the API server sends it, and an idle
+    deployment costs three open streams, not a round of requests every ``poll_s``. Log lines
+    have no stream: while a pod loads (the phase read from its log tail), the tails are read
+    again every ``poll_s``.
+    """
+    from kubefoundry.deploy import watching  # it builds on this module
+
+    found = find(conn, name=name, namespace=namespace)  # a clear error before any stream
+    kind = (str(found.get("apiVersion")), str(found["kind"]))
+    cache = watching.DeploymentCache.connect(
+        conn, namespace=namespace, deployment=name, root_kinds=[kind]
+    )
+    with cache:
+        yield from watching.follow(
+            cache, name=name, namespace=namespace, timeout_s=timeout_s, poll_s=poll_s, clock=clock
+        )
 
 
 def delete(conn: Connection, *, name: str, namespace: str, delete_cache: bool = False) -> list[str]:
