@@ -203,24 +203,6 @@ def require_listable(request: Request, namespace: str) -> None:
     )
 
 
-def deployments_everywhere(request: Request, conn: Connection) -> tuple[list[Any], list[str]]:
-    """The deployment rows in every namespace as far as the user may list them, and what
-    that leaves out. A user who may not list across all namespaces gets the namespaces
-    (and kinds) their RBAC allows, one listing each, instead of nothing."""
-    from kubefoundry.cluster import inspecting
-    from kubefoundry.deploy import deploying, listing
-
-    allowed = visible(request)
-    if allowed is None:
-        return listing.deployments(conn, namespace=None)
-    rows: list[Any] = []
-    for namespace, kinds in sorted(allowed.items()):
-        refs = [k for k in deploying.ROOT_KINDS if k[1] in kinds]
-        rows += [listing.row(r) for r in inspecting.roots(conn, refs, namespace=namespace)]
-    shown = ", ".join(sorted(allowed)) or "none"
-    return rows, [f"namespaces other than {shown} (RBAC)"]
-
-
 def authenticated(request: Request) -> None:
     """Fails unless ``guarding`` let this request in as someone (it refuses the others
     first; this is the belt to its braces, and how OpenAPI learns the routes want it)."""
