@@ -62,6 +62,7 @@ def create_app(
     app.state.cluster = deps.ClusterHolder(cluster)
     # How the pages (which may not import the API) reach the cluster as the request's user.
     app.state.connection_for = deps.connection
+    app.state.connection_state = sandbox.connection_state  # the pages' cluster panel
     app.state.auth = _guard(auth_mode, token=token, holder=app.state.cluster)
     app.add_middleware(guarding.Middleware, guard=app.state.auth)
     guard = deps.bearer(token)

@@ -98,7 +98,14 @@ def router(templates: Jinja2Templates) -> APIRouter:
             conn = _connection(request)
             rows, hidden = listing.deployments(conn, namespace=namespace[:63] or None)
         except KubeFoundryError as exc:
-            return page(request, "no_cluster.html", _status(exc), error=exc, what="Deployments")
+            return page(
+                request,
+                "no_cluster.html",
+                _status(exc),
+                error=exc,
+                what="Deployments",
+                connection=panel(request),
+            )
         return page(
             request,
             "deployments.html",
@@ -119,7 +126,14 @@ def router(templates: Jinja2Templates) -> APIRouter:
         except NotFoundError as exc:
             return page(request, "not_found.html", 404, error=exc)
         except KubeFoundryError as exc:
-            return page(request, "no_cluster.html", _status(exc), error=exc, what=name)
+            return page(
+                request,
+                "no_cluster.html",
+                _status(exc),
+                error=exc,
+                what=name,
+                connection=panel(request),
+            )
         return page(
             request,
             "deployment.html",
@@ -171,7 +185,14 @@ def router(templates: Jinja2Templates) -> APIRouter:
         except NotFoundError as exc:
             return page(request, "not_found.html", 404, error=exc)
         except KubeFoundryError as exc:
-            return page(request, "no_cluster.html", _status(exc), error=exc, what=name)
+            return page(
+                request,
+                "no_cluster.html",
+                _status(exc),
+                error=exc,
+                what=name,
+                connection=panel(request),
+            )
         query = urllib.parse.urlencode({"namespace": namespace, "deleted": name})
         return RedirectResponse(f"/deployments?{query}", status_code=303)
 
@@ -183,10 +204,18 @@ def router(templates: Jinja2Templates) -> APIRouter:
             conn = _connection(request)
             facts, hidden = discovering.discover(conn)
         except KubeFoundryError as exc:
-            return page(request, "no_cluster.html", _status(exc), error=exc, what="Cluster")
+            return page(
+                request,
+                "no_cluster.html",
+                _status(exc),
+                error=exc,
+                what="Cluster",
+                connection=panel(request),
+            )
         return page(
             request,
             "cluster.html",
+            connection=panel(request),
             facts=facts,
             hidden=hidden,
             context=conn.context,
@@ -254,6 +283,7 @@ def _deploy_page(
         findings=findings or [],
         yaml=yaml,
         connected=cluster_problem is None,
+        **({"connection": panel(request)} if cluster_problem is not None else {}),
         cluster_problem=cluster_problem,
         pools=sorted({p.gpu for p in facts.gpu_pools() if p.gpu}) if facts else [],
         gpus=[g.id for g in gpus.load().all()],
@@ -301,6 +331,13 @@ def _spec(model: str, form: dict[str, str]) -> DeploymentSpec:
 
 def _connection(request: Request) -> Any:
     return request.app.state.connection_for(request)
+
+
+def panel(request: Request) -> dict[str, Any]:
+    """What the cluster panel (``_connection.html``) shows: where the server deploys, or how
+    to get a cluster (the sandbox, a kubeconfig). Given by the API (``app.state``)."""
+    state: dict[str, Any] = request.app.state.connection_state(request.app)
+    return state
 
 
 def _model(name: str) -> Any:

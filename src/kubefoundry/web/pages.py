@@ -86,6 +86,7 @@ def _router(templates: Jinja2Templates) -> APIRouter:
             families=sorted({r["family"] for r in every}),
             form=form,
             problems=problems,
+            connection=deployments.panel(request),
         )
 
     @router.get("/models/{name:path}/render")
