@@ -10,6 +10,7 @@ keeps it equal to what the command prints.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 README = REPO / "README.md"
+SERVER = re.compile(r"kubefoundry serve(?!.*--help)")  # runs until stopped: see below
 NEEDS_CLUSTER = re.compile(r"\b(sandbox|deploy|ls|status|logs|delete|kubectl)\b|--kubeconfig")
 LINKED = (".venv", "scripts", "src", "bench", "examples", "pyproject.toml", "requirements.lock")
 
@@ -41,7 +43,11 @@ def expected_exit(line: str) -> int:
 
 def runnable(line: str) -> bool:
     command = line.split("#", 1)[0]
-    return not NEEDS_CLUSTER.search(command) and not command.startswith("scripts/check")
+    return (
+        not NEEDS_CLUSTER.search(command)
+        and not command.startswith("scripts/check")
+        and not SERVER.search(command)
+    )
 
 
 TOUR = commands(README.read_text())
@@ -93,3 +99,56 @@ def test_the_example_plan_is_what_the_command_prints() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_first_command_serves_the_catalog_and_offers_a_sandbox(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """The set-up's first line, as written, on a machine with no cluster (an empty HOME, no
+    KUBECONFIG): the server starts, the catalog page lists every model, offers the sandbox,
+    and the API answers; then it is stopped. Only the port is moved (KUBEFOUNDRY_PORT), so
+    it cannot collide with anything on this machine."""
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    from kubefoundry.catalog import models
+
+    first = next(line for line in TOUR if SERVER.search(line))
+    assert TOUR.index(first) == 0, "the README's first command is the server"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    proc = subprocess.Popen(
+        ["bash", "-c", first.split("#", 1)[0]],
+        cwd=workspace,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env | {"HOME": str(tmp_path), "KUBEFOUNDRY_PORT": str(port), "COLUMNS": "100"},
+        start_new_session=True,
+    )
+    try:
+        page = ""
+        for _ in range(600):
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
+                    page = answer.read().decode()
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        assert page, "the server did not answer within 60 s"
+        every = models.ModelCatalog.load().all()
+        assert all(f'href="/models/{e.id}"' in page for e in every)
+        assert "Start a sandbox" in page or "The sandbox cannot start here" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/models", timeout=5) as api:
+            assert len(json.load(api)) == len(every)
+    finally:
+        os.killpg(proc.pid, 15)
+        _, err = proc.communicate(timeout=20)
+    assert "Traceback" not in err
+    assert "No kubeconfig" in err, err[-2000:]

@@ -40,7 +40,9 @@ def serve(
         str,
         typer.Option("--host", help="Address to listen on (anything but loopback needs --auth)."),
     ] = LOOPBACK,
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8080,
+    port: Annotated[
+        int, typer.Option("--port", envvar="KUBEFOUNDRY_PORT", min=1, max=65535, help="Port.")
+    ] = 8080,
     auth: Annotated[
         Auth | None,
         typer.Option(
