@@ -266,3 +266,53 @@ def test_serve_picks_the_mode_or_refuses_an_unsafe_one(
         return
     with pytest.raises(typer.BadParameter, match=str(wanted)):
         serve_cmd._mode(no_cluster=False, **args)
+
+
+def test_the_served_process_never_logs_the_token() -> None:
+    """The real ``kubefoundry serve`` (token from the environment, so it prints none): the
+    right token, a wrong one and none; neither its answers nor its output carry the token."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubefoundry.cli", "serve", "--port", str(port), "--no-cluster"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"KUBEFOUNDRY_TOKEN": CANARY, "COLUMNS": "200"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    codes, bodies = [], []
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=1).close()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        for token in (CANARY, CANARY + "x", None):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            request = urllib.request.Request(f"{url}/api/v1/gpus", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    codes.append(answer.status)
+                    bodies.append(answer.read().decode())
+            except urllib.error.HTTPError as refused:
+                codes.append(refused.code)
+                bodies.append(refused.read().decode())
+                refused.close()
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    assert codes == [200, 401, 401]
+    assert "KubeFoundry on" in err
+    assert CANARY not in out + err
+    assert not [b for b in bodies if CANARY in b]

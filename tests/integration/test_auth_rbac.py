@@ -412,3 +412,33 @@ def _may_write(conn: connecting.Connection) -> list[str]:
         for verb, resource, group in asked
         if access.can(conn, verb=verb, resource=resource, group=group, namespace="default")
     ]
+
+
+def test_in_a_pod_the_server_uses_its_service_account(
+    control_plane: controlplane.ControlPlane,
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No kubeconfig named or found, a service account mounted (as the chart's pod has):
+    the connection uses the mounted token and CA, and the account's namespace."""
+    import shutil
+    import urllib.parse
+
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(world.alice)
+    shutil.copy(control_plane.ca_file, account / "ca.crt")
+    (account / "namespace").write_text(world.a)
+    where = urllib.parse.urlsplit(control_plane.server)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setattr(connecting, "DEFAULT_KUBECONFIG", tmp_path / "no-kubeconfig")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", str(where.hostname))
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(where.port))
+    with connecting.connect(Target(), service_account=account) as conn:
+        assert conn.context == "in-cluster"
+        assert conn.namespace == world.a
+        assert reviews.whoami(conn).name == world.user
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")  # not in a pod: the usual missing-file error
+    with pytest.raises(Exception, match="No kubeconfig"):
+        connecting.connect(Target(), service_account=account)
