@@ -22,7 +22,8 @@ from tests.support import controlplane
 from kubefoundry.api.app import create_app
 from kubefoundry.cluster import connecting
 from kubefoundry.cluster.connecting import Target
-from kubefoundry.deploy import deploying, discovering
+from kubefoundry.core import identity
+from kubefoundry.deploy import deploying, discovering, rendering
 from kubefoundry.deploy import events as deploy_events
 
 READY_S = 120.0
@@ -101,7 +102,17 @@ def test_deploy_follow_scale_and_delete_through_the_pages(
     assert f'<span id="phase-ready">{status.ready}</span>' in shown.text
     assert events, "kwok's scheduling leaves events"
     assert all(e["reason"] in shown.text for e in events)
-    assert "Memory per GPU" in shown.text or "spec" not in shown.text
+    # The memory breakdown is the plan of the spec the root carries, re-derived.
+    assert "Memory per GPU" in shown.text
+    with connecting.connect(Target(kubeconfig=control_plane.kubeconfig)) as conn:
+        root = deploying.find(conn, name=name, namespace=namespace)
+    spec = identity.spec_of(root)
+    assert spec is not None
+    assert spec.namespace == namespace
+    _, plan = rendering.plan(spec, rendering.model_entry(spec.model))
+    weights = re.search(r'<th scope="row">Weights</th><td class="num">([\d.]+)</td>', shown.text)
+    assert weights is not None
+    assert float(weights.group(1)) == pytest.approx(plan.memory.weights_gib, abs=0.005)
 
     cluster = web.get("/cluster")
     assert cluster.status_code == 200

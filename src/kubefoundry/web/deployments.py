@@ -393,8 +393,7 @@ def _detail(conn: Any, *, name: str, namespace: str) -> dict[str, Any]:
     root = deploying.find(conn, name=name, namespace=namespace)
     summary = identity.summary_of(root) or identity.PlanSummary()
     plan = None
-    spec_of = getattr(identity, "spec_of", None)
-    spec = spec_of(root) if spec_of else None
+    spec = identity.spec_of(root)
     if spec is not None:
         try:
             _, plan = rendering.plan(spec, rendering.model_entry(spec.model))
