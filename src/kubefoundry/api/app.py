@@ -42,7 +42,7 @@ def create_app(
     *,
     token: str | None = None,
     cluster: Target | None = None,
-    auth_mode: auth.Mode | None = None,
+    auth_mode: auth.Mode | str | None = None,
 ) -> FastAPI:
     """The application; with ``token``, every ``/api`` route and page wants it (a bearer
     token, or a session from ``/login``).
@@ -169,10 +169,12 @@ def create_app(
     return app
 
 
-def _guard(mode: auth.Mode | None, *, token: str | None, holder: deps.ClusterHolder) -> auth.Guard:
+def _guard(
+    given: auth.Mode | str | None, *, token: str | None, holder: deps.ClusterHolder
+) -> auth.Guard:
     """The authentication state: each user's token reviewed by the server's own connection
     (``--auth kubernetes``), the shared token, or none."""
-    mode = mode or (auth.Mode.TOKEN if token else auth.Mode.NONE)
+    mode = auth.Mode(given) if given else (auth.Mode.TOKEN if token else auth.Mode.NONE)
     if mode is not auth.Mode.KUBERNETES:
         return auth.Guard(mode, token=token)
     from kubefoundry.cluster import reviews

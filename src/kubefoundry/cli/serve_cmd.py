@@ -74,7 +74,6 @@ def serve(
     """Serve the web pages and the REST API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
-    from kubefoundry.api import auth as modes
     from kubefoundry.api.app import create_app
     from kubefoundry.cli import output
 
@@ -94,7 +93,7 @@ def serve(
     app = create_app(
         token=token if mode is Auth.TOKEN else None,
         cluster=cluster,
-        auth_mode=modes.Mode(mode.value),
+        auth_mode=mode.value,  # the app's auth.Mode by value: the CLI imports only the app
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
