@@ -1,5 +1,5 @@
 """The deployment cache's bookkeeping over recorded streams (the fake ``Source`` of
-test_watching.py): rows equal ``listing.row``, status equals ``deploying.progress`` of the
+test_watching_reflector.py): rows equal ``listing.row``, status equals ``deploying.progress`` of the
 same objects, events are matched to a deployment through its root and pods, subscribers are
 woken for what concerns them only and freed when they close. Against the real API server:
 tests/integration/test_watching.py."""
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.unit.test_watching import LiveStream, RecordedSource, event
+from tests.unit.test_watching_reflector import LiveStream, RecordedSource, event
 
 from kubefoundry.cluster import watching as streams
 from kubefoundry.core import identity
