@@ -79,7 +79,7 @@ def test_a_p90_below_the_mean_is_refused_naming_the_field() -> None:
             WorkloadSpec(input_tokens=5000, input_tokens_p90=3000), tiers.get("better")
         )
     assert "workload.input_tokens_p90" in caught.value.message
-    assert "--input-tokens-p90" in (caught.value.hint or "")
+    assert "`workload.input_tokens_p90`" in (caught.value.hint or "")
 
 
 def test_the_context_limit_takes_a_p90_request_not_n_of_the_longest() -> None:
@@ -205,7 +205,7 @@ def test_an_unmeetable_target_reports_the_best_and_where() -> None:
     assert message.startswith("No GPU option meets the latency target: ttft_ms 1:")
     assert "the fastest first token is" in message
     assert " on " in message
-    assert "--ttft-ms" in (caught.value.hint or "")
+    assert "`workload.ttft_ms`" in (caught.value.hint or "")
 
 
 def test_a_profile_target_no_option_meets_warns_and_plans_the_fastest() -> None:

@@ -106,7 +106,7 @@ def test_conflicts_count_fields_in_the_singular_too(n: int, words: str) -> None:
     [
         (["llama-3-1-8b", "qwen"], [], ("llama-3-1-8b",), "Namespace team-a has 2 deployments"),
         (["qwen"], [], (), "Namespace team-a has 1 deployment: qwen."),
-        ([], ["prod"], (), "prod has: pass -n prod."),
+        ([], ["prod"], (), "prod has: use `namespace` prod."),
         ([], [], (), "Namespace team-a has no KubeFoundry deployments"),
     ],
 )
@@ -163,7 +163,7 @@ def test_logs_of_an_unknown_deployment_says_it_does_not_exist(cluster: dict[str,
     assert caught.value.message == "Unknown deployment 'qwne'. Did you mean: qwen?"
     with pytest.raises(NotFoundError) as caught:
         cluster_cmds.logs("llama")
-    assert "pass -n prod" in (caught.value.hint or "")
+    assert "use `namespace` prod" in (caught.value.hint or "")
 
 
 def test_logs_of_a_deployment_without_pods_says_no_pods_yet(cluster: dict[str, Any]) -> None:

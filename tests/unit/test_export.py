@@ -22,7 +22,7 @@ import pytest
 import yaml
 from tests.support import rendering
 
-from kubefoundry.core.errors import InvalidInputError, KubeFoundryError
+from kubefoundry.core.errors import InvalidInputError, KubeFoundryError, Remedy
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes import base, export, tgi, vllm
 from kubefoundry.runtimes.export import placing, tgitemplates
@@ -134,7 +134,7 @@ def test_a_foreign_non_empty_directory_is_refused_and_left_alone(tmp_path: Path)
     plan = _tgi_plan()
     with pytest.raises(InvalidInputError, match="not empty") as err:
         export.write(_rendered(plan).manifests, fmt="yaml", directory=tmp_path, name=plan.name)
-    assert "--force" in (err.value.hint or "")
+    assert err.value.remedies == (Remedy.OVERWRITE,)  # the CLI words it --force
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 

@@ -30,7 +30,7 @@ import yaml
 from kubefoundry.catalog import gpus, instances, models
 from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.cli import app as cli_app
-from kubefoundry.cli import requesting
+from kubefoundry.cli import output, requesting
 from kubefoundry.core.errors import DoesNotFitError
 from kubefoundry.core.spec import DeploymentSpec, load
 from kubefoundry.planning import memory, misfits, planner, tiers
@@ -89,8 +89,9 @@ def _plan(request: DeploymentSpec) -> Plan | DoesNotFitError:
 
 
 def _fixes(error: DoesNotFitError) -> list[list[str]]:
-    """The fixes the hint offers, each as the flags a user would add."""
-    return [shlex.split(flags) for flags in FIX.findall(error.hint or "")]
+    """The fixes the hint offers, each as the flags the CLI prints for it (the hint itself
+    names spec fields; ``output.flags`` is how the command line words them)."""
+    return [shlex.split(flags) for flags in FIX.findall(output.flags(error.hint or ""))]
 
 
 def _plans(args: list[str]) -> bool:
@@ -165,7 +166,7 @@ def test_70b_on_one_l4_ends_at_a_fix_that_works_in_one_step() -> None:
 def test_no_fix_keeps_a_gpu_the_planner_cannot_serve() -> None:
     error = _plan(_command_line(["llama-3.1-8b", "--gpu", "MI300X", "--gpu-count", "1"]))
     assert isinstance(error, DoesNotFitError)
-    assert "No fix keeps --gpu MI300X" in error.message
+    assert "No fix keeps `gpu` MI300X" in error.message
     assert "AMD GPUs need a runtime image" in error.message
     assert all("--gpu" in flags and "MI300X" not in flags for flags in _fixes(error))
 
@@ -173,7 +174,7 @@ def test_no_fix_keeps_a_gpu_the_planner_cannot_serve() -> None:
 def test_no_fix_keeps_a_gpu_too_small_even_at_its_most() -> None:
     error = _plan(_command_line(["llama-3.1-405b", "--gpu", "T4", "--gpu-count", "1"]))
     assert isinstance(error, DoesNotFitError)
-    assert "No fix keeps --gpu T4: even 32×T4 at 2,048 tokens is" in error.message
+    assert "No fix keeps `gpu` T4: even 32×T4 at 2,048 tokens is" in error.message
     assert _fixes(error)
     assert all("--gpu" in flags for flags in _fixes(error))
 

@@ -23,6 +23,7 @@ from kubefoundry.core.errors import (
     KubeFoundryError,
     NotFoundError,
     PermanentError,
+    Remedy,
     RetryableError,
 )
 
@@ -129,6 +130,8 @@ def test_a_name_that_is_no_repo_id_is_not_found_without_the_hub(
     with pytest.raises(NotFoundError) as caught:
         resolve("qwen3-9b", tmp_path)
     assert "qwen3-8b" in caught.value.suggestions
+    assert caught.value.remedies == (Remedy.MODEL_CONFIG,)
+    assert "--" not in (caught.value.hint or "")
     assert fake_hub.calls == []
 
 
@@ -263,6 +266,7 @@ def test_not_found_suggests_catalog_models(fake_hub: FakeHub, tmp_path: Path) ->
     assert caught.value.kind == "model"
     assert "meta-llama/Llama-3.1-8B-Instruct" in caught.value.suggestions
     assert "HF_TOKEN" in (caught.value.hint or "")
+    assert caught.value.remedies == (Remedy.MODEL_CONFIG,)
 
 
 @pytest.mark.parametrize(
@@ -289,7 +293,9 @@ def test_hub_failures_become_errors_with_a_fix(
     fake_hub.download_error = error
     with pytest.raises(expected, match=text) as caught:
         resolve("acme/some-model", tmp_path, offline=offline)
-    assert "--config FILE" in (caught.value.hint or "") or "HF_TOKEN" in (caught.value.hint or "")
+    err = caught.value
+    assert err.remedies == (Remedy.MODEL_CONFIG,) or "HF_TOKEN" in (err.hint or "")
+    assert "--" not in (err.hint or "")  # a flag is the CLI's word for the remedy
     assert fake_hub.kinds() == (["download"] if offline else ["probe", "download"])
 
 

@@ -20,7 +20,7 @@ from tests.support import endpoints
 from tests.unit.test_hub import CANARY, CATALOG, FakeHub, fake_hub, http_error
 
 from kubefoundry.catalog import hub
-from kubefoundry.core.errors import NotFoundError, PermanentError, RetryableError
+from kubefoundry.core.errors import NotFoundError, PermanentError, Remedy, RetryableError
 
 __all__ = ["fake_hub"]  # the fixture, shared with test_hub.py
 REFUSED = httpx2.ConnectError("[Errno 111] Connection refused")
@@ -45,7 +45,8 @@ def test_no_answer_fails_at_once_when_the_config_is_not_cached(
         f"Hugging Face is unreachable from here (connection refused at {constants.ENDPOINT}), "
         "and config.json of acme/some-model (fetching config.json) is not in the local cache."
     )
-    assert "--config FILE" in (err.hint or "")
+    assert err.remedies == (Remedy.MODEL_CONFIG,)  # each surface words it (the CLI: --config)
+    assert "--" not in (err.hint or "")
     assert "HF_HUB_OFFLINE=1" in (err.hint or "")
     assert reach.unreachable == "connection refused"
     assert fake_hub.kinds() == ["probe", "download"]  # one try, then the cache only
@@ -77,7 +78,9 @@ def test_offline_by_request_sends_nothing(fake_hub: FakeHub, tmp_path: Path) -> 
     fake_hub.download_error = errors.LocalEntryNotFoundError("not cached")
     with pytest.raises(PermanentError, match=r"Offline \(HF_HUB_OFFLINE=1\)") as caught:
         resolve("acme/some-model", tmp_path, hub.Reach(offline=True))
-    assert "--config FILE" in (caught.value.hint or "")
+    assert caught.value.remedies == (Remedy.MODEL_CONFIG,)
+    assert "unset HF_HUB_OFFLINE" in (caught.value.hint or "")
+    assert "--" not in (caught.value.hint or "")
     assert fake_hub.kinds() == ["download"]
 
 

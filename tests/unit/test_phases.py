@@ -76,7 +76,7 @@ def pod(
             "manifest unknown",
         ),
         (pod(waiting="CrashLoopBackOff", oom=True), [], [], Phase.FAILED, "OOMKilled"),
-        (pod(oom=True), [], [], Phase.FAILED, "lower --max-model-len"),
+        (pod(oom=True), [], [], Phase.FAILED, "lower `context_length`"),
     ],
 )
 def test_pod_phases(

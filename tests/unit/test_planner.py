@@ -71,7 +71,7 @@ def test_impossible_pin_reports_shortfall_and_fix() -> None:
     with pytest.raises(DoesNotFitError) as caught:
         _plan("llama-3.3-70b", gpu="L4", gpu_count=1)
     assert "117.5 GiB short per GPU" in caught.value.message
-    assert "--gpu-count 8 (" in (caught.value.hint or "")
+    assert "`gpu_count` 8 (" in (caught.value.hint or "")
 
 
 def test_unknown_gpu_suggests() -> None:
@@ -133,14 +133,14 @@ def test_no_fix_is_said_plainly_when_the_cluster_cannot_hold_the_model() -> None
     )
     with pytest.raises(DoesNotFitError) as caught:
         _plan("llama-3.3-70b", facts=facts, gpu="L4")
-    assert "No fix keeps --gpu L4: even 1×L4 with FP8 weights and KV cache at 2,048 tokens is" in (
+    assert "No fix keeps `gpu` L4: even 1×L4 with FP8 weights and KV cache at 2,048 tokens is" in (
         caught.value.message
     )
     assert (caught.value.hint or "").startswith("No fix found: the planner tried")
     assert caught.value.fixes == ()
     with pytest.raises(DoesNotFitError) as missing:
         _plan("llama-3.3-70b", facts=facts, gpu="H100")
-    assert "the cluster has no H100-80GB-SXM nodes (it has: L4). No fix keeps --gpu H100." in (
+    assert "the cluster has no H100-80GB-SXM nodes (it has: L4). No fix keeps `gpu` H100." in (
         missing.value.message
     )
 

@@ -117,6 +117,11 @@ class FieldProblem(BaseModel):
     message: str
 
 
+class RemedyBody(BaseModel):
+    code: str = Field(description="Stable code of the fix: model_config, hf_token_secret, …")
+    fix: str = Field(description="What to do, through this API.")
+
+
 class ErrorBody(BaseModel):
     """Every 4xx: what was wrong and how to fix it, in the spec's field names."""
 
@@ -127,6 +132,9 @@ class ErrorBody(BaseModel):
     suggestions: list[str] = Field(default_factory=list, description="Close names (not_found).")
     fixes: list[dict[str, Any]] = Field(
         default_factory=list, description="Spec changes that plan (does_not_fit)."
+    )
+    remedies: list[RemedyBody] = Field(
+        default_factory=list, description="Fixes by code, for clients that act on them."
     )
 
 

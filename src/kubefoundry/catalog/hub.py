@@ -32,6 +32,7 @@ from kubefoundry.core.errors import (
     KubeFoundryError,
     NotFoundError,
     PermanentError,
+    Remedy,
     RetryableError,
 )
 
@@ -86,6 +87,7 @@ def resolve_model(
             name=name_or_id,
             suggestions=catalog.suggest(name_or_id),
             hint=models.NOT_FOUND_HINT,
+            remedies=(Remedy.MODEL_CONFIG,),
         )
     reach = reach or Reach(offline=offline)
     return _from_hub(repo_id, catalog=catalog, token=token, cache_dir=cache_dir, reach=reach)
@@ -223,16 +225,16 @@ def _not_cached(repo_id: str, reach: Reach) -> KubeFoundryError:
         return PermanentError(
             f"Offline (HF_HUB_OFFLINE=1): config.json of {repo_id} is not in the local "
             "Hugging Face cache.",
-            hint="Pass --config FILE with the model's config.json, or unset HF_HUB_OFFLINE "
-            "once to fetch it (it is cached afterwards).",
+            hint="Or unset HF_HUB_OFFLINE once to fetch it (it is cached afterwards).",
+            remedies=(Remedy.MODEL_CONFIG,),
         )
     return RetryableError(
         f"{_unreachable_words(reach)}, and config.json of {repo_id} ({_CONFIG}) is not in "
         "the local cache.",
         delay_s=5.0,
-        hint="Pass --config FILE with the model's config.json, or check the network or proxy "
-        "(HF_ENDPOINT, HTTPS_PROXY). Set HF_HUB_OFFLINE=1 to use only the local cache "
-        "without trying the network.",
+        hint="Or check the network or proxy (HF_ENDPOINT, HTTPS_PROXY). Set HF_HUB_OFFLINE=1 "
+        "to use only the local cache without trying the network.",
+        remedies=(Remedy.MODEL_CONFIG,),
     )
 
 
@@ -261,11 +263,13 @@ def _translate(
             suggestions=catalog.suggest(repo_id),
             hint="No such repository on Hugging Face (or it is private: set HF_TOKEN). "
             + models.NOT_FOUND_HINT,
+            remedies=(Remedy.MODEL_CONFIG,),
         )
     if isinstance(exc, errors.RemoteEntryNotFoundError):
         return InvalidInputError(
             f"{repo_id} has no config.json (a GGUF-only or non-transformers repository?).",
-            hint="Pass --config FILE with the config.json of the original model.",
+            hint="Use the original (transformers) model's config.json.",
+            remedies=(Remedy.MODEL_CONFIG,),
         )
     if isinstance(exc, errors.HfHubHTTPError):
         return _http_error(exc, repo_id=repo_id, token=token)
@@ -285,11 +289,13 @@ def _http_error(exc: Any, *, repo_id: str, token: str | None) -> KubeFoundryErro
         return RetryableError(
             f"Hugging Face answered {status} for {repo_id}{said}.",
             delay_s=30.0 if status == 429 else 5.0,
-            hint="Try again shortly, or pass --config FILE to plan without the Hub.",
+            hint="Or try again shortly.",
+            remedies=(Remedy.MODEL_CONFIG,),
         )
     return PermanentError(
         f"Hugging Face answered {status} for {repo_id}{said}.",
-        hint="Check the model id, or pass --config FILE with its config.json.",
+        hint="Or check the model id.",
+        remedies=(Remedy.MODEL_CONFIG,),
     )
 
 

@@ -34,7 +34,7 @@ Dtype = Literal["bf16", "fp16", "fp32", "fp8", "int8", "int4", "mxfp4"]
 ENGINES: tuple[str, ...] = ("vllm", "sglang", "tgi", "trtllm", "llamacpp")
 NOT_FOUND_HINT = (
     "Use a catalog model's id, name or alias, or pass any Hugging Face id "
-    "(org/name, e.g. Qwen/Qwen2.5-7B-Instruct), or --config FILE with its config.json."
+    "(org/name, e.g. Qwen/Qwen2.5-7B-Instruct)."
 )
 _HF_PREFIX = re.compile(r"^(https?://)?(www\.)?(huggingface\.co|hf\.co)/", re.IGNORECASE)
 

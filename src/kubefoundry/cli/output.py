@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from kubefoundry.core import choices
+from kubefoundry.core.errors import Remedy
 
 if TYPE_CHECKING:  # imported when used: a command line that answers in a blink
     from rich.console import Console
@@ -55,13 +57,35 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
+# How the command line words each fix that errors leave to the surface (core.errors.Remedy).
+REMEDIES: dict[Remedy, str] = {
+    Remedy.MODEL_CONFIG: "Pass --config FILE with the model's config.json (no Hub needed).",
+    Remedy.HF_TOKEN_SECRET: "Pass --hf-token-secret NAME, the Secret that holds the token.",
+    Remedy.ALL_NAMESPACES: "`kubefoundry ls -A` lists the deployments of every namespace "
+    "you may read (-n NAME picks one).",
+    Remedy.OVERWRITE: "Pass --force to write into it anyway: files with the same names are "
+    "replaced, others are left alone.",
+}
+_FIELD = re.compile(r"`([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)`")
+
+
+def flags(text: str) -> str:
+    """``text`` with each spec field the lower layers name (`` `gpu_count` ``) as its flag
+    (``--gpu-count``); a name no flag sets stays as it is."""
+    from kubefoundry.cli import requesting
+
+    return _FIELD.sub(lambda m: requesting.flag_of(m.group(1)) or m.group(0), text)
+
+
 def error(exc: KubeFoundryError) -> None:
+    """The message, then the fix: each remedy as a flag, then the hint (its fields as flags)."""
     from rich.text import Text
 
     _stderr = stderr()
-    _stderr.print(Text.assemble(("Error: ", "bold red"), exc.message))
-    if exc.hint:
-        _stderr.print(Text.assemble(("To fix: ", "yellow"), exc.hint))
+    _stderr.print(Text.assemble(("Error: ", "bold red"), flags(exc.message)))
+    fix = [REMEDIES[r] for r in exc.remedies] + ([flags(exc.hint)] if exc.hint else [])
+    if fix:
+        _stderr.print(Text.assemble(("To fix: ", "yellow"), " ".join(fix)))
 
 
 def error_text(text: str) -> None:
@@ -109,7 +133,7 @@ def explain_render(result: rendering.Result) -> None:
         for alt in decision.alternatives[:8]:
             _stderr.print(Text.assemble("    not ", (alt.option, "dim"), f": {alt.why_not}"))
     for warning in (*plan.warnings, *rendered.warnings):
-        _stderr.print(Text.assemble(("warning: ", "yellow"), warning))
+        _stderr.print(Text.assemble(("warning: ", "yellow"), flags(warning)))
 
 
 def wrote(paths: Sequence[Path], *, directory: Path) -> None:

@@ -184,6 +184,18 @@ def _put(tree: dict[str, Any], path: list[str], value: Any) -> None:
     tree[path[-1]] = value
 
 
+def flag_of(field: str) -> str | None:
+    """The flag that sets a spec field (``workload.ttft_ms`` → ``--ttft-ms``); None for a path
+    that is no field a flag sets (the model is an argument; a section is set field by field)."""
+    from kubefoundry.core.spec import DeploymentSpec
+
+    if field in _FLAG_OF_FIELD:
+        return "--" + _FLAG_OF_FIELD[field].replace("_", "-")
+    if field in DeploymentSpec.model_fields and field not in ("model", "workload", "serving"):
+        return "--" + field.replace("_", "-")
+    return None
+
+
 def _named(field: str, given: set[str], file: Path | None) -> str:
     """The flag for a field the command line set; else the field in the file."""
     if field in ("workload", "serving"):  # a rule across the section's fields

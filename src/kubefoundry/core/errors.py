@@ -3,20 +3,43 @@
 Every error carries a message (what is wrong) and a hint (how to fix it). The CLI prints
 both and exits with code 2 for :class:`PermanentError`; the API maps them to HTTP codes in
 one handler. Kubernetes client errors are translated into these in ``cluster/`` only.
+
+The same error reaches a terminal, a JSON body and a web page, so the hint speaks the spec
+(a field as `` `serving.token.source` ``, then its value) or plain words, never a CLI flag.
+A fix that each surface offers differently (the CLI has ``--config FILE``, the API and the
+pages have no file to give) is a :class:`Remedy` code instead: each shell words every code in
+one table of its own (``cli/output.py``, ``api/errors.py``, ``web/remedies.py``).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 
 
-class KubeFoundryError(Exception):
-    """Root of every error KubeFoundry raises on purpose."""
+class Remedy(enum.StrEnum):
+    """A fix that each surface words its own way; the values are stable (API bodies carry them)."""
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    MODEL_CONFIG = "model_config"  # plan from the model's config.json, not the Hub's
+    HF_TOKEN_SECRET = "hf_token_secret"  # name the Secret that holds the Hugging Face token
+    ALL_NAMESPACES = "all_namespaces"  # list the deployments of every namespace one may read
+    OVERWRITE = "overwrite"  # write into a directory KubeFoundry did not write
+
+
+class KubeFoundryError(Exception):
+    """Root of every error KubeFoundry raises on purpose.
+
+    ``remedies``: fixes the hint leaves to the surface (see :class:`Remedy`); a surface words
+    them first, then the hint.
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, remedies: Sequence[Remedy] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.remedies = tuple(remedies)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
@@ -36,6 +59,7 @@ class NotFoundError(PermanentError):
         name: str,
         suggestions: Sequence[str] = (),
         hint: str | None = None,
+        remedies: Sequence[Remedy] = (),
     ) -> None:
         self.kind = kind
         self.name = name
@@ -43,7 +67,7 @@ class NotFoundError(PermanentError):
         message = f"Unknown {kind} {name!r}."
         if self.suggestions:
             message += " Did you mean: " + ", ".join(self.suggestions) + "?"
-        super().__init__(message, hint=hint)
+        super().__init__(message, hint=hint, remedies=remedies)
 
 
 class InvalidInputError(PermanentError):
@@ -63,14 +87,22 @@ class DoesNotFitError(PermanentError):
         *,
         hint: str | None = None,
         fixes: Sequence[Mapping[str, object]] = (),
+        remedies: Sequence[Remedy] = (),
     ) -> None:
-        super().__init__(message, hint=hint)
+        super().__init__(message, hint=hint, remedies=remedies)
         self.fixes = tuple(dict(f) for f in fixes)
 
 
 class RetryableError(KubeFoundryError):
     """A transient failure (conflict, throttling, server error); try again after ``delay_s``."""
 
-    def __init__(self, message: str, *, delay_s: float = 1.0, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    def __init__(
+        self,
+        message: str,
+        *,
+        delay_s: float = 1.0,
+        hint: str | None = None,
+        remedies: Sequence[Remedy] = (),
+    ) -> None:
+        super().__init__(message, hint=hint, remedies=remedies)
         self.delay_s = delay_s

@@ -20,7 +20,7 @@ from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.cluster import access, applying, inspecting, secrets
 from kubefoundry.cluster.connecting import Connection
 from kubefoundry.core import identity, naming
-from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentError
+from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentError, Remedy
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.deploy import discovering, phases, rendering
@@ -68,7 +68,7 @@ def deploy(
         raise InvalidInputError(
             "The rendered objects have errors: "
             + "; ".join(f"{f.ref} [{f.rule}] {f.message}" for f in errors[:5]),
-            hint="Run `kubefoundry render` with the same options to see every finding.",
+            hint="Render the same spec to see every finding.",
         )
     manifests = result.rendered.manifests
     missing = access.missing_for_apply(conn, manifests, namespace=namespace)
@@ -77,8 +77,8 @@ def deploy(
             f"You may not deploy into namespace {namespace}; missing permissions: "
             + ", ".join(missing)
             + ".",
-            hint="Ask a cluster admin for a Role with these verbs, or pick a namespace you "
-            "may write to (-n).",
+            hint="Ask a cluster admin for a Role with these verbs, or pick a `namespace` you "
+            "may write to.",
         )
     warnings: list[str] = []
     said = _token(
@@ -188,26 +188,27 @@ def missing(
     name: str, *, namespace: str, here: Sequence[str], elsewhere: Sequence[str] = ()
 ) -> NotFoundError:
     """The error for a deployment name that is not in ``namespace`` (pure, for the tests)."""
+    remedies: tuple[Remedy, ...] = ()
     if elsewhere:
         hint = (
             f"Namespace {namespace} has none of that name, but {', '.join(elsewhere)} has: "
-            f"pass -n {elsewhere[0]}."
+            f"use `namespace` {elsewhere[0]}."
         )
     elif here:
         hint = (
             f"Namespace {namespace} has {naming.counted(len(here), 'deployment')}: "
-            f"{', '.join(sorted(here))}. `kubefoundry ls -A` lists every namespace."
+            f"{', '.join(sorted(here))}."
         )
+        remedies = (Remedy.ALL_NAMESPACES,)
     else:
-        hint = (
-            f"Namespace {namespace} has no KubeFoundry deployments; `kubefoundry ls -A` lists "
-            "the ones in every namespace you may read (-n picks the namespace)."
-        )
+        hint = f"Namespace {namespace} has no KubeFoundry deployments."
+        remedies = (Remedy.ALL_NAMESPACES,)
     return NotFoundError(
         kind="deployment",
         name=name,
         suggestions=naming.suggest(name, here),
         hint=hint,
+        remedies=remedies,
     )
 
 

@@ -174,7 +174,7 @@ def _container_failure(status: Mapping[str, Any]) -> str | None:
         if terminated.get("reason") == "OOMKilled":
             return (
                 f"container {c.get('name')} was OOMKilled (host memory): raise the memory "
-                "limit or lower --max-model-len"
+                "limit or lower `context_length`"
             )
     return None
 

@@ -47,8 +47,8 @@ def offers(
     if own:
         raise InvalidInputError(
             "On-prem GPUs have no price list, so there is nothing to rank GPU types by.",
-            hint="Give what a GPU-hour costs you (--usd-per-gpu-hour 2.5, amortised), or plan "
-            "for the hardware you have: --gpu NAME, or --cluster FILE with its node pools.",
+            hint="Give what a GPU-hour costs you (`usd_per_gpu_hour` 2.5, amortised), or plan "
+            "for the hardware you have: pin `gpu`, or plan against the cluster's node pools.",
         )
     result: list[placement.Offer] = []
     unavailable: list[Alternative] = []

@@ -59,9 +59,10 @@ def apply(request: DeploymentSpec, changes: Mapping[str, object]) -> DeploymentS
     return DeploymentSpec.model_validate({**request.model_dump(), **changes})
 
 
-def flag(field: str, value: object) -> str:
-    """A change as the command line spells it (every request field has a flag of that name)."""
-    return f"--{field.replace('_', '-')} {value}"
+def change(field: str, value: object) -> str:
+    """A change in the spec's words, `` `gpu_count` 8 ``: the CLI prints the field as its flag,
+    the API and the pages as they are (``fixes`` carries the same change as data)."""
+    return f"`{field}` {value}"
 
 
 def describe_plan(plan: Plan) -> str:
@@ -83,7 +84,7 @@ def error(misfit: Misfit, fixes: Fixes) -> DoesNotFitError:
     message = _message(misfit)
     note = fixes.pinned_gpu_note
     if note is not None:
-        keeps = f"No fix keeps --gpu {misfit.request.gpu}"
+        keeps = f"No fix keeps `gpu` {misfit.request.gpu}"
         message += f" {keeps}." if note in message else f" {keeps}: {note}."
     return DoesNotFitError(
         message,
@@ -116,7 +117,7 @@ def _hint(fixes: Fixes) -> str:
     return (
         "Try: "
         + "; or ".join(
-            " ".join(flag(k, v) for k, v in fix.changes) + f" ({describe_plan(fix.plan)})"
+            " ".join(change(k, v) for k, v in fix.changes) + f" ({describe_plan(fix.plan)})"
             for fix in fixes.found
         )
         + "."

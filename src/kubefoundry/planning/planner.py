@@ -53,7 +53,7 @@ def plan(
         raise InvalidInputError(
             f"context_length {request.context_length:,} is longer than {model.id} accepts "
             f"({longest:,} tokens, its max_position_embeddings).",
-            hint=f"Ask for --context-length {longest} or less.",
+            hint=f"Ask for `context_length` {longest} or less.",
         )
     outcome = attempt(
         request, model, gpus=gpus, instances=instances, facts=facts, provisions=provisions
@@ -184,8 +184,9 @@ def _unmeetable(
         )
     raise InvalidInputError(
         "No GPU option meets the latency target: " + "; ".join(parts) + ".",
-        hint="Relax --ttft-ms/--tpot-ms (or their --…-p95-ms), shorten --input-tokens, or "
-        "allow more GPUs per replica (--gpu-count) or another GPU (--gpu).",
+        hint="Relax `workload.ttft_ms`/`workload.tpot_ms` (or their p95 targets), shorten "
+        "`workload.input_tokens`, or allow more GPUs per replica (`gpu_count`) or another "
+        "GPU (`gpu`).",
     )
 
 

@@ -61,7 +61,7 @@ def resolve_quantization(flag: str | None, arch: ModelArch) -> Quantization | No
         raise InvalidInputError(
             f"The checkpoint is already quantized as {shipped.method}; it cannot be served "
             f"as {flag}.",
-            hint="Drop --quantization, or pick the model's unquantized checkpoint.",
+            hint="Leave `quantization` out, or pick the model's unquantized checkpoint.",
         )
     if shipped is not None:
         return shipped

@@ -113,8 +113,8 @@ def resolve(spec: WorkloadSpec, tier: Tier) -> Traffic:
         if p90 < mean:
             raise InvalidInputError(
                 f"workload.{name}_p90 ({p90:,}) is below the mean {name} ({mean:,}).",
-                hint=f"The 90th percentile is at least the mean: raise --{name.replace('_', '-')}"
-                "-p90 or lower the mean.",
+                hint=f"The 90th percentile is at least the mean: raise `workload.{name}_p90` "
+                "or lower the mean.",
             )
     rate, users = spec.requests_per_s, spec.concurrent_users
     if rate is None and users is None:

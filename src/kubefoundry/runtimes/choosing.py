@@ -66,7 +66,7 @@ def choose(
     if chosen is None:
         raise InvalidInputError(
             "No runtime can serve this plan: " + "; ".join(a.why_not for a in rejected) + ".",
-            hint="Pin --runtime, or install the operator the plan needs.",
+            hint="Pin `runtime`, or install the operator the plan needs.",
         )
     needed = sorted(f.value for f in base.needs(plan, options))
     reason = (

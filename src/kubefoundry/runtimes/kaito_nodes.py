@@ -42,7 +42,7 @@ def nodes(plan: Plan, catalog: instances.InstanceCatalog) -> Nodes:
     if plan.gpu_resource != "nvidia.com/gpu":
         raise InvalidInputError(
             f"KAITO cannot serve on {plan.gpu}: its vLLM presets run on NVIDIA GPUs only.",
-            hint="Pick an NVIDIA GPU (--gpu H100, A100, L4), or another runtime.",
+            hint="Pick an NVIDIA GPU (`gpu` H100, A100, L4), or another `runtime`.",
         )
     if plan.cost.cloud == "azure":
         return _provisioned(plan, catalog)
@@ -58,7 +58,7 @@ def _provisioned(plan: Plan, catalog: instances.InstanceCatalog) -> Nodes:
         raise InvalidInputError(
             f"KAITO cannot provision {per_node}×{plan.gpu} per node on Azure: no Azure SKU it "
             "supports has that GPU and count.",
-            hint=f"KAITO provisions Azure nodes with {', '.join(gpus)}: pin one with --gpu, or "
+            hint=f"KAITO provisions Azure nodes with {', '.join(gpus)}: pin one in `gpu`, or "
             "run KAITO on existing nodes in another cloud.",
         )
     sku = known[0]  # fewest GPUs first, then cheapest

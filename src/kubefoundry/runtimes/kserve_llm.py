@@ -53,8 +53,8 @@ def render(plan: Plan, options: Options) -> Rendered:
     if profile.name != "nvidia":
         raise InvalidInputError(
             f"LLMInferenceService runs KServe's llm-d CUDA presets; {profile.title} is not one.",
-            hint="Drop --llm-inference-service and --disaggregated to render an "
-            "InferenceService with the Intel profile.",
+            hint="Turn off `serving.llm_inference_service` and `serving.disaggregated` to "
+            "render an InferenceService with the Intel profile.",
         )
     token_ = token(plan, options)
     split = splitting.split(plan, options) if options.disaggregated else None

@@ -136,7 +136,8 @@ def profile_for(plan: Plan, options: Options) -> tuple[Profile, str]:
         return PROFILES["nvidia"], f"the plan's GPU is an NVIDIA {plan.gpu}"
     raise InvalidInputError(
         f"KServe has no platform profile for {plan.gpu} ({plan.gpu_resource}).",
-        hint="Pick an NVIDIA or Intel Gaudi GPU, or pass --platform nvidia|xeon|gaudi|gaudi3.",
+        hint="Pick an NVIDIA or Intel Gaudi GPU, or set `serving.platform` (nvidia, xeon, "
+        "gaudi or gaudi3).",
     )
 
 

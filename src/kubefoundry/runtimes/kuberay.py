@@ -124,7 +124,7 @@ def check_parallelism(plan: Plan) -> None:
         raise InvalidInputError(
             f"TP {plan.tensor_parallel} × PP {plan.pipeline_parallel} must use the replica's "
             f"{plan.gpu_count} GPUs, split evenly over {plan.nodes_per_replica} nodes.",
-            hint="Re-plan without pinning --gpu-count, or pin a count TP × PP can use.",
+            hint="Re-plan without pinning `gpu_count`, or pin a count TP × PP can use.",
         )
     if share > plan.gpus_per_node:
         raise InvalidInputError(

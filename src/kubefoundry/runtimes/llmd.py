@@ -121,8 +121,8 @@ class LlmdRuntime:
         if options.exposure in ("ingress", "apisix"):
             raise InvalidInputError(
                 f"An {options.exposure} route cannot send traffic to an InferencePool.",
-                hint="Use --expose httproute with a Gateway that implements the Inference "
-                "Extension (Istio, kgateway, GKE, agentgateway).",
+                hint="Use `serving.exposure` httproute with a Gateway that implements the "
+                "Inference Extension (Istio, kgateway, GKE, agentgateway).",
             )
         token = tokens.resolve(plan, options)
         pools = pools_for(plan, options)

@@ -142,7 +142,7 @@ def quantize(plan: Plan) -> str | None:
         raise InvalidInputError(
             f"This TGI setup quantizes an unquantized checkpoint on load only to fp8, not "
             f"{plan.quantization}.",
-            hint="Use --quantization fp8, or pick a checkpoint already quantized "
+            hint="Use `quantization` fp8, or pick a checkpoint already quantized "
             f"as {plan.quantization} (for example an AWQ or GPTQ repository).",
         )
     return "fp8"

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from kubefoundry import __version__
 from kubefoundry.core.errors import DoesNotFitError, NotFoundError
 from kubefoundry.core.spec import DeploymentSpec, SpecError
-from kubefoundry.web import cards, deployments, login
+from kubefoundry.web import cards, deployments, login, remedies
 
 # The spec's field → the form input that carries it.
 FIELDS = {"workload.profile": "profile", "workload.requests_per_s": "rps", "tier": "tier"}
@@ -42,6 +42,7 @@ def _templates() -> Jinja2Templates:
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(cards.filters())
+    env.filters.update(remedies.filters())  # error|fix: an error's fix in the pages' words
     env.globals["version"] = __version__
     env.globals.update(login.template_globals())  # csrf_field(), csrf_token(), signed_in()
     return Jinja2Templates(env=env)

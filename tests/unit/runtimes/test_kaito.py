@@ -87,7 +87,7 @@ def test_every_plan_renders_valid_or_is_refused_with_a_reason(where: str) -> Non
         out, refusal = _render(choosing.adapt(plan, RUNTIME), base.Options(exposure="httproute"))
         if refusal:  # no KAITO SKU for this GPU: the error says what to do instead
             assert refusal.hint, (model, tier)
-            assert "--gpu" in refusal.hint
+            assert "`gpu`" in refusal.hint
             counts["refused"] += 1
             continue
         assert out

@@ -293,7 +293,7 @@ def test_a_gpu_without_a_profile_is_refused_with_a_fix() -> None:
     plan = dataclasses.replace(_qwen(), gpu="MI300X", gpu_resource="amd.com/gpu")
     with pytest.raises(InvalidInputError, match="no platform profile") as err:
         RUNTIME.render(plan, base.Options())
-    assert "--platform" in (err.value.hint or "")
+    assert "`serving.platform`" in (err.value.hint or "")
 
 
 @pytest.mark.parametrize("platform", sorted(kserve_platforms.PROFILES))

@@ -69,7 +69,7 @@ def quantization_args(plan: Plan) -> list[str]:
         raise InvalidInputError(
             f"vLLM quantizes an unquantized checkpoint on load only to fp8, not "
             f"{plan.quantization}.",
-            hint="Use --quantization fp8, or pick a checkpoint already quantized "
+            hint="Use `quantization` fp8, or pick a checkpoint already quantized "
             f"as {plan.quantization} (for example an AWQ or GPTQ repository).",
         )
     return ["--quantization", "fp8"]

@@ -133,6 +133,6 @@ def _how(plan: Plan, token: Token) -> str:
     if token.given:
         return f"that Secret must hold the token under this key (`{create}` makes one)"
     return (
-        f"`kubefoundry deploy` creates it when HF_TOKEN is set; otherwise create it "
-        f"(`{create}`) or name your own with --hf-token-secret"
+        f"a deploy creates it when KubeFoundry is given the token (HF_TOKEN); otherwise "
+        f"create it (`{create}`) or name your own in `hf_token_secret`"
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import get_args
 
 from kubefoundry.core import choices
-from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.core.errors import InvalidInputError, Remedy
 from kubefoundry.core.naming import dns_label
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes import tgi
@@ -89,8 +89,9 @@ def refuse_tokens(out: Mapping[str, str]) -> None:
             raise InvalidInputError(
                 f"Refusing to export: {path} would contain what looks like a Hugging Face "
                 "token (hf_…). Nothing was written.",
-                hint="Pass the NAME of the Secret that holds the token (--hf-token-secret), "
-                "or a secret-store path for an ExternalSecret; never the token itself.",
+                hint="Or give an ExternalSecret's store path (`serving.token.remote_key`); "
+                "never the token itself.",
+                remedies=(Remedy.HF_TOKEN_SECRET,),
             )
 
 

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.core.errors import InvalidInputError, Remedy
 
 MARKER = ".kubefoundry-export.json"
 
@@ -61,8 +61,8 @@ def _unwritable(directory: Path, exc: OSError, *, moved: bool) -> InvalidInputEr
     )
     return InvalidInputError(
         f"Cannot write the export to {directory}: {exc.strerror or exc}{where}. {left}",
-        hint="Choose a directory you can write to (it is created when missing), or leave "
-        "out -o to print the YAML on stdout.",
+        hint="Choose a directory you can write to (it is created when missing), or print "
+        "the YAML instead of writing files.",
     )
 
 
@@ -95,8 +95,8 @@ def _claim(directory: Path, *, overwrite: bool) -> set[str]:
         raise InvalidInputError(
             f"Refusing to export into {directory}: it is not empty and KubeFoundry did not "
             f"write it (no {MARKER} there). Nothing was written.",
-            hint="Choose a new or empty directory, or pass --force (overwrite=True) to write "
-            "into it anyway: files with the same names are replaced, others are left alone.",
+            hint="Or choose a new or empty directory.",
+            remedies=(Remedy.OVERWRITE,),
         )
     return set()
 
