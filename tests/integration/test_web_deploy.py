@@ -114,6 +114,15 @@ def test_deploy_follow_scale_and_delete_through_the_pages(
     assert weights is not None
     assert float(weights.group(1)) == pytest.approx(plan.memory.weights_gib, abs=0.005)
 
+    # The list says where every deployment is, from the watch cache (which may lag a moment).
+    expected = f'<td class="phase-ready">ready</td><td class="num">{status.ready}/{status.wanted}<'
+    for _ in range(50):
+        listed = web.get("/deployments", params={"namespace": namespace})
+        if expected in listed.text:
+            break
+        time.sleep(0.2)
+    assert expected in listed.text
+
     cluster = web.get("/cluster")
     assert cluster.status_code == 200
     row = re.search(r'<th scope="row">L4</th>.*?</tr>', cluster.text, re.S)

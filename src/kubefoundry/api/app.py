@@ -20,7 +20,17 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from kubefoundry import __version__
-from kubefoundry.api import auth, deployments, deps, errors, guarding, sandbox, settings, updates
+from kubefoundry.api import (
+    auth,
+    deployments,
+    deps,
+    errors,
+    guarding,
+    sandbox,
+    services,
+    settings,
+    updates,
+)
 from kubefoundry.api.errors import RESPONSES as ERRORS
 from kubefoundry.api.models import (
     CheckFinding,
@@ -59,10 +69,11 @@ def create_app(
     )
     errors.install(app)
     pages.install(app)  # the web pages: the same functions, as HTML
+    # What the pages (which may not import the API) get from it: the user's connection,
+    # the watch cache, the settings, the cluster panel.
+    app.state.services = services.PageServices()
     app.state.cluster = deps.ClusterHolder(cluster)
     # How the pages (which may not import the API) reach the cluster as the request's user.
-    app.state.connection_for = deps.connection
-    app.state.connection_state = sandbox.connection_state  # the pages' cluster panel
     app.state.auth = _guard(auth_mode, token=token, holder=app.state.cluster)
     app.add_middleware(guarding.Middleware, guard=app.state.auth)
     guard = deps.bearer(token)

@@ -19,12 +19,13 @@ def router() -> APIRouter:
     router = APIRouter()
 
     @router.get("/cluster", responses=ERRORS)
-    def cluster_facts(conn: deps.Cluster) -> dict[str, Any]:
+    def cluster_facts(request: Request) -> dict[str, Any]:
         """What the cluster has: cloud, GPU pools (used and free), runtimes installed, and
-        what RBAC hid from discovery."""
+        what RBAC hid from discovery. Read with the server's own identity (every signed-in
+        user plans against the same pools; the chart's ClusterRole lets it read them)."""
         from kubefoundry.deploy import discovering
 
-        facts, refused = discovering.discover(conn)
+        facts, refused = discovering.discover(deps.own_connection(request))
         return {"facts": facts.model_dump(mode="json"), "hidden": refused}
 
     @router.get("/deployments", response_model=DeploymentList, responses=ERRORS)
@@ -38,13 +39,7 @@ def router() -> APIRouter:
         """KubeFoundry deployments in a namespace (default: the kubeconfig's), or in all,
         read from the watch cache: the cluster is not asked again for each call."""
         wanted = None if all_namespaces else (namespace or conn.namespace)
-        if found.hidden() and wanted is not None:
-            # The server may not watch some root kind everywhere; one namespace it may read.
-            from kubefoundry.deploy import listing
-
-            rows, hidden = listing.deployments(conn, namespace=wanted)
-        else:
-            rows, hidden = streams.visible_rows(request, found, wanted)
+        rows, hidden = listed(request, conn, found, wanted)
         return {"deployments": rows, "hidden": hidden}
 
     @router.post(
@@ -68,6 +63,7 @@ def router() -> APIRouter:
             conn=conn,
             token=os.environ.get("HF_TOKEN"),
             prices=settings.stored_prices(request),
+            facts_conn=deps.own_connection(request),
         )
         return {
             "name": done.result.plan.name,
@@ -104,3 +100,17 @@ def router() -> APIRouter:
         return {"deleted": gone, "kept": "the model cache (PVC) stays for the next deployment"}
 
     return router
+
+
+def listed(
+    request: Request, conn: Any, found: Any, wanted: str | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The deployment rows the request's user may see in ``wanted`` (None: everywhere), from
+    the watch cache; where the server may not watch some root kind everywhere, one namespace
+    is listed directly as the user. The API's list and the deployments page both read this."""
+    if found.hidden() and wanted is not None:
+        from kubefoundry.deploy import listing
+
+        return listing.deployments(conn, namespace=wanted)
+    rows, hidden = streams.visible_rows(request, found, wanted)
+    return rows, hidden

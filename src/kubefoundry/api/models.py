@@ -147,6 +147,9 @@ class DeploymentRow(BaseModel):
     gpu: str | None
     replicas: int | None
     usd_per_hour: float | None
+    phase: str | None = Field(None, description="Where it is (a phase code), from the watch cache.")
+    ready: int | None = Field(None, description="Replicas ready.")
+    wanted: int | None = Field(None, description="Replicas the plan asks for.")
 
 
 class DeploymentList(BaseModel):

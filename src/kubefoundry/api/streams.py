@@ -119,13 +119,22 @@ def visible_rows(
     if namespace is not None:
         deps.require_listable(request, namespace)  # 403, as the user's own listing would
     allowed = deps.visible(request)
-    rows = found.rows(namespace, namespaces=None if allowed is None else set(allowed))
+    rows = found.rows(
+        namespace, namespaces=None if allowed is None else set(allowed), with_status=True
+    )
     hidden = found.hidden()
     if allowed is not None:
         rows = [r for r in rows if r["kind"] in allowed.get(str(r["namespace"]), ())]
         shown = ", ".join(sorted(allowed)) or "none"
         hidden.append(f"namespaces other than {shown} (RBAC)")
     return rows, hidden
+
+
+def events_of(request: Request, *, name: str, namespace: str) -> list[dict[str, Any]]:
+    """Deployment ``name``'s events from the cache, if this request's user may list it."""
+    found = cache(request)
+    _visible_root(request, found, name, namespace)
+    return found.events(name, namespace)
 
 
 def _visible_root(request: Request, found: DeploymentCache, name: str, namespace: str) -> Any:

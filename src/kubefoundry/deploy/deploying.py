@@ -19,6 +19,7 @@ from kubefoundry.catalog import hub, models
 from kubefoundry.catalog.models import ModelEntry
 from kubefoundry.cluster import access, applying, inspecting, secrets
 from kubefoundry.cluster.connecting import Connection
+from kubefoundry.cluster.errors import ForbiddenError
 from kubefoundry.core import identity, naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentError, Remedy
 from kubefoundry.core.facts import ClusterFacts
@@ -73,10 +74,13 @@ def deploy(
     manifests = result.rendered.manifests
     missing = access.missing_for_apply(conn, manifests, namespace=namespace)
     if missing:
-        raise PermanentError(
+        raise ForbiddenError(
             f"You may not deploy into namespace {namespace}; missing permissions: "
             + ", ".join(missing)
             + ".",
+            verb=missing[0].split()[0],
+            resource=missing[0].split()[1] if len(missing[0].split()) > 1 else missing[0],
+            namespace=namespace,
             hint="Ask a cluster admin for a Role with these verbs, or pick a `namespace` you "
             "may write to.",
         )
@@ -100,14 +104,31 @@ def deploy_discovered(
     token: str | None,
     reach: hub.Reach | None = None,
     prices: Mapping[str, float] | None = None,
+    facts_conn: Connection | None = None,
 ) -> Deployed:
     """The deploy the server surfaces run (the REST API, the web page): the model resolved as
     ``plan`` resolves it, the spec planned against what the cluster has (its GPU pools,
-    operators, cloud), the runtimes' options read from the spec's serving section."""
-    facts, _ = discovering.discover(conn)
+    operators, cloud), the runtimes' options read from the spec's serving section.
+
+    ``facts_conn``: whose eyes discover the cluster (the server's own, which may read nodes
+    and CRDs, where ``conn`` acts as a user who may write to one namespace only). A gated
+    model whose spec names no token Secret, deployed without a token, reads the Secret the
+    server's settings write (``settings.TOKEN_SECRET``) when the namespace has it."""
+    from kubefoundry.deploy import settings
+
+    facts, _ = discovering.discover(facts_conn or conn)
+    model = rendering.model_entry(request.model)
+    namespace = request.namespace or conn.namespace
+    if (
+        model.gated
+        and not token
+        and request.hf_token_secret is None
+        and secrets.exists(conn, name=settings.TOKEN_SECRET, namespace=namespace)
+    ):
+        request = request.model_copy(update={"hf_token_secret": settings.TOKEN_SECRET})
     return deploy(
         request,
-        rendering.model_entry(request.model),
+        model,
         conn=conn,
         options=base.Options.from_spec(request),
         facts=facts,

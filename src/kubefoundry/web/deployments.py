@@ -84,7 +84,13 @@ def router(templates: Jinja2Templates) -> APIRouter:
         try:
             spec = _spec(entry.id, form)
             conn = _connection(request)
-            done = deploying.deploy_discovered(spec, conn=conn, token=os.environ.get("HF_TOKEN"))
+            done = deploying.deploy_discovered(
+                spec,
+                conn=conn,
+                token=os.environ.get("HF_TOKEN"),
+                prices=_services(request).prices(request),
+                facts_conn=_services(request).own_connection(request),
+            )
         except KubeFoundryError as exc:
             return _deploy_page(request, page, entry, form, refused=exc)
         target = f"/deployments/{done.namespace}/{done.result.plan.name}"
@@ -92,11 +98,8 @@ def router(templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/deployments")
     def deployments(request: Request, namespace: str = "", deleted: str = "") -> HTMLResponse:
-        from kubefoundry.deploy import listing
-
         try:
-            conn = _connection(request)
-            rows, hidden = listing.deployments(conn, namespace=namespace[:63] or None)
+            rows, hidden = _services(request).deployments(request, namespace[:63] or None)
         except KubeFoundryError as exc:
             return page(
                 request,
@@ -122,7 +125,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
         try:
             conn = _connection(request)
             status = deploying.status(conn, name=name, namespace=namespace)
-            detail = _detail(conn, name=name, namespace=namespace)
+            detail = _detail(request, conn, name=name, namespace=namespace)
         except NotFoundError as exc:
             return page(request, "not_found.html", 404, error=exc)
         except KubeFoundryError as exc:
@@ -172,7 +175,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
                 deployed=False,
                 scaled="",
                 refused=exc,
-                **_detail(conn, name=name, namespace=namespace),
+                **_detail(request, conn, name=name, namespace=namespace),
             )
         return RedirectResponse(f"/deployments/{namespace}/{name}?scaled={wanted}", status_code=303)
 
@@ -201,7 +204,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
         from kubefoundry.deploy import discovering
 
         try:
-            conn = _connection(request)
+            conn = _services(request).own_connection(request)
             facts, hidden = discovering.discover(conn)
         except KubeFoundryError as exc:
             return page(
@@ -244,16 +247,19 @@ def _deploy_page(
     result = findings = yaml = None
     facts = None
     cluster_problem: KubeFoundryError | None = None
+    prices: dict[str, float] = {}
     try:
         conn = _connection(request)
-        facts, _ = discovering.discover(conn)
+        facts, _ = discovering.discover(_services(request).own_connection(request))
+        prices = _services(request).prices(request)
         form.setdefault("namespace", conn.namespace)
     except KubeFoundryError as exc:
         cluster_problem = exc
     misfit = None
     try:
         spec = _spec(entry.id, form)
-        result = rendering.render(spec, entry, options=base.Options.from_spec(spec), facts=facts)
+        options = base.Options.from_spec(spec)
+        result = rendering.render(spec, entry, options=options, facts=facts, prices=prices)
         findings = rendering.check(result, facts=facts)
         yaml = _yaml(result.rendered.manifests)
     except SpecError as exc:
@@ -329,14 +335,20 @@ def _spec(model: str, form: dict[str, str]) -> DeploymentSpec:
     return spec.parse(body)
 
 
+def _services(request: Request) -> Any:
+    """What the API gives the pages (``api/services.PageServices``): the user's connection,
+    the server's own, the watch cache, the settings, the cluster panel."""
+    return request.app.state.services
+
+
 def _connection(request: Request) -> Any:
-    return request.app.state.connection_for(request)
+    return _services(request).connection(request)
 
 
 def panel(request: Request) -> dict[str, Any]:
     """What the cluster panel (``_connection.html``) shows: where the server deploys, or how
-    to get a cluster (the sandbox, a kubeconfig). Given by the API (``app.state``)."""
-    state: dict[str, Any] = request.app.state.connection_state(request.app)
+    to get a cluster (the sandbox, a kubeconfig)."""
+    state: dict[str, Any] = _services(request).panel(request)
     return state
 
 
@@ -383,12 +395,12 @@ def _scale(conn: Any, *, name: str, namespace: str, replicas: int) -> None:
     updating.apply_update(conn, update)
 
 
-def _detail(conn: Any, *, name: str, namespace: str) -> dict[str, Any]:
+def _detail(request: Request, conn: Any, *, name: str, namespace: str) -> dict[str, Any]:
     """What the deployment page shows besides the phase: the plan summary on its root, the
     plan re-derived from the spec it was made from (memory breakdown, speed, cost), the
     events so far."""
     from kubefoundry.core import identity
-    from kubefoundry.deploy import deploying, events, rendering
+    from kubefoundry.deploy import deploying, rendering
 
     root = deploying.find(conn, name=name, namespace=namespace)
     summary = identity.summary_of(root) or identity.PlanSummary()
@@ -404,7 +416,7 @@ def _detail(conn: Any, *, name: str, namespace: str) -> dict[str, Any]:
         "summary": summary,
         "runtime": identity.runtime_of(root),
         "plan": plan.to_dict() if plan is not None else None,
-        "events": events.of_deployment(conn, name=name, namespace=namespace),
+        "events": _services(request).events(request, name=name, namespace=namespace),
     }
 
 

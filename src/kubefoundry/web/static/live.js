@@ -52,14 +52,15 @@
           cell(tr, d.model);
           cell(tr, d.runtime);
           cell(tr, d.gpu);
-          cell(tr, d.replicas, "num");
+          cell(tr, d.phase ? d.phase.replace(/_/g, " ") : null, "phase-" + (d.phase || "unknown"));
+          cell(tr, d.wanted !== null && d.wanted !== undefined ? d.ready + "/" + d.wanted : d.replicas, "num");
           cell(tr, money(d.usd_per_hour), "num");
           body.appendChild(tr);
         }
         if (!rows.length) {
           const tr = document.createElement("tr");
           const td = cell(tr, "None yet. Pick a model in the catalog and deploy it.");
-          td.colSpan = 7;
+          td.colSpan = 8;
           body.appendChild(tr);
         }
         if (state) state.textContent = rows.length + " deployment" + (rows.length === 1 ? "" : "s") + " (live).";
