@@ -49,3 +49,12 @@ class PageServices:
     def panel(self, request: Request) -> dict[str, Any]:
         """Where the server deploys, or how to get a cluster (the pages' cluster panel)."""
         return sandbox.connection_state(request.app)
+
+    def settings_store(self, request: Request, *, writer: bool) -> Any:
+        """Where the server keeps its settings (the cluster's ConfigMap, written as the user;
+        else the user's config folder)."""
+        return settings.store_for(request, writer=writer)
+
+    def has_cluster(self, request: Request) -> bool:
+        """Whether the server was given a cluster to act on (it may still be unreachable)."""
+        return request.app.state.cluster.target is not None

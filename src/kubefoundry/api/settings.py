@@ -67,7 +67,7 @@ def router() -> APIRouter:
         in ``namespace`` (default: the server's) and which namespaces have it."""
         from kubefoundry.deploy import settings
 
-        stored = _store(request, writer=False).load()
+        stored = store_for(request, writer=False).load()
         token: dict[str, Any] | None = None
         if request.app.state.cluster.target is not None:
             conn = deps.connection(request)
@@ -108,7 +108,7 @@ def router() -> APIRouter:
         from kubefoundry.deploy import settings
 
         checked = settings.validate_prices(prices)
-        stored = _store(request, writer=True).save_prices(checked)
+        stored = store_for(request, writer=True).save_prices(checked)
         return {"gpu_prices": stored.gpu_prices, "where": stored.where}
 
     return router
@@ -151,7 +151,7 @@ async def _in_thread(request: Request, body: TokenBody) -> dict[str, str]:
     return await run_in_threadpool(put)
 
 
-def _store(request: Request, *, writer: bool) -> Any:
+def store_for(request: Request, *, writer: bool) -> Any:
     """The settings store of this server: its cluster's ConfigMap (written as the request's
     user, read with the server's own identity: every user plans with the same prices) or,
     with no cluster, the user's config folder (``app.state.settings_dir`` in tests)."""
@@ -169,7 +169,7 @@ def stored_prices(request: Request) -> dict[str, float]:
     """The prices plans from this server use where the spec gives none; none when the
     cluster that holds them cannot be reached (a plan still works, at list prices)."""
     try:
-        prices: dict[str, float] = _store(request, writer=False).load().gpu_prices
+        prices: dict[str, float] = store_for(request, writer=False).load().gpu_prices
     except KubeFoundryError as exc:  # unreachable, forbidden, or an unreadable document
         log.warning("GPU prices not read, planning without them: %s", exc.message)
         return {}

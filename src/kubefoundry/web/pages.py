@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from kubefoundry import __version__
 from kubefoundry.core.errors import DoesNotFitError, NotFoundError
 from kubefoundry.core.spec import DeploymentSpec, SpecError
-from kubefoundry.web import cards, deployments, login, remedies
+from kubefoundry.web import cards, deployments, login, remedies, settings
 
 # The spec's field → the form input that carries it.
 FIELDS = {"workload.profile": "profile", "workload.requests_per_s": "rps", "tier": "tier"}
@@ -31,6 +31,7 @@ def install(app: FastAPI) -> None:
     templates = _templates()
     # First: ``/models/{name}/deploy`` must win over the model page's ``/models/{name:path}``.
     app.include_router(deployments.router(templates))
+    app.include_router(settings.router(templates))
     app.include_router(_router(templates))
     app.include_router(login.router(templates))  # /login, /logout (api/guarding checks)
 
