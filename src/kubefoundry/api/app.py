@@ -82,19 +82,50 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get(f"{API}/models", response_model=list[ModelRow], dependencies=[guard])
+    @app.get(f"{API}/models", response_model=list[ModelRow], responses=ERRORS, dependencies=[guard])
     def list_models(
+        request: Request,
         q: Annotated[str | None, Query(max_length=200, description="Text in id or name.")] = None,
         family: Annotated[str | None, Query(max_length=100)] = None,
         gated: bool | None = None,
         max_params_b: Annotated[float | None, Query(gt=0, le=10_000)] = None,
+        task: Annotated[
+            str | None, Query(max_length=100, description="Exactly, e.g. text-generation.")
+        ] = None,
+        license: Annotated[
+            str | None, Query(max_length=100, description="Exactly, e.g. apache-2.0.")
+        ] = None,
+        fits_cluster: Annotated[
+            bool,
+            Query(
+                description="Only models one replica of which fits a node of the cluster's "
+                "GPU pools (503 when the server has no cluster)."
+            ),
+        ] = False,
     ) -> list[dict[str, Any]]:
-        """The curated catalog, filtered."""
+        """The curated catalog, filtered; each model with the GPUs it fits on (``fits_on``:
+        the fewest of each type on one node, at its own precision and an 8K context). An
+        unknown task or licence is a 422 naming the values the catalog holds."""
         from kubefoundry.catalog import models
-        from kubefoundry.deploy import views
+        from kubefoundry.deploy import discovering, fitting, views
 
-        rows = [views.model_row(e) for e in models.ModelCatalog.load().all()]
-        return views.matching(rows, q=q, family=family, gated=gated, max_params_b=max_params_b)
+        rows = [views.catalog_row(e) for e in models.ModelCatalog.load().all()]
+        pools = None
+        if fits_cluster:
+            conn = deps.own_connection(request)  # 503 without a cluster
+            pools = fitting.PoolCache.on(request.app.state).pools(
+                conn, lambda: discovering.discover(conn)[0]
+            )
+        return views.matching(
+            rows,
+            q=q,
+            family=family,
+            gated=gated,
+            max_params_b=max_params_b,
+            task=task,
+            license=license,
+            pools=pools,
+        )
 
     @app.get(
         f"{API}/models/{{name:path}}",
@@ -107,7 +138,7 @@ def create_app(
         from kubefoundry.catalog import models
         from kubefoundry.deploy import views
 
-        return views.model_row(models.ModelCatalog.load().get(name))
+        return views.catalog_row(models.ModelCatalog.load().get(name))
 
     @app.get(f"{API}/gpus", response_model=list[GpuRow], dependencies=[guard])
     def list_gpus() -> list[dict[str, Any]]:

@@ -12,6 +12,13 @@ if TYPE_CHECKING:
     from kubefoundry.planning.workloads import Profile
 
 
+class FitRow(BaseModel):
+    """One GPU type a model fits on and how many GPUs of it one replica needs."""
+
+    gpu: str = Field(description="GPU catalog id (GET /api/v1/gpus).")
+    count: int = Field(description="GPUs per replica, on one node.")
+
+
 class ModelRow(BaseModel):
     """A curated model: what it is and what serving it involves."""
 
@@ -28,6 +35,10 @@ class ModelRow(BaseModel):
     task: str
     engines: list[str]
     aliases: list[str] = Field(description="Short names the planner takes (the first is ours).")
+    fits_on: list[FitRow] = Field(
+        description="GPU types one replica fits on, each with the fewest GPUs on one node "
+        "(tier good, the model's own precision, an 8,192-token context; the planner's sizing)."
+    )
 
 
 class GpuRow(BaseModel):

@@ -62,30 +62,56 @@ def _router(templates: Jinja2Templates) -> APIRouter:
         family: str = "",
         max_params_b: str = "",
         gated: str = "",
+        task: str = "",
+        license: str = "",
+        fits_cluster: str = "",
     ) -> HTMLResponse:
         from kubefoundry.catalog import models
         from kubefoundry.deploy import views
 
-        every = [views.model_row(e) for e in models.ModelCatalog.load().all()]
+        every = [views.catalog_row(e) for e in models.ModelCatalog.load().all()]
         problems: dict[str, str] = {}
+        status = 200
         largest = _positive(max_params_b)
         if max_params_b and largest is None:
             problems["max_params_b"] = "A number of billions of parameters above 0, e.g. 9."
-        rows = views.matching(
-            every,
-            q=q.strip()[:200] or None,
-            family=family or None,
-            gated={"yes": True, "no": False}.get(gated),
-            max_params_b=largest,
-        )
-        form = {"q": q, "family": family, "max_params_b": max_params_b, "gated": gated}
+        wanted = fits_cluster.lower() in ("true", "on", "yes", "1")
+        cluster = _cluster_pools(request, wanted=wanted)
+        if wanted and not isinstance(cluster, tuple):
+            problems["fits_cluster"] = cluster
+            status = 503
+        try:
+            rows = views.matching(
+                every,
+                q=q.strip()[:200] or None,
+                family=family or None,
+                gated={"yes": True, "no": False}.get(gated),
+                max_params_b=largest,
+                task=task[:100] or None,
+                license=license[:100] or None,
+                pools=cluster if wanted and isinstance(cluster, tuple) else None,
+            )
+        except SpecError as exc:
+            problems.update({p.field: p.message for p in exc.problems})
+            rows = []
+        form = {
+            "q": q,
+            "family": family,
+            "max_params_b": max_params_b,
+            "gated": gated,
+            "task": task,
+            "license": license,
+            "fits_cluster": "true" if wanted else "",
+        }
         return page(
             request,
             "catalog.html",
-            422 if problems else 200,
+            (422 if problems.keys() - {"fits_cluster"} else status),
             rows=rows,
             total=len(every),
             families=sorted({r["family"] for r in every}),
+            choices=views.choices(every),
+            cluster=cluster,
             form=form,
             problems=problems,
             connection=deployments.panel(request),
@@ -168,6 +194,31 @@ def _model(name: str) -> Any:
         return models.ModelCatalog.load().get(name)
     except NotFoundError as exc:
         return exc
+
+
+def _cluster_pools(request: Request, *, wanted: bool) -> Any:
+    """What the "fits my cluster" filter compares with: the cluster's GPU pools (discovered
+    with the server's own identity, kept ``fitting.POOLS_TTL_S``) when it is ``wanted``, else
+    None; or why it cannot be used, a sentence. Discovery reads every node and pod, so a page
+    that does not filter by the cluster does not wait for it."""
+    from kubefoundry.core.errors import KubeFoundryError
+    from kubefoundry.deploy import discovering, fitting
+
+    services = request.app.state.services
+    if not services.has_cluster(request):
+        return "No cluster is connected: start the sandbox or serve with --kubeconfig."
+    if not wanted:
+        return None
+    try:
+        conn = services.own_connection(request)
+        pools = fitting.PoolCache.on(request.app.state).pools(
+            conn, lambda: discovering.discover(conn)[0]
+        )
+    except KubeFoundryError as exc:
+        return f"The cluster's GPU pools cannot be read: {exc.message}"
+    if not pools:
+        return "The cluster has no GPU nodes whose GPU the catalog knows."
+    return pools
 
 
 def _form(request: Request) -> dict[str, str]:
