@@ -23,6 +23,7 @@ import yaml
 from fastapi.testclient import TestClient
 from kubernetes import client, dynamic, utils
 from tests.support import controlplane
+from tests.support.rbac import SPEC, World, alice_and_bob, new_namespace, sa_token
 from tests.support.rendering import CANARY
 
 from kubefoundry.api import auth
@@ -31,78 +32,13 @@ from kubefoundry.cluster import connecting, reviews
 from kubefoundry.cluster.connecting import Target
 from kubefoundry.deploy import installing
 
-SPEC = {
-    "model": "qwen2.5-1.5b",
-    "runtime": "vllm",
-    "gpu": "L4",
-    "replicas": 1,
-    "serving": {"monitoring": "none"},
-}
-
-
-class World:
-    def __init__(self, a: str, b: str, alice: str, user: str, admin_token: str) -> None:
-        self.a, self.b, self.alice, self.user, self.admin_token = a, b, alice, user, admin_token
-        self.deployed: dict[str, str] = {}
-
-
-def _namespace(core: client.CoreV1Api, prefix: str) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": name}})
-    return name
-
-
-def _token_for(core: client.CoreV1Api, name: str, namespace: str) -> str:
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
-    )
-    answer = core.create_namespaced_service_account_token(name, namespace, request)
-    return str(answer.status.token)
-
 
 @pytest.fixture(scope="module")
 def world(
     control_plane: controlplane.ControlPlane, api_client: client.ApiClient
 ) -> Iterator[World]:
-    core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
-    a, b = _namespace(core, "kf-alice"), _namespace(core, "kf-other")
-    core.create_namespaced_service_account(a, {"metadata": {"name": "alice"}})
-    rbac.create_namespaced_role(
-        a,
-        {
-            "metadata": {"name": "kubefoundry-deployer"},
-            "rules": [r.to_dict() for r in installing.deployer_rules()],
-        },
-    )
-    rbac.create_namespaced_role_binding(
-        a,
-        {
-            "metadata": {"name": "alice-deploys"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "kubefoundry-deployer",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": a}],
-        },
-    )
-    found = World(
-        a, b, _token_for(core, "alice", a), f"system:serviceaccount:{a}:alice", "admin-" + CANARY
-    )
-    admin = TestClient(
-        create_app(token=found.admin_token, cluster=Target(kubeconfig=control_plane.kubeconfig))
-    )
-    for namespace in (a, b):
-        made = admin.post(
-            "/api/v1/deployments",
-            json=SPEC | {"namespace": namespace},
-            headers={"Authorization": f"Bearer {found.admin_token}"},
-        )
-        assert made.status_code == 201, made.text
-        found.deployed[namespace] = made.json()["name"]
-    yield found
-    core.delete_namespace(a)
-    core.delete_namespace(b)
+    with alice_and_bob(control_plane, api_client) as found:
+        yield found
 
 
 def _server(kubeconfig: Path) -> TestClient:
@@ -271,7 +207,7 @@ def installed(
     chart = tmp_path_factory.mktemp("chart") / "kubefoundry"
     installing.write(chart)
     core = client.CoreV1Api(api_client)
-    namespace = _namespace(core, "kf-system")
+    namespace = new_namespace(core, "kf-system")
     import subprocess
 
     home = tmp_path_factory.mktemp("helm-home")
@@ -345,7 +281,7 @@ def test_the_chart_installs_and_its_cluster_role_is_enough_and_writes_nothing(
     ] == ["--auth", "kubernetes"]
 
     core = client.CoreV1Api(api_client)
-    token = _token_for(core, "kf", namespace)
+    token = sa_token(core, "kf", namespace)
     kubeconfig = tmp_path / "kubefoundry-sa.kubeconfig"
     kubeconfig.write_text(
         yaml.safe_dump(

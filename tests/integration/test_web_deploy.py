@@ -68,7 +68,6 @@ def test_deploy_follow_scale_and_delete_through_the_pages(
     button = re.search(r'<button type="submit" id="deploy-button"[^>]*>', form.text)
     assert button is not None
     assert "disabled" not in button.group(0)
-    free_before = next(p.free_gpus for p in facts.gpu_pools() if p.gpu == "L4")
 
     posted = _hidden(form.text, "/deployments")
     assert posted["model"] == "Qwen/Qwen2.5-1.5B-Instruct"
@@ -123,19 +122,26 @@ def test_deploy_follow_scale_and_delete_through_the_pages(
         time.sleep(0.2)
     assert expected in listed.text
 
-    cluster = web.get("/cluster")
-    assert cluster.status_code == 200
-    row = re.search(r'<th scope="row">L4</th>.*?</tr>', cluster.text, re.S)
-    assert row is not None
-    used, free = (int(n) for n in re.findall(r'<td class="num">(\d+)</td>', row.group(0))[2:4])
-    with connecting.connect(Target(kubeconfig=control_plane.kubeconfig)) as conn:
-        after, _ = discovering.discover(conn)
-    l4 = [p for p in after.gpu_pools() if p.gpu == "L4"]
-    assert len(l4) == 1
+    # The cluster page counts what discovery counts. Other tests' pods may come and go on
+    # the shared sandbox meanwhile, so page and discovery are read back to back until they
+    # agree on one moment; this deployment's replicas are among the GPUs in use.
+    for _ in range(20):
+        cluster = web.get("/cluster")
+        assert cluster.status_code == 200
+        row = re.search(r'<th scope="row">L4</th>.*?</tr>', cluster.text, re.S)
+        assert row is not None
+        numbers = re.findall(r'<td class="num">(\d+)</td>', row.group(0))[2:4]
+        used, free = (int(n) for n in numbers)
+        with connecting.connect(Target(kubeconfig=control_plane.kubeconfig)) as conn:
+            after, _ = discovering.discover(conn)
+        l4 = [p for p in after.gpu_pools() if p.gpu == "L4"]
+        assert len(l4) == 1
+        if free == l4[0].free_gpus:
+            break
+        time.sleep(0.5)
     assert free == l4[0].free_gpus
     assert used == l4[0].nodes * l4[0].gpus_per_node - free
-    assert free_before is not None
-    assert free == free_before - status.wanted, "each replica of the plan holds one L4"
+    assert used >= status.wanted, "each replica of the plan holds one L4"
 
     deleted = web.post(f"/deployments/{namespace}/{name}/delete", data=_csrf(shown.text))
     assert deleted.status_code == 303

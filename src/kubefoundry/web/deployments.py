@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from kubefoundry.cluster.errors import ForbiddenError
 from kubefoundry.core.errors import (
     DoesNotFitError,
     KubeFoundryError,
@@ -98,8 +99,11 @@ def router(templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/deployments")
     def deployments(request: Request, namespace: str = "", deleted: str = "") -> HTMLResponse:
+        refused: KubeFoundryError | None = None
         try:
             rows, hidden = _services(request).deployments(request, namespace[:63] or None)
+        except ForbiddenError as exc:  # a namespace the user may not read: say so, in place
+            rows, hidden, refused = [], [], exc
         except KubeFoundryError as exc:
             return page(
                 request,
@@ -112,10 +116,12 @@ def router(templates: Jinja2Templates) -> APIRouter:
         return page(
             request,
             "deployments.html",
+            403 if refused else 200,
             rows=rows,
             hidden=hidden,
             namespace=namespace[:63],
             deleted=deleted[:100],
+            refused=refused,
         )
 
     @router.get("/deployments/{namespace}/{name}")
@@ -365,6 +371,8 @@ def _status(exc: KubeFoundryError) -> int:
     """The HTTP status a page answers for a refusal: the API's, for the same error."""
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, ForbiddenError):
+        return 403
     if isinstance(exc, RetryableError):
         return 503
     if isinstance(exc, SpecError | DoesNotFitError):
