@@ -96,9 +96,10 @@ def test_each_row_shows_the_gpus_the_model_fits_on(client: TestClient) -> None:
             rf'<a href="/models/{re.escape(entry.id)}">.*?<td class="fits">(.*?)</td>', page, re.S
         )
         assert row, name
-        shown = re.findall(r"<li>([^<]+)&nbsp;×(\d+)</li>", row.group(1))
+        shown = re.findall(r'<li><abbr title="([^"]+)">[^<]+</abbr>&nbsp;×(\d+)</li>', row.group(1))
         assert shown == [(f.gpu, str(f.count)) for f in fitting.fits_on(entry)]
         assert shown
+    assert '<abbr title="H100-80GB-SXM">H100</abbr>&nbsp;×2' in page  # the short name a pin takes
     api = {r["id"]: r["fits_on"] for r in client.get("/api/v1/models").json()}
     seventy = catalog.get("llama-3.1-70b")
     assert {"gpu": "H100-80GB-SXM", "count": 2} in api[seventy.id]

@@ -111,6 +111,7 @@ def _router(templates: Jinja2Templates) -> APIRouter:
             total=len(every),
             families=sorted({r["family"] for r in every}),
             choices=views.choices(every),
+            gpu_names=_gpu_names(),
             cluster=cluster,
             form=form,
             problems=problems,
@@ -194,6 +195,14 @@ def _model(name: str) -> Any:
         return models.ModelCatalog.load().get(name)
     except NotFoundError as exc:
         return exc
+
+
+def _gpu_names() -> dict[str, str]:
+    """Each GPU's short name (its first alias, the one a ``gpu`` pin takes), for the catalog's
+    compact "fits on" column; the full id is its title."""
+    from kubefoundry.catalog import gpus
+
+    return {g.id: (g.aliases[0] if g.aliases else g.id) for g in gpus.load().all()}
 
 
 def _cluster_pools(request: Request, *, wanted: bool) -> Any:
