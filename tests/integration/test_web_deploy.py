@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from kubernetes import client
 from tests.support import controlplane
 
 from kubefoundry.api.app import create_app
@@ -50,8 +51,11 @@ def _hidden(page: str, action: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(0)))
 
 
-def test_deploy_follow_scale_and_delete_through_the_pages(
-    web: TestClient, namespace: str, control_plane: controlplane.ControlPlane
+def test_deploy_follow_edit_and_delete_through_the_pages(
+    web: TestClient,
+    namespace: str,
+    control_plane: controlplane.ControlPlane,
+    api_client: client.ApiClient,
 ) -> None:
     form = web.get(f"/models/{MODEL}/deploy", params={"gpu": "L4", "monitoring": "none"})
     assert form.status_code == 200, form.text
@@ -142,6 +146,40 @@ def test_deploy_follow_scale_and_delete_through_the_pages(
     assert free == l4[0].free_gpus
     assert used == l4[0].nodes * l4[0].gpus_per_node - free
     assert used >= status.wanted, "each replica of the plan holds one L4"
+
+    # Edit: the stored decisions prefilled, a preview that shows the difference and applies
+    # nothing, then the change applied.
+    edit = web.get(f"/deployments/{namespace}/{name}/edit")
+    assert edit.status_code == 200, edit.text
+    tier = re.search(r'<select id="f-tier".*?</select>', edit.text, re.S)
+    assert tier is not None
+    assert f'<option value="{spec.tier}" selected>' in tier.group(0)
+    preview = web.get(f"/deployments/{namespace}/{name}/edit", params={"context_length": "4096"})
+    assert preview.status_code == 200, preview.text
+    assert "What would change" in preview.text
+    added = re.findall(r'<span class="add">([^<]*)</span>', preview.text)
+    assert any("4096" in line for line in added), added
+    apps = client.AppsV1Api(api_client)
+
+    def args() -> str:
+        return " ".join(
+            " ".join(c.args or []) + " ".join(c.command or [])
+            for d in apps.list_namespaced_deployment(namespace).items
+            for c in d.spec.template.spec.containers
+        )
+
+    assert "4096" not in args(), "a preview applies nothing"
+    applied = web.post(
+        f"/deployments/{namespace}/{name}/edit",
+        data={"context_length": "4096", **_csrf(preview.text)},
+    )
+    assert applied.status_code == 303, applied.text
+    assert applied.headers["location"] == f"/deployments/{namespace}/{name}?updated=1"
+    assert "4096" in args()
+    with connecting.connect(Target(kubeconfig=control_plane.kubeconfig)) as conn:
+        stored = identity.spec_of(deploying.find(conn, name=name, namespace=namespace))
+    assert stored is not None
+    assert stored.context_length == 4096
 
     deleted = web.post(f"/deployments/{namespace}/{name}/delete", data=_csrf(shown.text))
     assert deleted.status_code == 303

@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 from kubefoundry.cluster.errors import ForbiddenError
 from kubefoundry.core.errors import (
     DoesNotFitError,
+    InvalidInputError,
     KubeFoundryError,
     NotFoundError,
     RetryableError,
@@ -152,6 +153,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
             phases=PHASES,
             deployed=request.query_params.get("deployed") == "1",
             scaled=request.query_params.get("scaled", "")[:10],
+            updated=request.query_params.get("updated") == "1",
             refused=None,
             **detail,
         )
@@ -165,7 +167,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
         try:
             conn = _connection(request)
             wanted = _replicas(replicas)
-            _scale(conn, name=name, namespace=namespace, replicas=wanted)
+            _scale(request, conn, name=name, namespace=namespace, replicas=wanted)
         except NotFoundError as exc:
             return page(request, "not_found.html", 404, error=exc)
         except KubeFoundryError as exc:
@@ -180,10 +182,47 @@ def router(templates: Jinja2Templates) -> APIRouter:
                 phases=PHASES,
                 deployed=False,
                 scaled="",
+                updated=False,
                 refused=exc,
                 **_detail(request, conn, name=name, namespace=namespace),
             )
         return RedirectResponse(f"/deployments/{namespace}/{name}?scaled={wanted}", status_code=303)
+
+    @router.get("/deployments/{namespace}/{name}/edit")
+    def edit(request: Request, namespace: str, name: str) -> HTMLResponse:
+        """The decisions the deployment was made with, to change; with changes given, the
+        diff an update would apply (objects, plan) and the button that applies it."""
+        return _edit_page(
+            request, page, namespace=namespace, name=name, values=request.query_params
+        )
+
+    @router.post("/deployments/{namespace}/{name}/edit")
+    async def apply_edit(request: Request, namespace: str, name: str) -> Any:
+        from kubefoundry.deploy import updating
+
+        posted = await request.form()
+        try:
+            conn = _connection(request)
+            current = _form_of(_stored(conn, name=name, namespace=namespace))
+            changes = _changes(current, _edited(posted, current))
+            update = _update(request, conn, name=name, namespace=namespace, changes=changes)
+            updating.apply_update(conn, update)
+        except (SpecError, DoesNotFitError, InvalidInputError, ForbiddenError) as exc:
+            return _edit_page(
+                request, page, namespace=namespace, name=name, values=posted, refused=exc
+            )
+        except NotFoundError as exc:
+            return page(request, "not_found.html", 404, error=exc)
+        except KubeFoundryError as exc:
+            return page(
+                request,
+                "no_cluster.html",
+                _status(exc),
+                error=exc,
+                what=name,
+                connection=panel(request),
+            )
+        return RedirectResponse(f"/deployments/{namespace}/{name}?updated=1", status_code=303)
 
     @router.post("/deployments/{namespace}/{name}/delete")
     def delete(request: Request, namespace: str, name: str) -> Any:
@@ -243,11 +282,8 @@ def _deploy_page(
 ) -> HTMLResponse:
     """The deploy form with the preview of what it would apply: planned against the cluster
     when the server has one (its pools, operators), otherwise against the catalogs."""
-    from kubefoundry.catalog import gpus
-    from kubefoundry.core import choices
     from kubefoundry.deploy import discovering, rendering
-    from kubefoundry.planning import workloads
-    from kubefoundry.runtimes import base, registry
+    from kubefoundry.runtimes import base
 
     problems: dict[str, str] = {}
     result = findings = yaml = None
@@ -297,11 +333,26 @@ def _deploy_page(
         connected=cluster_problem is None,
         **({"connection": panel(request)} if cluster_problem is not None else {}),
         cluster_problem=cluster_problem,
-        pools=sorted({p.gpu for p in facts.gpu_pools() if p.gpu}) if facts else [],
-        gpus=[g.id for g in gpus.load().all()],
-        runtimes=sorted(r.name for r in registry.default().all()),
-        profiles=workloads.profiles(),
-        options={
+        **_choices(facts),
+        blocking=any(f.is_error for f in findings or []),
+    )
+    return response
+
+
+def _choices(facts: Any) -> dict[str, Any]:
+    """What the decision fields offer: the cluster's GPU pools (else every GPU the planner
+    knows), the runtimes, the workload profiles, each vocabulary of the spec."""
+    from kubefoundry.catalog import gpus
+    from kubefoundry.core import choices
+    from kubefoundry.planning import workloads
+    from kubefoundry.runtimes import registry
+
+    return {
+        "pools": sorted({p.gpu for p in facts.gpu_pools() if p.gpu}) if facts else [],
+        "gpus": [g.id for g in gpus.load().all()],
+        "runtimes": sorted(r.name for r in registry.default().all()),
+        "profiles": workloads.profiles(),
+        "options": {
             "tier": get_args(choices.Tier),
             "exposure": get_args(choices.Exposure),
             "monitoring": get_args(choices.Monitoring),
@@ -309,9 +360,7 @@ def _deploy_page(
             "kv_cache_dtype": get_args(choices.KvCacheDtype),
             "cloud": get_args(choices.Cloud),
         },
-        blocking=any(f.is_error for f in findings or []),
-    )
-    return response
+    }
 
 
 def _decisions(values: Any, *, model: str) -> dict[str, str]:
@@ -394,13 +443,30 @@ def _replicas(text: str) -> int:
     return wanted
 
 
-def _scale(conn: Any, *, name: str, namespace: str, replicas: int) -> None:
+def _scale(request: Request, conn: Any, *, name: str, namespace: str, replicas: int) -> None:
     """Scale through the update use case: re-planned, re-rendered, applied."""
-    from kubefoundry.deploy import updating  # type: ignore[attr-defined,unused-ignore]
+    from kubefoundry.deploy import updating
 
-    changes = {"replicas": replicas}
-    update = updating.plan_update(conn, name=name, namespace=namespace, changes=changes)
+    update = _update(request, conn, name=name, namespace=namespace, changes={"replicas": replicas})
     updating.apply_update(conn, update)
+
+
+def _update(
+    request: Request, conn: Any, *, name: str, namespace: str, changes: dict[str, Any]
+) -> Any:
+    """The update a change makes, planned as a deploy plans: the cluster's pools seen with
+    the server's own eyes, the stored prices; nothing written."""
+    from kubefoundry.deploy import discovering, updating
+
+    facts, _ = discovering.discover(_services(request).own_connection(request))
+    return updating.plan_update(
+        conn,
+        name=name,
+        namespace=namespace,
+        changes=changes,
+        prices=_services(request).prices(request),
+        facts=facts,
+    )
 
 
 def _detail(request: Request, conn: Any, *, name: str, namespace: str) -> dict[str, Any]:
@@ -432,3 +498,114 @@ def _yaml(manifests: Any) -> str:
     import yaml
 
     return yaml.safe_dump_all([dict(m) for m in manifests], sort_keys=False, width=100)
+
+
+EDITABLE = tuple(k for k in DECISIONS if k not in ("name", "namespace"))
+
+
+def _stored(conn: Any, *, name: str, namespace: str) -> DeploymentSpec:
+    from kubefoundry.deploy import deploying, updating
+
+    root = deploying.find(conn, name=name, namespace=namespace)
+    spec: DeploymentSpec = updating.stored_spec(root, name=name, namespace=namespace)
+    return spec
+
+
+def _form_of(spec: DeploymentSpec) -> dict[str, str]:
+    """The edit form's inputs as the spec has them (what is unset left out)."""
+    data = spec.model_dump(mode="json")
+    form: dict[str, str] = {}
+    for name in EDITABLE:
+        value: Any = data
+        for part in DECISIONS[name].split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            form[name] = f"{value:g}" if isinstance(value, float) else str(value)
+    return form
+
+
+def _edited(values: Any, current: dict[str, str]) -> dict[str, str]:
+    """The edit form as submitted: each editable input given, else as it was."""
+    return {
+        name: str(values.get(name, "")).strip()[:253] if name in values else current.get(name, "")
+        for name in EDITABLE
+    }
+
+
+def _changes(current: dict[str, str], edited: dict[str, str]) -> dict[str, Any]:
+    """The fields the form changed, as a merge patch on the spec (an emptied input unsets
+    its field: the planner decides it again)."""
+    patch: dict[str, Any] = {}
+    for name in EDITABLE:
+        before, after = current.get(name, ""), edited.get(name, "")
+        if before == after:
+            continue
+        here = patch
+        *parents, leaf = DECISIONS[name].split(".")
+        for parent in parents:
+            here = here.setdefault(parent, {})
+        here[leaf] = after or None
+    return patch
+
+
+def _edit_page(
+    request: Request,
+    page: Any,
+    *,
+    namespace: str,
+    name: str,
+    values: Any,
+    refused: KubeFoundryError | None = None,
+) -> HTMLResponse:
+    from kubefoundry.deploy import discovering
+
+    try:
+        conn = _connection(request)
+        stored = _stored(conn, name=name, namespace=namespace)
+        current = _form_of(stored)
+        facts, _ = discovering.discover(_services(request).own_connection(request))
+    except NotFoundError as exc:
+        return page(request, "not_found.html", 404, error=exc)  # type: ignore[no-any-return]
+    except KubeFoundryError as exc:
+        return page(  # type: ignore[no-any-return]
+            request,
+            "no_cluster.html",
+            _status(exc),
+            error=exc,
+            what=name,
+            connection=panel(request),
+        )
+    edited = _edited(values, current)
+    changes = _changes(current, edited)
+    update = misfit = None
+    problems: dict[str, str] = {}
+    if changes and refused is None:
+        try:
+            update = _update(request, conn, name=name, namespace=namespace, changes=changes)
+        except SpecError as exc:
+            refused = exc
+        except DoesNotFitError as exc:
+            query = {k: v for k, v in edited.items() if v}
+            path = f"/deployments/{namespace}/{name}/edit"
+            misfit = cards.misfit(edited.get("tier", "better"), exc, path=path, query=query)
+        except KubeFoundryError as exc:
+            refused = exc
+    if isinstance(refused, SpecError):
+        problems = {FIELD_INPUT.get(p.field, p.field): p.message for p in refused.problems}
+        refused = None
+    code = 200 if not (refused or problems or misfit) else (_status(refused) if refused else 422)
+    return page(  # type: ignore[no-any-return]
+        request,
+        "edit.html",
+        code,
+        namespace=namespace,
+        name=name,
+        form=edited,
+        changed=sorted(k for k in EDITABLE if current.get(k, "") != edited.get(k, "")),
+        update=update,
+        misfit=misfit,
+        refused=refused,
+        problems=problems,
+        entry=None if isinstance(entry := _model(stored.model), NotFoundError) else entry,
+        **_choices(facts),
+    )
