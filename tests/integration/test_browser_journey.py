@@ -49,7 +49,14 @@ def test_browse_deploy_follow_to_ready_scale_and_delete(server: str, namespace: 
             page.wait_for_url(f"**/models/{MODEL}/deploy?tier=good*")
 
             page.get_by_label("Namespace").fill(namespace)
+            # The preview follows the fields without a click, and without a reload (a mark
+            # left on the window survives).
+            page.evaluate("window.kfMark = 1")
+            page.get_by_label("GPU", exact=True).select_option("H100-80GB-SXM")
+            expect(page.locator("#preview")).to_contain_text("H100-80GB-SXM per replica")
+            assert page.evaluate("window.kfMark") == 1
             page.get_by_label("GPU", exact=True).select_option("L4")
+            expect(page.locator("#preview")).to_contain_text("× L4 per replica")
             page.get_by_label("Monitoring").select_option("none")
             page.get_by_role("button", name="Update preview").click()
             page.wait_for_url(f"**namespace={namespace}*")

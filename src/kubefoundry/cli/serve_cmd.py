@@ -95,7 +95,8 @@ def serve(
         cluster=cluster,
         auth_mode=mode.value,  # the app's auth.Mode by value: the CLI imports only the app
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Open pages hold event streams; Ctrl-C closes them after 5 s instead of waiting forever.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 def _mode(auth: Auth | None, *, host: str, token: str | None, no_cluster: bool) -> Auth:

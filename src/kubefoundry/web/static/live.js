@@ -126,7 +126,44 @@
     });
   }
 
+  // The deploy and edit forms: the preview (plan, checks, YAML, the difference) follows the
+  // fields as they change, without leaving the form, so focus stays where it is. The page
+  // the form would load is fetched and only its preview is taken; the address follows, so
+  // a reload or a shared link shows the same thing. Without JavaScript the button does it.
+  function livePreview(form) {
+    const preview = document.getElementById("preview");
+    if (!preview || !window.fetch || !window.DOMParser) return;
+    let timer = null;
+    let latest = 0;
+    const refresh = async () => {
+      const query = new URLSearchParams(new FormData(form));
+      for (const [k, v] of [...query.entries()]) if (!v) query.delete(k);
+      const url = form.action + "?" + query.toString();
+      const mine = ++latest;
+      preview.setAttribute("aria-busy", "true");
+      try {
+        const answer = await fetch(url, { credentials: "same-origin" });
+        const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+        const fresh = page.getElementById("preview");
+        if (mine !== latest || !fresh) return;  // a newer change is on its way
+        preview.replaceChildren(...fresh.childNodes);
+        history.replaceState(null, "", url);
+        const said = document.getElementById("preview-status");
+        const error = preview.querySelector(".error, .misfit");
+        if (said) said.textContent = error ? "Preview: " + error.textContent : "Preview updated.";
+      } catch (e) {
+        // offline or the server went away: the button still works
+      } finally {
+        if (mine === latest) preview.setAttribute("aria-busy", "false");
+      }
+    };
+    const later = () => { clearTimeout(timer); timer = setTimeout(refresh, 400); };
+    form.addEventListener("change", later);
+    form.addEventListener("input", (e) => { if (e.target.type === "number" || e.target.type === "text") later(); });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("form.decisions").forEach(livePreview);
     const table = document.querySelector("table#deployments[data-stream]");
     if (table) deploymentsTable(table);
     const status = document.querySelector("section#status[data-stream]");
