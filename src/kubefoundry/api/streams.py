@@ -39,10 +39,9 @@ from starlette.types import Send
 
 from kubefoundry.api import deps, sse
 from kubefoundry.api.errors import RESPONSES as ERRORS
-from kubefoundry.cluster import watching as following
 from kubefoundry.cluster.connecting import Connection
-from kubefoundry.core.errors import KubeFoundryError, NotFoundError
-from kubefoundry.deploy import deploying, phases
+from kubefoundry.core.errors import NotFoundError
+from kubefoundry.deploy import deploying, logs, phases
 from kubefoundry.deploy.watching import DeploymentCache
 
 COALESCE_S = 0.25  # a burst of changes becomes one event
@@ -213,19 +212,19 @@ def router() -> APIRouter:
         pod: Annotated[str | None, Query(max_length=253)] = None,
         container: Annotated[str | None, Query(max_length=63)] = None,
     ) -> Any:
-        """The last ``tail`` lines of each pod's log (or of ``pod``; ``container`` for pods
-        of several); ``follow=true`` streams them as they come. A pod whose log cannot be
-        read (not started, or a kwok pod, which has none) is named in ``problems``."""
+        """The last ``tail`` lines of each pod's log (or of ``pod``; ``container`` for another
+        than the engine's); ``follow=true`` streams them as they come. A pod whose log cannot
+        be read (not started, or a kwok pod, which has none) is named in ``problems``."""
         await run_in_threadpool(_visible_root, request, found, name, namespace)
-        pods = _pods(found, name=name, namespace=namespace, pod=pod)
+        chosen = logs.choose(
+            found.pods(name, namespace), deployment=name, pod=pod, container=container
+        )
         if follow:
-            opened = [
-                (p, following.LogStream(conn, pod=p, namespace=namespace, container=container))
-                for p in pods
-            ]
-            return _Stream(_log_frames(opened, tail=tail))
-        read = await run_in_threadpool(_tails, conn, pods, namespace, container, tail)
-        return LogsBody(pods=read[0], problems=read[1])
+            return _Stream(
+                _log_frames(logs.Following(conn, chosen, namespace=namespace, lines=tail))
+            )
+        read = await run_in_threadpool(logs.tails, conn, chosen, namespace=namespace, lines=tail)
+        return LogsBody(pods=read.lines, problems=read.problems)
 
     return router
 
@@ -276,84 +275,30 @@ async def _status_frames(
                 return
 
 
-async def _log_frames(
-    opened: list[tuple[str, following.LogStream]], *, tail: int
-) -> AsyncIterator[str]:
-    """Each pod's lines as they come, from one thread per pod into this event loop."""
+async def _log_frames(following: logs.Following) -> AsyncIterator[str]:
+    """Each pod's lines as ``deploy/logs`` follows them, from its threads into this loop."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, str, str | None]] = asyncio.Queue()
+    queue: asyncio.Queue[logs.Entry] = asyncio.Queue()
 
-    def pump(pod: str, stream: following.LogStream) -> None:
-        def put(kind: str, text: str | None) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody listens
-                loop.call_soon_threadsafe(queue.put_nowait, (pod, kind, text))
+    def deliver(entry: logs.Entry) -> None:  # on a pod's thread
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody listens
+            loop.call_soon_threadsafe(queue.put_nowait, entry)
 
-        try:
-            for line in stream.lines(tail=tail):
-                put("log", line)
-            put("end", None)
-        except KubeFoundryError as exc:
-            put("problem", _no_logs(pod, exc))
-
-    threads = [
-        threading.Thread(target=pump, args=(p, s), name=f"logs-{p}", daemon=True) for p, s in opened
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        left = len(threads)
+    with following.start(deliver):
+        left = len(following.pods)
         while left:
             try:
-                pod, kind, text = await asyncio.wait_for(queue.get(), sse.KEEPALIVE_S)
+                entry = await asyncio.wait_for(queue.get(), sse.KEEPALIVE_S)
             except TimeoutError:
                 yield sse.KEEPALIVE
                 continue
-            if kind == "log":
-                yield sse.event("log", {"pod": pod, "line": text})
+            if entry.kind == "line":
+                yield sse.event("log", {"pod": entry.pod, "line": entry.text})
                 continue
             left -= 1
-            if kind == "problem":
-                yield sse.event("problem", {"pod": pod, "message": text})
-        yield sse.event("end", {"pods": [p for p, _ in opened]})
-    finally:
-        for _, stream in opened:
-            stream.close()
-
-
-def _pods(found: DeploymentCache, *, name: str, namespace: str, pod: str | None) -> list[str]:
-    names = [str(p["metadata"]["name"]) for p in found.pods(name, namespace)]
-    if pod is None:
-        return names
-    if pod not in names:
-        from kubefoundry.core import naming
-
-        raise NotFoundError(
-            kind="pod",
-            name=pod,
-            suggestions=naming.suggest(pod, names),
-            hint=f"Deployment {name} has "
-            + (f"these pods: {', '.join(names)}." if names else "no pods yet."),
-        )
-    return [pod]
-
-
-def _tails(
-    conn: Connection, pods: list[str], namespace: str, container: str | None, tail: int
-) -> tuple[dict[str, list[str]], dict[str, str]]:
-    lines: dict[str, list[str]] = {}
-    problems: dict[str, str] = {}
-    for pod in pods:
-        try:
-            lines[pod] = following.LogStream(
-                conn, pod=pod, namespace=namespace, container=container
-            ).tail(tail)
-        except KubeFoundryError as exc:
-            lines[pod], problems[pod] = [], _no_logs(pod, exc)
-    return lines, problems
-
-
-def _no_logs(pod: str, exc: KubeFoundryError) -> str:
-    return f"No logs from pod {pod}: {exc.message}" + (f" {exc.hint}" if exc.hint else "")
+            if entry.kind == "problem":
+                yield sse.event("problem", {"pod": entry.pod, "message": entry.text})
+        yield sse.event("end", {"pods": following.pods})
 
 
 def _event_key(row: dict[str, Any]) -> tuple[Any, ...]:

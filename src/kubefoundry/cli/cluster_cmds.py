@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from kubefoundry.deploy import phases
+    from kubefoundry.deploy.logs import Source
 
 Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")]
 Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
@@ -278,37 +279,72 @@ def logs(
     name: Annotated[str, typer.Argument(help="Deployment name.")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new lines.")] = False,
     tail: Annotated[int, typer.Option("--tail", min=1, help="Lines from the end.")] = 100,
+    pod: Annotated[str | None, typer.Option("--pod", help="Only this pod.")] = None,
+    container: Annotated[
+        str | None,
+        typer.Option("--container", "-c", help="Another container than the engine's."),
+    ] = None,
     namespace: requesting.Namespace = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
-    """The engine's log lines (the first pod's; every pod's with several replicas)."""
-    from kubefoundry.cluster import inspecting
-    from kubefoundry.deploy import deploying
+    """The engine's log lines from every pod of a deployment (or --pod); a pod whose log
+    cannot be read is named on stderr."""
+    from kubefoundry.deploy import logs as reading
 
     conn = _connect(kubeconfig, context, namespace)
-    deploying.find(conn, name=name, namespace=conn.namespace)  # or: not found, close matches
-    found = inspecting.pods(conn, name=name, namespace=conn.namespace)
-    if not found:
+    chosen = reading.sources(
+        conn, name=name, namespace=conn.namespace, pod=pod, container=container
+    )
+    if not chosen:
         raise InvalidInputError(
             f"Deployment {name!r} in namespace {conn.namespace} has no pods yet.",
             hint=f"`kubefoundry status {name}` says what it is waiting for.",
         )
-    for pod in found[: 1 if follow else len(found)]:
-        pod_name = pod["metadata"]["name"]
-        if len(found) > 1 and not follow:
-            print(f"==> {pod_name} <==")
-        if follow:
-            for line in inspecting.follow_logs(
-                conn, pod=pod_name, namespace=conn.namespace, tail=tail
-            ):
-                print(line, flush=True)
+    if follow:
+        _follow(conn, chosen, tail=tail)
+    else:
+        _tails(conn, chosen, tail=tail)
+
+
+def _tails(conn: Any, chosen: list[Source], *, tail: int) -> None:
+    """Each pod's last lines, under ``==> pod <==`` when there are several (as ``tail``)."""
+    from kubefoundry.deploy import logs as reading
+
+    read = reading.tails(conn, chosen, namespace=conn.namespace, lines=tail)
+    for pod, lines in read.lines.items():
+        if len(chosen) > 1:
+            print(f"==> {pod} <==")
+        if pod in read.problems:
+            _no_logs(read.problems[pod])
         else:
-            print(
-                "\n".join(
-                    inspecting.log_tail(conn, pod=pod_name, namespace=conn.namespace, lines=tail)
-                )
-            )
+            print("\n".join(lines), flush=True)
+
+
+def _follow(conn: Any, chosen: list[Source], *, tail: int) -> None:
+    """Every pod's lines as they come, ``==> pod <==`` when the pod changes (as ``tail -f``);
+    exit 2 when no pod's log could be followed."""
+    from kubefoundry.deploy import logs as reading
+
+    last, failed = None, 0
+    with reading.Following(conn, chosen, namespace=conn.namespace, lines=tail) as following:
+        for entry in following:
+            if entry.kind == "problem":
+                failed += 1
+                _no_logs(entry.text)
+            elif entry.kind == "line":
+                if len(chosen) > 1 and entry.pod != last:
+                    print(f"==> {entry.pod} <==")
+                last = entry.pod
+                print(entry.text, flush=True)
+    if failed == len(chosen):
+        raise typer.Exit(2)  # nothing could be followed: an error, as before
+
+
+def _no_logs(problem: str) -> None:
+    from rich.text import Text
+
+    output.stderr().print(Text.assemble(("warning: ", "yellow"), problem))
 
 
 def delete(

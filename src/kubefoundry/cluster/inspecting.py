@@ -10,16 +10,15 @@ asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from kubefoundry.cluster import errors, transport
+from kubefoundry.cluster import errors
 from kubefoundry.cluster.connecting import Connection
 from kubefoundry.core import identity
 
@@ -105,32 +104,6 @@ def log_tail(conn: Connection, *, pod: str, namespace: str, lines: int = 20) -> 
     except ApiException:
         return []  # not started yet
     return str(text).splitlines()
-
-
-def follow_logs(
-    conn: Connection, *, pod: str, namespace: str, container: str | None = None, tail: int = 100
-) -> Iterator[str]:
-    core = client.CoreV1Api(conn.api)
-    try:
-        stream = core.read_namespaced_pod_log(
-            pod,
-            namespace,
-            container=container,
-            follow=True,
-            tail_lines=tail,
-            _preload_content=False,
-        )
-    except ApiException as exc:
-        raise errors.translate(
-            exc, verb="get", kind="pods/log", name=pod, namespace=namespace
-        ) from None
-    try:
-        for line in stream:
-            raw: Any = line
-            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-            yield text.rstrip("\n")
-    except urllib3.exceptions.HTTPError as exc:  # the connection dropped while following
-        raise transport.failure(exc, conn.endpoint) from None
 
 
 def delete(conn: Connection, kinds: Iterable[Kind], *, name: str, namespace: str) -> list[str]:
