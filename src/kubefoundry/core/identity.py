@@ -115,9 +115,7 @@ def spec_of(obj: Mapping[str, Any]) -> DeploymentSpec | None:
         return None
 
 
-def with_spec(
-    manifests: Iterable[dict[str, Any]], spec: DeploymentSpec
-) -> list[dict[str, Any]]:
+def with_spec(manifests: Iterable[dict[str, Any]], spec: DeploymentSpec) -> list[dict[str, Any]]:
     """``manifests`` with the spec annotation on the root (a copy of it; the others as is)."""
     out: list[dict[str, Any]] = []
     for obj in manifests:
