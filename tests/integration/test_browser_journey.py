@@ -74,6 +74,12 @@ def test_browse_deploy_follow_to_ready_scale_and_delete(server: str, namespace: 
             expect(page.locator(".phases li.current")).to_have_text("ready")
             expect(page.locator("#events tbody tr").first).not_to_have_class("empty")
             shots(page, "deployment", shoot)
+            # A laptop, a wide monitor and a phone: nothing runs off the side of the page.
+            for width, height in ((1024, 700), (1920, 1080), (390, 844)):
+                page.set_viewport_size({"width": width, "height": height})
+                wide = page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= width, f"{wide}px wide at a {width}px window"
+            page.set_viewport_size({"width": 1280, "height": 800})
 
             page.get_by_label("Replicas").fill("2")
             page.get_by_role("button", name="Scale").click()

@@ -134,11 +134,11 @@ def create_app(
         dependencies=[guard],
     )
     def get_model(name: str) -> dict[str, Any]:
-        """One curated model by alias or Hugging Face id (404 with close matches)."""
-        from kubefoundry.catalog import models
-        from kubefoundry.deploy import views
+        """One model: a curated one by name, alias or id, or any Hugging Face id (its
+        config.json read from the Hub, as plan and render read it); 404 with close names."""
+        from kubefoundry.deploy import rendering, views
 
-        return views.catalog_row(models.ModelCatalog.load().get(name))
+        return views.catalog_row(rendering.model_entry(name))
 
     @app.get(f"{API}/gpus", response_model=list[GpuRow], dependencies=[guard])
     def list_gpus() -> list[dict[str, Any]]:

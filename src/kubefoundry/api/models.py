@@ -20,7 +20,8 @@ class FitRow(BaseModel):
 
 
 class ModelRow(BaseModel):
-    """A curated model: what it is and what serving it involves."""
+    """A model, curated or read from the Hub: what it is and what serving it involves (what
+    the Hub's config.json does not say, e.g. the licence, is null)."""
 
     id: str = Field(description="Hugging Face id.")
     name: str
@@ -30,8 +31,11 @@ class ModelRow(BaseModel):
     native_dtype: str
     quantization: str | None
     context_length: int
-    gated: bool | None
-    license: str
+    gated: bool | None = Field(
+        description="Whether Hugging Face serves it only to accounts "
+        "that accepted its terms; null when not known."
+    )
+    license: str | None
     task: str
     engines: list[str]
     aliases: list[str] = Field(description="Short names the planner takes (the first is ours).")

@@ -67,9 +67,9 @@ def router(templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/models/{name:path}/deploy")
     def deploy_form(request: Request, name: str) -> HTMLResponse:
-        entry = _model(name)
-        if isinstance(entry, NotFoundError):
-            return page(request, "not_found.html", 404, error=entry)
+        entry = model_or_error(name)
+        if isinstance(entry, KubeFoundryError):
+            return page(request, "not_found.html", http_status(entry), error=entry)
         form = _decisions(request.query_params, model=entry.id)
         return _deploy_page(request, page, entry, form)
 
@@ -79,9 +79,9 @@ def router(templates: Jinja2Templates) -> APIRouter:
 
         posted = await request.form()
         model = str(posted.get("model", ""))[:200]
-        entry = _model(model)
-        if isinstance(entry, NotFoundError):
-            return page(request, "not_found.html", 404, error=entry)
+        entry = model_or_error(model)
+        if isinstance(entry, KubeFoundryError):
+            return page(request, "not_found.html", http_status(entry), error=entry)
         form = _decisions(posted, model=entry.id)
         try:
             spec = _spec(entry.id, form)
@@ -109,7 +109,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
             return page(
                 request,
                 "no_cluster.html",
-                _status(exc),
+                http_status(exc),
                 error=exc,
                 what="Deployments",
                 connection=panel(request),
@@ -139,7 +139,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
             return page(
                 request,
                 "no_cluster.html",
-                _status(exc),
+                http_status(exc),
                 error=exc,
                 what=name,
                 connection=panel(request),
@@ -175,7 +175,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
             return page(
                 request,
                 "deployment.html",
-                _status(exc),
+                http_status(exc),
                 namespace=namespace,
                 name=name,
                 status=deploying.status(conn, name=name, namespace=namespace),
@@ -217,7 +217,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
             return page(
                 request,
                 "no_cluster.html",
-                _status(exc),
+                http_status(exc),
                 error=exc,
                 what=name,
                 connection=panel(request),
@@ -236,7 +236,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
             return page(
                 request,
                 "no_cluster.html",
-                _status(exc),
+                http_status(exc),
                 error=exc,
                 what=name,
                 connection=panel(request),
@@ -255,7 +255,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
             return page(
                 request,
                 "no_cluster.html",
-                _status(exc),
+                http_status(exc),
                 error=exc,
                 what="Cluster",
                 connection=panel(request),
@@ -315,7 +315,7 @@ def _deploy_page(
         refused = None
     code = 200
     if refused is not None:
-        code = _status(refused)
+        code = http_status(refused)
     elif problems or misfit:
         code = 422
     response: HTMLResponse = page(
@@ -407,16 +407,24 @@ def panel(request: Request) -> dict[str, Any]:
     return state
 
 
-def _model(name: str) -> Any:
-    from kubefoundry.catalog import models
+def _entry_or_none(name: str) -> Any:
+    found = model_or_error(name)
+    return None if isinstance(found, KubeFoundryError) else found
+
+
+def model_or_error(name: str) -> Any:
+    """The model's entry (the catalog, else any Hugging Face id read from the Hub, as plan
+    and render resolve it), or the error the page shows instead: a NotFoundError with close
+    names, or why the Hub could not be read."""
+    from kubefoundry.deploy import rendering
 
     try:
-        return models.ModelCatalog.load().get(name)
-    except NotFoundError as exc:
+        return rendering.model_entry(name)
+    except KubeFoundryError as exc:
         return exc
 
 
-def _status(exc: KubeFoundryError) -> int:
+def http_status(exc: KubeFoundryError) -> int:
     """The HTTP status a page answers for a refusal: the API's, for the same error."""
     if isinstance(exc, NotFoundError):
         return 404
@@ -570,7 +578,7 @@ def _edit_page(
         return page(  # type: ignore[no-any-return]
             request,
             "no_cluster.html",
-            _status(exc),
+            http_status(exc),
             error=exc,
             what=name,
             connection=panel(request),
@@ -593,7 +601,9 @@ def _edit_page(
     if isinstance(refused, SpecError):
         problems = {FIELD_INPUT.get(p.field, p.field): p.message for p in refused.problems}
         refused = None
-    code = 200 if not (refused or problems or misfit) else (_status(refused) if refused else 422)
+    code = (
+        200 if not (refused or problems or misfit) else (http_status(refused) if refused else 422)
+    )
     return page(  # type: ignore[no-any-return]
         request,
         "edit.html",
@@ -606,6 +616,8 @@ def _edit_page(
         misfit=misfit,
         refused=refused,
         problems=problems,
-        entry=None if isinstance(entry := _model(stored.model), NotFoundError) else entry,
+        entry=None
+        if isinstance(entry := model_or_error(stored.model), KubeFoundryError)
+        else entry,
         **_choices(facts),
     )

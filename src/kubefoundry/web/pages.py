@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from kubefoundry import __version__
-from kubefoundry.core.errors import DoesNotFitError, NotFoundError
+from kubefoundry.core.errors import DoesNotFitError, KubeFoundryError, NotFoundError
 from kubefoundry.core.spec import DeploymentSpec, SpecError
 from kubefoundry.web import cards, deployments, login, remedies, settings
 
@@ -122,9 +122,9 @@ def _router(templates: Jinja2Templates) -> APIRouter:
     def render(request: Request, name: str, tier: str = "better") -> HTMLResponse:
         from kubefoundry.deploy import rendering
 
-        entry = _model(name)
-        if isinstance(entry, NotFoundError):
-            return page(request, "not_found.html", 404, error=entry)
+        entry = deployments.model_or_error(name)
+        if isinstance(entry, KubeFoundryError):
+            return page(request, "not_found.html", deployments.http_status(entry), error=entry)
         form = _form(request)
         try:
             spec = _spec(entry.id, tier, form)
@@ -151,9 +151,9 @@ def _router(templates: Jinja2Templates) -> APIRouter:
         from kubefoundry.deploy import rendering, views
         from kubefoundry.planning import tiers, workloads
 
-        entry = _model(name)
-        if isinstance(entry, NotFoundError):
-            return page(request, "not_found.html", 404, error=entry)
+        entry = deployments.model_or_error(name)
+        if isinstance(entry, KubeFoundryError):
+            return page(request, "not_found.html", deployments.http_status(entry), error=entry)
         form = _form(request)
         path = f"/models/{entry.id}"
         shown: list[cards.Card] = []
@@ -185,16 +185,6 @@ def _router(templates: Jinja2Templates) -> APIRouter:
         )
 
     return router
-
-
-def _model(name: str) -> Any:
-    """The catalog entry, or the NotFoundError with its close names (the page shows them)."""
-    from kubefoundry.catalog import models
-
-    try:
-        return models.ModelCatalog.load().get(name)
-    except NotFoundError as exc:
-        return exc
 
 
 def _gpu_names() -> dict[str, str]:
