@@ -152,3 +152,15 @@ def test_the_first_command_serves_the_catalog_and_offers_a_sandbox(
         _, err = proc.communicate(timeout=20)
     assert "Traceback" not in err
     assert "No kubeconfig" in err, err[-2000:]
+
+
+def test_every_image_the_readme_shows_exists() -> None:
+    """The screenshots the browser tests write (KUBEFOUNDRY_SCREENSHOTS=1) and the README
+    shows: none missing, none a stub."""
+    shown = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text())
+    assert len(shown) >= 16
+    for path in shown:
+        image = REPO / path
+        assert image.is_file(), path
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+        assert image.stat().st_size > 10_000, path
