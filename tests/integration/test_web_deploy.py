@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from kubernetes import client
-from tests.support import controlplane
+from tests.support import controlplane, forms
 
 from kubefoundry.api.app import create_app
 from kubefoundry.cluster import connecting
@@ -36,19 +36,6 @@ def web(control_plane: controlplane.ControlPlane, namespace: str) -> Iterator[Te
     app = create_app(cluster=Target(kubeconfig=control_plane.kubeconfig, namespace=namespace))
     with TestClient(app, follow_redirects=False) as client:
         yield client
-
-
-def _csrf(page: str) -> dict[str, str]:
-    """The CSRF field a form carries, when the server puts one in (empty otherwise)."""
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    return {"csrf": found.group(1)} if found else {}
-
-
-def _hidden(page: str, action: str) -> dict[str, str]:
-    """The hidden inputs of the form posting to ``action``: what the Deploy button sends."""
-    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', page, re.S)
-    assert form, f"no form posting to {action}"
-    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(0)))
 
 
 def test_deploy_follow_edit_and_delete_through_the_pages(
@@ -73,7 +60,7 @@ def test_deploy_follow_edit_and_delete_through_the_pages(
     assert button is not None
     assert "disabled" not in button.group(0)
 
-    posted = _hidden(form.text, "/deployments")
+    posted = forms.hidden(form.text, "/deployments")
     assert posted["model"] == "Qwen/Qwen2.5-1.5B-Instruct"
     assert posted["namespace"] == namespace
     applied = web.post("/deployments", data=posted)
@@ -171,7 +158,7 @@ def test_deploy_follow_edit_and_delete_through_the_pages(
     assert "4096" not in args(), "a preview applies nothing"
     applied = web.post(
         f"/deployments/{namespace}/{name}/edit",
-        data={"context_length": "4096", **_csrf(preview.text)},
+        data={"context_length": "4096", **forms.csrf(preview.text)},
     )
     assert applied.status_code == 303, applied.text
     assert applied.headers["location"] == f"/deployments/{namespace}/{name}?updated=1"
@@ -181,7 +168,7 @@ def test_deploy_follow_edit_and_delete_through_the_pages(
     assert stored is not None
     assert stored.context_length == 4096
 
-    deleted = web.post(f"/deployments/{namespace}/{name}/delete", data=_csrf(shown.text))
+    deleted = web.post(f"/deployments/{namespace}/{name}/delete", data=forms.csrf(shown.text))
     assert deleted.status_code == 303
     after = web.get(deleted.headers["location"])
     assert "model cache" in after.text
@@ -204,7 +191,7 @@ def test_a_refused_deploy_is_shown_on_the_form_and_applies_nothing(
             "namespace": namespace,
             "gpu": "H200",
             "monitoring": "none",
-            **_csrf(form.text),
+            **forms.csrf(form.text),
         },
     )
     assert refused.status_code == 422, refused.text

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from kubernetes import client
-from tests.support import controlplane
+from tests.support import controlplane, forms
 from tests.support.rendering import CANARY
 
 from kubefoundry.api.app import create_app
@@ -29,12 +29,6 @@ def web(control_plane: controlplane.ControlPlane, namespace: str) -> Iterator[Te
         yield c
 
 
-def _csrf(page: str) -> dict[str, str]:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found
-    return {"csrf": found.group(1)}
-
-
 def test_the_token_goes_into_a_secret_and_never_back_to_the_page(
     web: TestClient, namespace: str, api_client: client.ApiClient
 ) -> None:
@@ -44,14 +38,15 @@ def test_the_token_goes_into_a_secret_and_never_back_to_the_page(
 
     refused = web.post(
         "/settings/hf-token",
-        data={"token": "has spaces " + CANARY, "namespace": namespace, **_csrf(shown.text)},
+        data={"token": "has spaces " + CANARY, "namespace": namespace, **forms.csrf(shown.text)},
     )
     assert refused.status_code == 422
     assert 'id="token-error"' in refused.text
     assert CANARY not in refused.text
 
     saved = web.post(
-        "/settings/hf-token", data={"token": TOKEN, "namespace": namespace, **_csrf(shown.text)}
+        "/settings/hf-token",
+        data={"token": TOKEN, "namespace": namespace, **forms.csrf(shown.text)},
     )
     assert saved.status_code == 303, saved.text
     after = web.get(saved.headers["location"])

@@ -9,18 +9,13 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.support import forms
 
 from kubefoundry.api.app import create_app
 
 
 def _client() -> TestClient:
     return TestClient(create_app(), follow_redirects=False)
-
-
-def _csrf(page: str) -> dict[str, str]:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, "every form carries the CSRF field"
-    return {"csrf": found.group(1)}
 
 
 def test_prices_saved_through_the_form_price_the_next_plan() -> None:
@@ -30,7 +25,7 @@ def test_prices_saved_through_the_form_price_the_next_plan() -> None:
     assert 'id="price-L4"' in shown.text
     assert "No cluster to keep it in" in shown.text  # the token needs a cluster
 
-    saved = web.post("/settings/gpu-prices", data={"price-L4": "0.4", **_csrf(shown.text)})
+    saved = web.post("/settings/gpu-prices", data={"price-L4": "0.4", **forms.csrf(shown.text)})
     assert saved.status_code == 303, saved.text
     again = web.get(saved.headers["location"])
     assert "Prices saved" in again.text
@@ -54,7 +49,7 @@ def test_bad_prices_are_refused_by_field_and_nothing_is_stored() -> None:
     shown = web.get("/settings")
     refused = web.post(
         "/settings/gpu-prices",
-        data={"price-L4": "cheap", "price-H100-80GB-SXM": "-2", **_csrf(shown.text)},
+        data={"price-L4": "cheap", "price-H100-80GB-SXM": "-2", **forms.csrf(shown.text)},
     )
     assert refused.status_code == 422
     assert 'id="price-L4-error"' in refused.text

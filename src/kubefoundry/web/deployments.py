@@ -106,14 +106,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
         except ForbiddenError as exc:  # a namespace the user may not read: say so, in place
             rows, hidden, refused = [], [], exc
         except KubeFoundryError as exc:
-            return page(
-                request,
-                "no_cluster.html",
-                http_status(exc),
-                error=exc,
-                what="Deployments",
-                connection=panel(request),
-            )
+            return _no_cluster(request, page, exc, what="Deployments")
         return page(
             request,
             "deployments.html",
@@ -136,14 +129,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
         except NotFoundError as exc:
             return page(request, "not_found.html", 404, error=exc)
         except KubeFoundryError as exc:
-            return page(
-                request,
-                "no_cluster.html",
-                http_status(exc),
-                error=exc,
-                what=name,
-                connection=panel(request),
-            )
+            return _no_cluster(request, page, exc, what=name)
         return page(
             request,
             "deployment.html",
@@ -214,14 +200,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
         except NotFoundError as exc:
             return page(request, "not_found.html", 404, error=exc)
         except KubeFoundryError as exc:
-            return page(
-                request,
-                "no_cluster.html",
-                http_status(exc),
-                error=exc,
-                what=name,
-                connection=panel(request),
-            )
+            return _no_cluster(request, page, exc, what=name)
         return RedirectResponse(f"/deployments/{namespace}/{name}?updated=1", status_code=303)
 
     @router.post("/deployments/{namespace}/{name}/delete")
@@ -233,14 +212,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
         except NotFoundError as exc:
             return page(request, "not_found.html", 404, error=exc)
         except KubeFoundryError as exc:
-            return page(
-                request,
-                "no_cluster.html",
-                http_status(exc),
-                error=exc,
-                what=name,
-                connection=panel(request),
-            )
+            return _no_cluster(request, page, exc, what=name)
         query = urllib.parse.urlencode({"namespace": namespace, "deleted": name})
         return RedirectResponse(f"/deployments?{query}", status_code=303)
 
@@ -252,14 +224,7 @@ def router(templates: Jinja2Templates) -> APIRouter:
             conn = _services(request).own_connection(request)
             facts, hidden = discovering.discover(conn)
         except KubeFoundryError as exc:
-            return page(
-                request,
-                "no_cluster.html",
-                http_status(exc),
-                error=exc,
-                what="Cluster",
-                connection=panel(request),
-            )
+            return _no_cluster(request, page, exc, what="Cluster")
         return page(
             request,
             "cluster.html",
@@ -424,6 +389,20 @@ def model_or_error(name: str) -> Any:
         return exc
 
 
+def _no_cluster(request: Request, page: Any, exc: KubeFoundryError, *, what: str) -> HTMLResponse:
+    """The page for a cluster that cannot be used (none given, unreachable, refusing): the
+    error, its fix, and the cluster panel (the sandbox, a kubeconfig)."""
+    answer: HTMLResponse = page(
+        request,
+        "no_cluster.html",
+        http_status(exc),
+        error=exc,
+        what=what,
+        connection=panel(request),
+    )
+    return answer
+
+
 def http_status(exc: KubeFoundryError) -> int:
     """The HTTP status a page answers for a refusal: the API's, for the same error."""
     if isinstance(exc, NotFoundError):
@@ -575,14 +554,7 @@ def _edit_page(
     except NotFoundError as exc:
         return page(request, "not_found.html", 404, error=exc)  # type: ignore[no-any-return]
     except KubeFoundryError as exc:
-        return page(  # type: ignore[no-any-return]
-            request,
-            "no_cluster.html",
-            http_status(exc),
-            error=exc,
-            what=name,
-            connection=panel(request),
-        )
+        return _no_cluster(request, page, exc, what=name)
     edited = _edited(values, current)
     changes = _changes(current, edited)
     update = misfit = None
