@@ -61,4 +61,12 @@ def test_a_form_post_without_the_csrf_field_is_refused() -> None:
     web = _client()
     refused = web.post("/settings/gpu-prices", data={"price-L4": "0.4"})
     assert refused.status_code == 403
+    assert refused.json()["error"] == "csrf"
+    # A browser asking for a page gets the refusal as one, saying the same.
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = web.post("/settings/gpu-prices", data={"price-L4": "0.4"}, headers=browser)
+    assert page.status_code == 403
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Refused</h1>" in page.text
+    assert "CSRF token is missing" in page.text
     assert web.get("/api/v1/settings").json()["gpu_prices"] == {}

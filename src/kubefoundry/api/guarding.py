@@ -20,6 +20,7 @@ form, a stream) cannot forget it. For each HTTP request it:
 
 from __future__ import annotations
 
+import html
 import urllib.parse
 
 import anyio
@@ -60,7 +61,8 @@ class Middleware:
             if scope.get("method") in UNSAFE and found.via != "header":
                 receive = await self._check_csrf(scope, headers, receive, found)
         except auth.RefusedError as refused:
-            await _refuse(refused, send, websocket=scope["type"] == "websocket")
+            page = not _is_api(scope["path"]) and "text/html" in headers.get("accept", "")
+            await _refuse(refused, send, websocket=scope["type"] == "websocket", page=page)
             return
         scope.setdefault("state", {})["auth"] = found
         path = scope["path"]
@@ -218,14 +220,23 @@ def _with_cookie(send: Send, session: str, scope: Scope) -> Send:
     return wrapped
 
 
-async def _refuse(refused: auth.RefusedError, send: Send, *, websocket: bool = False) -> None:
+async def _refuse(
+    refused: auth.RefusedError, send: Send, *, websocket: bool = False, page: bool = False
+) -> None:
+    """The refusal as the API's JSON error body, or, for a browser asking for a page (a form
+    posted without its CSRF token, from another site), as a small page saying the same."""
     if websocket:
         await send({"type": "websocket.close", "code": 1008})
         return
-    body = ErrorBody(error=refused.error, message=refused.message, hint=refused.hint)
-    data = body.model_dump_json().encode()
+    if page:
+        data = _refusal_page(refused).encode()
+        kind = b"text/html; charset=utf-8"
+    else:
+        body = ErrorBody(error=refused.error, message=refused.message, hint=refused.hint)
+        data = body.model_dump_json().encode()
+        kind = b"application/json"
     headers: list[tuple[bytes, bytes]] = [
-        (b"content-type", b"application/json"),
+        (b"content-type", kind),
         (b"content-length", str(len(data)).encode()),
     ]
     if refused.status == 401:
@@ -246,3 +257,18 @@ async def _redirect_to_login(scope: Scope, send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b""})
+
+
+def _refusal_page(refused: auth.RefusedError) -> str:
+    """A refusal as a page (the pages' stylesheet, a way back); every value escaped."""
+    message, hint = html.escape(refused.message), html.escape(refused.hint or "")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="color-scheme" content="light dark"><title>Refused · KubeFoundry</title>'
+        '<link rel="stylesheet" href="/static/style.css"></head><body>'
+        '<a class="skip" href="#main">Skip to content</a><main id="main">'
+        f'<h1>Refused</h1><div class="refused" role="alert"><p><strong>{message}</strong></p>'
+        f"<p>{hint}</p><p>Nothing was changed.</p></div>"
+        '<p><a href="/">Back to the catalog</a></p></main></body></html>\n'
+    )
