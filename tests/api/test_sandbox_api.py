@@ -2,9 +2,10 @@
 
 The job's bookkeeping (one start at a time, its progress, failures, stop) runs against
 ``FakeSandbox``, a fake of ``sandbox.managing``'s ``up``/``down``/``status``: a real start takes
-seconds to minutes and is exercised in ``tests/integration/test_sandbox_started_by_api.py``. Go missing
-is the real check with an empty PATH; ``kubefoundry serve`` with no kubeconfig is the real
-process. The panel fragment is rendered from the real template.
+seconds to minutes and is exercised in
+``tests/integration/test_sandbox_started_by_api.py``. Go missing is the real check with an
+empty PATH; ``kubefoundry serve`` with no kubeconfig is the real process. The panel fragment
+is rendered from the real template.
 """
 
 from __future__ import annotations

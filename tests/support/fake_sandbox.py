@@ -1,6 +1,7 @@
 """A fake of ``sandbox.managing``'s ``up``/``down``/``status`` for the tests of the sandbox
 started from the web page: a real start takes seconds to minutes (the integration test
-``tests/integration/test_sandbox_started_by_api.py`` makes one), the job's bookkeeping does not need it."""
+``tests/integration/test_sandbox_started_by_api.py`` makes one), the job's bookkeeping does
+not need it."""
 
 from __future__ import annotations
 

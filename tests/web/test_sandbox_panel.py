@@ -1,10 +1,11 @@
 """The cluster panel's sandbox button in a real browser (Debian's Chromium, Playwright).
 
 The app is the real one, served by uvicorn in this process so that its sandbox job can start
-``FakeSandbox`` (a real start takes seconds to minutes; ``tests/integration/test_sandbox_started_by_api``
-makes one). The panel is the real fragment and script, on a bare page that carries the
-session's CSRF token the way the site's pages do: click, see the progress arrive in the live
-region, see the page reload once the (fake) sandbox is up.
+``FakeSandbox`` (a real start takes seconds to minutes;
+``tests/integration/test_sandbox_started_by_api`` makes one). The panel is the real
+fragment and script, on a bare page that carries the session's CSRF token the way the
+site's pages do: click, see the progress arrive in the live region, see the page reload
+once the (fake) sandbox is up.
 """
 
 from __future__ import annotations
