@@ -108,3 +108,27 @@ def walk(node: Any) -> Iterator[Any]:
 
 def find(manifests: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [m for m in manifests if m.get("kind") == kind]
+
+
+def replicas(manifests: Sequence[dict[str, Any]], workload: dict[str, Any]) -> int:
+    """The count a workload runs at first: its ``spec.replicas``, or, where a ScaledObject of
+    the set targets it (and so owns the field, which the renderer then leaves out), the
+    ScaledObject's ``minReplicaCount`` (at least 1: created at its kind's default of one, the
+    HPA raises it to the floor; KEDA alone takes it to zero when idle). A workload with
+    neither is a failure, not a 1."""
+    spec = workload["spec"]
+    name, kind = workload["metadata"]["name"], workload["kind"]
+    scalers = [
+        s
+        for s in find(manifests, "ScaledObject")
+        if (
+            s["spec"]["scaleTargetRef"].get("kind", "Deployment"),
+            s["spec"]["scaleTargetRef"]["name"],
+        )
+        == (kind, name)
+    ]
+    assert not (scalers and "replicas" in spec), f"{kind}/{name}: replicas and a ScaledObject"
+    if "replicas" in spec:
+        return int(spec["replicas"])
+    assert len(scalers) == 1, f"{kind}/{name}: no replicas and no ScaledObject targeting it"
+    return max(1, int(scalers[0]["spec"]["minReplicaCount"]))

@@ -203,24 +203,40 @@ def worker(
     }
     if options.cache.enabled:
         spec["volumes"] = [_cache_volume(plan)]
+    adapted = role.scaled and scaling.wants_scaler(plan)
+    # The adapter owns an adapted component's replicas (the webhook refuses a changed count):
+    # leave the field to it, as the Deployments leave theirs to KEDA (scaling.replicas).
     component = _component(
-        plan, options, name=role.component, type_=role.type, replicas=role.replicas, spec=spec
+        plan,
+        options,
+        name=role.component,
+        type_=role.type,
+        replicas=None if adapted else role.replicas,
+        spec=spec,
     )
     component["sharedMemorySize"] = f"{engine.SHM_GIB}Gi"
     if plan.nodes_per_replica > 1:
         component["multinode"] = {"nodeCount": plan.nodes_per_replica}
-    if role.scaled and scaling.wants_scaler(plan):
+    if adapted:
+        # v1beta1 opts in by presence: ``{}`` creates the DGDSA (v1alpha1's ``enabled: true``
+        # converts to it; v1beta1 has no ``enabled`` field, the API server prunes one).
         component["scalingAdapter"] = {}
     return component
 
 
 def _component(
-    plan: Plan, options: Options, *, name: str, type_: str, replicas: int, spec: dict[str, Any]
+    plan: Plan,
+    options: Options,
+    *,
+    name: str,
+    type_: str,
+    replicas: int | None,
+    spec: dict[str, Any],
 ) -> dict[str, Any]:
     component: dict[str, Any] = {
         "name": name,
         "type": type_,
-        "replicas": replicas,
+        **({} if replicas is None else {"replicas": replicas}),
         "podTemplate": {
             "metadata": {"labels": labels.labels(plan, runtime=NAME, component=type_)},
             "spec": spec,
@@ -327,6 +343,10 @@ def _component_at(plan: Plan, role: Role, *path: str | int | Pick) -> At:
 
 
 def _replicas_claim(plan: Plan, role: Role, *, words: str) -> Claim:
+    """A pool's planned count: its ``replicas``, or, where the scaling adapter owns that
+    field, the floor the ScaledObject holds the pool at."""
+    if role.scaled and scaling.wants_scaler(plan):
+        return Claim(role.replicas, _scaler_at(plan, "minReplicaCount"), words)
     return Claim(role.replicas, _component_at(plan, role, "replicas"), words)
 
 

@@ -232,7 +232,7 @@ def deployment(plan: Plan, options: Options, pool: Pool, *, token: Token | None)
         "kind": "Deployment",
         "metadata": labels.metadata(plan, pool.name, runtime=NAME, component=pool.component),
         "spec": {
-            "replicas": pool.replicas,
+            **scaling.replicas(plan, pool.replicas),
             "strategy": {
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
@@ -408,8 +408,16 @@ def _pool_at(pool: Pool, *path: str | int | Pick) -> At:
     return At("Deployment", pool.name, ("spec", *path))
 
 
+def _replicas_at(plan: Plan, pool: Pool) -> At:
+    """Where a pool's planned count lives: its Deployment's ``replicas``, or, where KEDA owns
+    that field (``scaling.replicas``), the floor its ScaledObject starts the pool at."""
+    if scaling.wants_scaler(plan):
+        return At("ScaledObject", pool.name, ("spec", "minReplicaCount"))
+    return _pool_at(pool, "replicas")
+
+
 def _split_decision(plan: Plan, options: Options, pools: list[Pool]) -> claims.Said:
-    counts = [Claim(p.replicas, _pool_at(p, "replicas"), f"{{}} {p.component}") for p in pools]
+    counts = [Claim(p.replicas, _replicas_at(plan, p), f"{{}} {p.component}") for p in pools]
     gpus = Claim(
         pods.gpus_per_pod(plan),
         _pool_at(pools[0], "template", "spec", "containers", Pick("name", "vllm"), "resources",

@@ -119,7 +119,7 @@ def leader_worker_set(plan: Plan, options: Options, *, token: Token | None) -> M
             annotations=labels.root_annotations(plan),
         ),
         "spec": {
-            "replicas": plan.replicas,
+            **scaling.replicas(plan, plan.replicas),
             # A new group needs the old one's GPUs: replace one group at a time, never surge.
             "rolloutStrategy": {
                 "type": "RollingUpdate",

@@ -40,7 +40,6 @@ IMAGE = "ghcr.io/huggingface/text-generation-inference"
 VERSION = "3.3.7"  # last release (2025-12); upstream is in maintenance mode since
 PORT = 8080
 RUNTIME_CLASS = "nvidia"  # the NVIDIA GPU Operator's container runtime
-GPU_NODES = {"nvidia.com/gpu.present": "true"}  # label the GPU Operator puts on GPU nodes
 QUEUE_METRIC = "tgi_queue_size"  # requests waiting for a batch slot, per TGI router
 HUB_SUBDIR = "hub"  # under the cache volume: the layout vLLM's HF_HOME=/models gives
 HUB_CACHE = f"{engine.CACHE_PATH}/{HUB_SUBDIR}"  # so TGI and vLLM share one model cache
@@ -176,7 +175,10 @@ def image(options: Options) -> str:
 
 
 def node_selector(plan: Plan) -> dict[str, str]:
-    return {**GPU_NODES, **plan.node_selector}
+    """The plan's node selector, as every runtime selects: the GPU label of the pool it was
+    planned on. No GPU Operator label of our own: GKE's and EKS's GPU nodes carry none, and
+    the GPU request already keeps the pods off nodes without the GPUs."""
+    return dict(plan.node_selector)
 
 
 def container(plan: Plan, options: Options, *, token: Token | None) -> dict[str, Any]:
@@ -207,7 +209,7 @@ def deployment(plan: Plan, options: Options, *, token: Token | None) -> Manifest
             plan, plan.name, runtime=NAME, component=COMPONENT, annotations=root_annotations(plan)
         ),
         "spec": {
-            "replicas": plan.replicas,
+            **scaling.replicas(plan, plan.replicas),
             # A new pod needs the old one's GPUs: replace, never surge, on a full node.
             "strategy": {
                 "type": "RollingUpdate",

@@ -78,7 +78,7 @@ def deployment(plan: Plan, options: Options, *, token: Token | None) -> Manifest
             annotations=labels.root_annotations(plan),
         ),
         "spec": {
-            "replicas": plan.replicas,
+            **scaling.replicas(plan, plan.replicas),
             # A new pod needs the old one's GPUs: replace, never surge, on a full node.
             "strategy": {
                 "type": "RollingUpdate",

@@ -144,6 +144,16 @@ def test_router_mode_follows_the_workload_with_its_reason(
     assert bool(publishers) == (mode == "kv")
 
 
+def _count(out: base.Rendered, component: dict[str, Any]) -> int:
+    """A component's count: its ``replicas``, or where its scaling adapter owns the field,
+    the floor the ScaledObject holds it at."""
+    if "replicas" in component:
+        return int(component["replicas"])
+    assert "scalingAdapter" in component
+    (scaler,) = rendering.find(out.manifests, "ScaledObject")
+    return int(scaler["spec"]["minReplicaCount"])
+
+
 def test_disaggregation_renders_decode_and_prefill_pools() -> None:
     plan = rendering.plan("qwen3-8b", gpu="H100", gpu_count=1, replicas=3)
     out = RUNTIME.render(plan, base.Options(disaggregated=True, workload="rag"))
@@ -156,14 +166,14 @@ def test_disaggregation_renders_decode_and_prefill_pools() -> None:
         assert transfer is not None
         assert json.loads(transfer)["kv_connector"] == "NixlConnector"
     assert types["prefill"]["replicas"] == 2  # RAG: long prompts, prefill gets more
-    assert types["decode"]["replicas"] == 1
+    assert _count(out, types["decode"]) == 1
     assert _decision(out, "disaggregation").reason
 
 
 def test_disaggregating_one_replica_warns_about_the_extra_gpus() -> None:
     plan = rendering.plan("qwen3-0.6b", gpu="L4", gpu_count=1, replicas=1)
     out = RUNTIME.render(plan, base.Options(disaggregated=True))
-    assert sum(c["replicas"] for c in _workers(out)) == 2
+    assert sum(_count(out, c) for c in _workers(out)) == 2
     assert any("2 GPUs where the plan priced 1" in w for w in out.warnings)
 
 
@@ -182,7 +192,10 @@ def test_autoscaling_drives_the_workers_through_the_scaling_adapter() -> None:
     out = RUNTIME.render(plan, base.Options())
     worker = _components(out)["VllmDecodeWorker"]
     assert worker["scalingAdapter"] == {}
-    assert worker["replicas"] == plan.replicas
+    # The adapter owns the count (its webhook refuses a changed one): none of ours, and the
+    # ScaledObject's floor is the plan's replicas.
+    assert "replicas" not in worker
+    assert _count(out, worker) == plan.replicas
     assert "scalingAdapter" not in _components(out)[dynamo.FRONTEND]
     (scaler,) = rendering.find(out.manifests, "ScaledObject")
     assert scaler["spec"]["scaleTargetRef"] == {
@@ -339,7 +352,7 @@ def test_same_graph_as_upstream_examples(sample: str, disaggregated: bool) -> No
     assert {n: _type(c) for n, c in ours.items()} == {n: _type(c) for n, c in theirs.items()}
     for name, component in ours.items():
         their, our = _sample_main(theirs[name]), _main(component)
-        assert component["replicas"] == theirs[name]["replicas"]
+        assert _count(out, component) == theirs[name]["replicas"]
         assert our.get("command") == their.get("command")
         assert _flag(our.get("args", []), "--model") == _flag(their.get("args", []), "--model")
         (mode, transfer), (their_mode, their_transfer) = _role(our), _role(their)

@@ -333,15 +333,25 @@ def test_every_runtime_and_its_variants_are_sampled() -> None:
     assert {v.rendered.runtime for v in splits} == {"dynamo", "llmd", "kserve"}
 
 
+def _worker_counts(manifests: list[dict[str, Any]]) -> dict[str, int]:
+    """Each component's count: its ``replicas``, or, for the one the scaling adapter owns
+    (no ``replicas`` of ours), the floor its ScaledObject holds it at."""
+    floors = [m["spec"]["minReplicaCount"] for m in manifests if m["kind"] == "ScaledObject"]
+    out = {}
+    for c in manifests[0]["spec"]["components"]:
+        out[c["name"]] = c["replicas"] if "replicas" in c else floors[0]
+    return out
+
+
 def test_the_issues_dynamo_rag_split_says_what_it_renders() -> None:
     out = serve(SAMPLES["dynamo-rag"]).rendered
     (split,) = [s for s in out.said if getattr(s.what, "topic", "") == "disaggregation"]
-    graph = {c["name"]: c["replicas"] for c in out.manifests[0]["spec"]["components"]}
+    graph = _worker_counts(out.manifests)
     assert graph["VllmDecodeWorker"] == graph["VllmPrefillWorker"] == 1
     assert "larger share" not in split.text
     assert "1 decode : 1 prefill" in split.text
     odd = serve(SAMPLES["dynamo-rag-odd"]).rendered
-    graph = {c["name"]: c["replicas"] for c in odd.manifests[0]["spec"]["components"]}
+    graph = _worker_counts(odd.manifests)
     assert (graph["VllmDecodeWorker"], graph["VllmPrefillWorker"]) == (1, 2)
     assert any("prefill gets the larger share" in s.text for s in odd.said)
 

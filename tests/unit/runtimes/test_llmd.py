@@ -242,7 +242,7 @@ def test_engine_args_and_gpus_come_from_the_plan() -> None:
     assert _flag(args, "--tensor-parallel-size") == str(plan.tensor_parallel)
     assert _flag(args, "--max-model-len") == str(plan.max_model_len)
     assert container["resources"]["limits"]["nvidia.com/gpu"] == str(plan.gpu_count)
-    assert deployment["spec"]["replicas"] == plan.replicas
+    assert rendering.replicas(out.manifests, deployment) == plan.replicas
 
 
 @pytest.mark.parametrize(("workload", "more"), [("chat", "decode"), ("rag", "prefill")])
@@ -256,7 +256,7 @@ def test_disaggregation_splits_replicas_labels_roles_and_wires_the_sidecar(
         for d in _pool_deployments(out, plan)
     }
     assert set(by_role) == {"prefill", "decode"}
-    replicas = {role: d["spec"]["replicas"] for role, d in by_role.items()}
+    replicas = {role: rendering.replicas(out.manifests, d) for role, d in by_role.items()}
     assert sum(replicas.values()) == max(plan.replicas, 2)
     other = "decode" if more == "prefill" else "prefill"
     assert replicas[more] > replicas[other]

@@ -87,10 +87,11 @@ def test_what_it_cannot_serve_is_refused_with_the_runtime_to_use(
     ids=["tp8-pp2-2-nodes", "tp8-pp4-4-nodes"],
 )
 def test_a_group_holds_exactly_the_replicas_gpus(plan: Plan, options: base.Options) -> None:
-    lws_object = _lws(RUNTIME.render(plan, options).manifests)
+    manifests = RUNTIME.render(plan, options).manifests
+    lws_object = _lws(manifests)
     size = lws_object["spec"]["leaderWorkerTemplate"]["size"]
     assert size == plan.nodes_per_replica > 1
-    assert lws_object["spec"]["replicas"] == plan.replicas
+    assert rendering.replicas(manifests, lws_object) == plan.replicas
     per_pod = [
         int(_container(lws_object, role)["resources"]["limits"][plan.gpu_resource])
         for role in ("leader", "worker")
@@ -246,7 +247,7 @@ def test_same_substance_as_the_upstream_sample() -> None:
     ours = RUNTIME.render(_multi_node(), base.Options(multi_node="ray")).manifests
     assert {m["kind"] for m in theirs} <= {m["kind"] for m in ours}
     their_lws, our_lws = _lws(tuple(theirs)), _lws(ours)
-    assert our_lws["spec"]["replicas"] == their_lws["spec"]["replicas"]
+    assert rendering.replicas(ours, our_lws) == their_lws["spec"]["replicas"]
     for key in ("size", "restartPolicy"):
         assert (
             our_lws["spec"]["leaderWorkerTemplate"][key]

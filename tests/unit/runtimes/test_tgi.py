@@ -116,13 +116,16 @@ def test_pods_run_on_the_planned_nvidia_gpus() -> None:
     (deployment,) = rendering.find(out.manifests, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["runtimeClassName"] == "nvidia"
-    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true", **plan.node_selector}
+    # The plan's selector (the GKE pool's accelerator label), no GPU Operator label: GKE's
+    # nodes carry none, so nvidia.com/gpu.present would keep TGI off every GKE GPU.
+    assert pod["nodeSelector"] == plan.node_selector
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
     assert pod["tolerations"] == [dict(t) for t in plan.tolerations]
     (container,) = pod["containers"]
     assert container["name"] == "inference"
     assert container["image"] == f"{tgi.IMAGE}:{tgi.VERSION}"
     assert container["resources"]["limits"][plan.gpu_resource] == str(plan.gpu_count)
-    assert deployment["spec"]["replicas"] == plan.replicas
+    assert rendering.replicas(out.manifests, deployment) == plan.replicas
     env = _env(container)
     assert int(env["GRACEFUL_TERMINATION_TIMEOUT"]) < pod["terminationGracePeriodSeconds"]
 

@@ -27,7 +27,7 @@ def test_engine_args_come_from_the_plan() -> None:
     assert _flag(args, "--max-model-len") == str(plan.max_model_len)
     assert _flag(args, "--gpu-memory-utilization") == f"{plan.gpu_memory_utilization:g}"
     assert container["resources"]["limits"]["nvidia.com/gpu"] == str(plan.gpu_count)
-    assert deployment["spec"]["replicas"] == plan.replicas
+    assert rendering.replicas(out.manifests, deployment) == plan.replicas
     assert deployment["spec"]["template"]["spec"]["nodeSelector"] == plan.node_selector
     startup = container["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= plan.probes.cold_start_s

@@ -76,6 +76,18 @@ def wants_scaler(plan: Plan) -> bool:
     return s.max_replicas > s.min_replicas
 
 
+def replicas(plan: Plan, count: int) -> dict[str, int]:
+    """A workload's ``replicas`` field, or none where a scaler of ours owns it.
+
+    KEDA's HPA sets ``spec.replicas`` through the scale subresource; a count in the applied
+    object would fight it on every re-deploy (and Dynamo's webhook refuses a changed count
+    on a component its scaling adapter owns). Left out, server-side apply leaves the field to
+    the scaler: the first apply creates the workload at its kind's default (one replica) and
+    the HPA raises it to ``minReplicaCount`` (the plan's replicas) within a sync period.
+    """
+    return {} if wants_scaler(plan) else {"replicas": count}
+
+
 @dataclasses.dataclass(frozen=True)
 class Stated:
     """What an explanation of a ScaledObject states, each value read from where KEDA reads it."""

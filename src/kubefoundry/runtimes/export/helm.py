@@ -3,8 +3,9 @@
 Each object becomes one template: its YAML with every ``{{`` escaped (so text such as a
 KServe ``{{.Name}}`` argument comes out verbatim) and a few holes filled with template
 expressions. The knobs: the namespace is the release's (``helm install -n NS``), and each
-Deployment or StatefulSet has ``workloads.<name>.replicas`` and
-``workloads.<name>.images.<container>`` in ``values.yaml``. ``values.schema.json`` is generated
+Deployment or StatefulSet has ``workloads.<name>.images.<container>`` and, unless an
+autoscaler owns its count (we then render no ``replicas``), ``workloads.<name>.replicas`` in
+``values.yaml``. ``values.schema.json`` is generated
 from those values and rejects a wrong type or an unknown key.
 """
 
@@ -55,8 +56,9 @@ def workloads(manifests: Sequence[Manifest]) -> dict[str, Any]:
     for m in manifests:
         if (m.get("apiVersion"), m.get("kind")) in WORKLOAD_KINDS:
             containers = m["spec"]["template"]["spec"]["containers"]
+            scaled = "replicas" not in m["spec"]  # a ScaledObject owns the count
             out[m["metadata"]["name"]] = {
-                "replicas": m["spec"].get("replicas", 1),
+                **({} if scaled else {"replicas": m["spec"]["replicas"]}),
                 "images": {c["name"]: c["image"] for c in containers},
             }
     return out
@@ -77,7 +79,8 @@ def template(manifest: Manifest) -> str:
         m["metadata"].update({k: v for k, v in meta.items() if k not in ("name", "namespace")})
     if (m.get("apiVersion"), m.get("kind")) in WORKLOAD_KINDS:
         ref = f"(index .Values.workloads {json.dumps(m['metadata']['name'])})"
-        m["spec"]["replicas"] = hole(f"{ref}.replicas")
+        if "replicas" in m["spec"]:
+            m["spec"]["replicas"] = hole(f"{ref}.replicas")
         for c in m["spec"]["template"]["spec"]["containers"]:
             c["image"] = hole(f"index {ref}.images {json.dumps(c['name'])} | quote")
     text = escape(yamlfiles.HEADER + yamlfiles.dump(m))
@@ -122,8 +125,10 @@ def _workload(workload: dict[str, Any]) -> dict[str, Any]:
         c: {"type": "string", "minLength": 1, "description": f"Image of container {c}."}
         for c in workload["images"]
     }
-    replicas = {"type": "integer", "minimum": 0, "description": "Pods (an autoscaler may own it)."}
-    return _closed({"replicas": replicas, "images": _closed(images)})
+    out: dict[str, Any] = {"images": _closed(images)}
+    if "replicas" in workload:
+        out["replicas"] = {"type": "integer", "minimum": 0, "description": "Pods."}
+    return _closed(out)
 
 
 def _closed(properties: dict[str, Any]) -> dict[str, Any]:

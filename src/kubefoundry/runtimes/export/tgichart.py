@@ -67,7 +67,7 @@ def values(plan: Plan, options: Options, *, environment: str, service_catalog: s
         service_catalog=service_catalog,
         namespace=plan.namespace or "",
         environment=environment,
-        replicas=deployment["spec"]["replicas"],
+        replicas=plan.replicas,  # the template leaves it out when autoscaling owns it
         annotations=deployment["metadata"]["annotations"],
         ingress=_ingress(plan, options),
         model=tgivalues.Model(

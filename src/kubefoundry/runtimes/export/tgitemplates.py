@@ -138,7 +138,9 @@ metadata:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 spec:
+  {{- if not .Values.autoscaling.enabled }}
   replicas: {{ .Values.replicas }}
+  {{- end }}
   # A new pod needs the old one's GPUs: replace, never surge, on a full node.
   strategy:
     type: RollingUpdate

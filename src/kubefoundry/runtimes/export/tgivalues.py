@@ -175,7 +175,7 @@ class ChartValues(_Values):
         min_length=1, max_length=63, pattern=LABEL_VALUE, description="Stage: dev, prod, …"
     )
     service_account: str = ""
-    replicas: int = Field(ge=0)
+    replicas: int = Field(ge=0, description="Left to KEDA when autoscaling is enabled.")
     annotations: dict[str, str] = Field(description="On the Deployment: KubeFoundry's plan.")
     ingress: Ingress
     model: Model
