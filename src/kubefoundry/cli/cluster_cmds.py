@@ -179,12 +179,20 @@ def deploy(
     if not wait:
         return
     budget = timeout or plan.probes.startup_budget_s + 120
-    final = _watch(conn, name=plan.name, namespace=done.namespace, timeout_s=budget)
+    final = _watch(conn, name=plan.name, namespace=done.namespace, timeout_s=budget, facts=facts)
     if final.phase.is_failed:
         raise typer.Exit(1)
 
 
-def _watch(conn: Any, *, name: str, namespace: str, timeout_s: float) -> phases.Progress:
+def _watch(
+    conn: Any, *, name: str, namespace: str, timeout_s: float, facts: Any = None
+) -> phases.Progress:
+    """Follow the deployment until ready, failed or ``timeout_s``: one live line on a
+    terminal; on anything else (a CI log, a pipe) one plain line per change, so a log shows
+    progress as it happens instead of nothing until the end. Every request made meanwhile
+    ends by the same deadline (``transport``): a stalled API server cannot hold it longer."""
+    import time
+
     from rich.live import Live
     from rich.text import Text
 
@@ -192,11 +200,23 @@ def _watch(conn: Any, *, name: str, namespace: str, timeout_s: float) -> phases.
 
     err = output.stderr()
     last = phases.Progress(phases.Phase.WAITING, "starting")
-    with Live(Text("starting…"), console=err, transient=False, refresh_per_second=4) as live:
-        for progress in deploying.watch(conn, name=name, namespace=namespace, timeout_s=timeout_s):
-            last = progress
-            live.update(_line(progress))
-    return last
+    conn.api.deadline = time.monotonic() + timeout_s
+    try:
+        steps = deploying.watch(
+            conn, name=name, namespace=namespace, timeout_s=timeout_s, facts=facts
+        )
+        if not err.is_terminal:
+            for progress in steps:
+                last = progress
+                output.plain_line(_line(progress))
+            return last
+        with Live(Text("starting…"), console=err, transient=False, refresh_per_second=4) as live:
+            for progress in steps:
+                last = progress
+                live.update(_line(progress))
+        return last
+    finally:
+        conn.api.deadline = None
 
 
 def _line(p: phases.Progress) -> Text:
@@ -220,16 +240,21 @@ def ls(
     """List KubeFoundry deployments."""
     from rich.text import Text
 
-    from kubefoundry.deploy import listing
+    from kubefoundry.deploy import deploying, listing
 
     conn = _connect(kubeconfig, context, namespace)
     rows, hidden = listing.deployments(conn, namespace=None if all_namespaces else conn.namespace)
+    if not rows and not all_namespaces:
+        deploying.find_namespace(conn, conn.namespace)  # a namespace that does not exist
     if hidden:
+        where_hidden = (
+            "in every namespace; those are left out (try -n NAMESPACE)"
+            if all_namespaces
+            else f"in namespace {conn.namespace}; deployments of those kinds are left out"
+        )
         output.stderr().print(
             Text.assemble(
-                ("note: ", "yellow"),
-                f"you may not list {', '.join(hidden)} in every namespace; those are left out "
-                f"(try -n NAMESPACE).",
+                ("note: ", "yellow"), f"you may not list {', '.join(hidden)} {where_hidden}."
             )
         )
     if output.data(rows, fmt):
@@ -263,12 +288,30 @@ def status(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     fmt: output.OutputFormat = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Follow it until ready or failed.")
+    ] = False,
+    timeout: Annotated[
+        int, typer.Option("--timeout", min=1, help="With --watch: seconds to wait for ready.")
+    ] = 900,
 ) -> None:
-    """Where a deployment is: ready, or the phase it is in and why."""
-    from kubefoundry.deploy import deploying
+    """Where a deployment is: ready, or the phase it is in and why (exit 1 when failed)."""
+    import time
+
+    from kubefoundry.deploy import deploying, discovering
 
     conn = _connect(kubeconfig, context, namespace)
-    progress = deploying.status(conn, name=name, namespace=conn.namespace)
+    if watch:
+        conn.api.deadline = time.monotonic() + timeout  # discovery and lookup count too
+    facts, _ = discovering.discover(conn)  # unschedulable pods: stuck, or an autoscaler?
+    if watch:
+        left = max(1.0, conn.api.deadline - time.monotonic())
+        final = _watch(conn, name=name, namespace=conn.namespace, timeout_s=left, facts=facts)
+        output.data(final.to_dict(), fmt)
+        if final.phase.is_failed:
+            raise typer.Exit(1)
+        return
+    progress = deploying.status(conn, name=name, namespace=conn.namespace, facts=facts)
     if not output.data(progress.to_dict(), fmt):
         output.console().print(_line(progress))
     if progress.phase.is_failed:

@@ -101,6 +101,16 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+def plain_line(text: Any) -> None:
+    """One line on stderr with no styling and no cursor tricks, flushed now: for logs that
+    are not a terminal (CI), where a live line would print nothing until the end."""
+    import sys
+    import time
+
+    plain = text.plain if hasattr(text, "plain") else str(text)
+    print(f"{time.strftime('%H:%M:%S')} {plain}", file=sys.stderr, flush=True)
+
+
 def print_yaml(manifests: Sequence[Mapping[str, Any]]) -> None:
     """Objects as one multi-document YAML stream on stdout (for ``kubectl apply -f -``)."""
     import yaml

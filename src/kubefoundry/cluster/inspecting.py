@@ -34,8 +34,10 @@ def roots(
 ) -> list[dict[str, Any]]:
     """Every deployment root of the given kinds, in one namespace or all (``None``).
 
-    Kinds the user may not list across all namespaces are skipped and named in
-    ``unreadable`` (when given), so the caller can say what the list leaves out.
+    Kinds the user may not list are skipped and named in ``unreadable`` (when given), so the
+    caller can say what the list leaves out: a user with the ``view`` role may list
+    Deployments but not LeaderWorkerSets or InferenceServices, and still sees the first.
+    Without ``unreadable``, a kind refused in one namespace is an error.
     """
     dyn, out = conn.dynamic(), []
     for api_version, kind in kinds:
@@ -47,7 +49,7 @@ def roots(
                 resource, namespace=namespace, label_selector=identity.managed_selector()
             )
         except ApiException as exc:
-            if exc.status == 403 and namespace is None:
+            if exc.status == 403 and (namespace is None or unreadable is not None):
                 if unreadable is not None:
                     unreadable.append(kind)
                 continue
@@ -56,6 +58,30 @@ def roots(
             if identity.is_root(item):
                 out.append(item | {"apiVersion": api_version, "kind": kind})
     return sorted(out, key=lambda r: (r["metadata"].get("namespace", ""), r["metadata"]["name"]))
+
+
+def namespace_exists(conn: Connection, name: str) -> bool | None:
+    """Whether namespace ``name`` exists; None when RBAC does not let us ask (a list in a
+    namespace that does not exist answers an empty list, not an error: ask the namespace)."""
+    try:
+        client.CoreV1Api(conn.api).read_namespace(name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        if exc.status == 403:
+            return None
+        raise errors.translate(exc, verb="get", kind="Namespace", name=name) from None
+    return True
+
+
+def namespaces(conn: Connection) -> list[str]:
+    """The namespaces this connection may list; empty when it may not."""
+    try:
+        found = client.CoreV1Api(conn.api).list_namespace()
+    except ApiException:
+        return []  # a help for a message, never a reason to fail
+    items = conn.api.sanitize_for_serialization(found.items)
+    return sorted(str(n["metadata"]["name"]) for n in items)
 
 
 def root(

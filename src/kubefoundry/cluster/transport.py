@@ -11,8 +11,13 @@ passes, typed and dynamic alike, so it translates them there and no caller needs
   second, a silent one after ``2 × connect_timeout_s``);
 - an untrusted server certificate, or 401 on any request → ``IdentityError`` (permanent).
 
-Requests have a connect timeout and no read timeout: following logs and applying large CRDs
-legitimately take long once connected.
+Every request has a connect timeout and a read timeout (``READ_TIMEOUT_S``: a stalled API
+server would otherwise hang any command for ever, whatever its ``--timeout`` says). The
+long-lived ones pass their own: a watch asks for a little more than its ``timeoutSeconds``,
+a log follow for none (``NO_READ_TIMEOUT``: a quiet engine sends nothing for hours).
+A caller with a deadline (``deploy --timeout``, ``status --watch --timeout``) sets
+``ApiClient.deadline``: from then on no request, long-lived or not, outlives it, so the
+command ends on time with a message about where it stuck.
 
 A client may act for someone else (``Impersonation``): every request then carries
 ``Impersonate-User``, one ``Impersonate-Group`` line per group and ``Impersonate-Uid``, and the
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,10 @@ from kubefoundry.core import network
 from kubefoundry.core.errors import KubeFoundryError
 
 CONNECT_TIMEOUT_S = 5.0
+# Longer than any single answer we wait for (a server-side apply of a large CRD, a list of
+# every pod), short enough that a stalled server is named within a minute (one retry).
+READ_TIMEOUT_S = 30.0
+NO_READ_TIMEOUT = "no read timeout"  # a log follow: bounded by a deadline alone
 _CLOUD_LOGINS = (
     "`az aks get-credentials`, `gcloud container clusters get-credentials` or "
     "`aws eks update-kubeconfig`"
@@ -113,6 +123,7 @@ class ApiClient(client.ApiClient):
         self.endpoint = endpoint
         self.connect_timeout_s = connect_timeout_s
         self.impersonate = impersonate
+        self.deadline: float | None = None  # time.monotonic() after which nothing may wait
 
     def param_serialize(self, *args: Any, **kwargs: Any) -> Any:
         try:  # an exec credential plugin may run again here to refresh its token
@@ -129,7 +140,7 @@ class ApiClient(client.ApiClient):
         post_params: Any = None,
         _request_timeout: Any = None,
     ) -> Any:
-        timeout = _request_timeout or (self.connect_timeout_s, None)
+        timeout = self.timeout(_request_timeout)
         if self.impersonate is not None:
             header_params = self.impersonate.headers(header_params)
         try:
@@ -137,6 +148,11 @@ class ApiClient(client.ApiClient):
                 method, url, header_params, body, post_params, _request_timeout=timeout
             )
         except urllib3.exceptions.HTTPError as exc:
+            if isinstance(exc, urllib3.exceptions.ReadTimeoutError) or (
+                isinstance(exc, urllib3.exceptions.MaxRetryError)
+                and isinstance(exc.reason, urllib3.exceptions.ReadTimeoutError)
+            ):
+                raise stalled(self.endpoint, timeout_s=timeout[1], deadline=self.deadline) from None
             raise failure(exc, self.endpoint, timeout_s=self.connect_timeout_s) from None
         except ApiException as exc:
             # The client wraps some TLS errors itself, as status 0 with the cause as context.
@@ -148,6 +164,40 @@ class ApiClient(client.ApiClient):
             response.read()  # hand the connection back to the pool before failing
             raise unauthenticated(self.endpoint)
         return response
+
+    def timeout(self, asked: Any) -> tuple[float, float | None]:
+        """(connect, read) seconds for a request that asked for ``asked`` (the client's
+        ``_request_timeout``: None, one number or a pair; ``NO_READ_TIMEOUT``), never past
+        ``deadline``."""
+        connect: float = self.connect_timeout_s
+        read: float | None = READ_TIMEOUT_S
+        if asked == NO_READ_TIMEOUT:
+            read = None
+        elif isinstance(asked, int | float):
+            connect = read = float(asked)
+        elif asked is not None:
+            connect, read = asked
+        if self.deadline is not None:
+            left = max(0.1, self.deadline - time.monotonic())
+            connect, read = min(connect, left), left if read is None else min(read, left)
+        return connect, read
+
+
+def stalled(
+    endpoint: Endpoint, *, timeout_s: float | None, deadline: float | None
+) -> UnreachableError:
+    """The error for a server that took the connection but sent no answer in time."""
+    where = f"The Kubernetes API server {endpoint.server} (context {endpoint.context})"
+    within = f" within {timeout_s:.0f}s" if timeout_s else ""
+    ended = deadline is not None and time.monotonic() >= deadline - 0.5
+    return UnreachableError(
+        f"{where} accepted the connection but sent no answer{within}"
+        + (": the command's --timeout is over." if ended else "."),
+        delay_s=5.0,
+        hint="It is overloaded or stalled (a stopped process, a full etcd): check it with "
+        f"{endpoint.kubectl('get --raw /readyz')} and try again; nothing was left half-done "
+        "that running the command again does not finish.",
+    )
 
 
 def failure(

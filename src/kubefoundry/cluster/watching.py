@@ -527,7 +527,8 @@ class LogStream:
             auth_settings=["BearerToken"],
         )  # fmt: skip
         try:
-            answer = api.call_api(method, url, headers, _request_timeout=None)
+            wait = transport.NO_READ_TIMEOUT if follow else None  # a quiet engine: no bytes
+            answer = api.call_api(method, url, headers, _request_timeout=wait)
             if not 200 <= answer.status <= 299:
                 answer.read()
                 api.response_deserialize(answer, {})

@@ -11,6 +11,7 @@ failed or the time budget (the plan's startup budget) runs out.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from kubefoundry.core import identity, naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentError, Remedy
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.spec import DeploymentSpec
-from kubefoundry.deploy import discovering, phases, rendering
+from kubefoundry.deploy import discovering, phases, rendering, stalls
 from kubefoundry.runtimes import base, registry
 
 # What each runtime declares (``cluster_side``), gathered by the registry: the kinds that can
@@ -71,6 +72,9 @@ def deploy(
             + "; ".join(f"{f.ref} [{f.rule}] {f.message}" for f in errors[:5]),
             hint="Render the same spec to see every finding.",
         )
+    too_big = _beyond_cluster(result, facts)
+    if too_big:
+        raise too_big
     manifests = result.rendered.manifests
     missing = access.missing_for_apply(conn, manifests, namespace=namespace)
     if missing:
@@ -138,6 +142,52 @@ def deploy_discovered(
     )
 
 
+def _beyond_cluster(
+    result: rendering.Result, facts: ClusterFacts | None
+) -> InvalidInputError | None:
+    """The error for a plan that needs more GPUs than the cluster has in all and can get.
+
+    Refused before anything is applied, not applied after a warning: the pods that fit would
+    hold GPUs for a deployment that cannot come up, and the rest would wait for nodes that no
+    autoscaler will add. A plan that fits the total but not what is free now is applied (the
+    planner warns): GPUs may free up, and the watch fails it if they do not
+    (``deploy/stalls``). Karpenter and node auto-provisioning make nodes of any shape, so
+    their clusters have no total to exceed."""
+    plan = result.plan
+    if facts is None or facts.provisioner in stalls.ADDS_NODES_ANYWHERE:
+        return None
+    pools = [p for p in facts.gpu_pools() if p.gpu == plan.gpu]
+    if not pools:
+        return None  # the checks speak about a GPU the cluster lacks
+    need = plan.gpu_count * plan.replicas
+    if any(stalls.KARPENTER_POOL in p.labels for p in pools if facts.provisioner == "karpenter"):
+        return None  # Karpenter's NodePools have limits we do not read: it may add them
+    scales = facts.provisioner == "cluster-autoscaler"
+    total = sum(p.gpus_per_node * (p.provisionable_nodes if scales else p.nodes) for p in pools)
+    if need <= total:
+        return None
+    where = ", ".join(
+        f"pool {p.name}: {p.nodes} × {p.gpus_per_node}"
+        + (f", up to {p.max_nodes} nodes" if scales and p.max_nodes else "")
+        for p in pools
+    )
+    fits = total // plan.gpu_count if plan.gpu_count else 0
+    fix = (
+        f"Deploy at most {naming.counted(fits, 'replica')} (`replicas` {fits}), add "
+        f"{plan.gpu} nodes, or pick another `gpu`."
+        if fits
+        else f"One replica needs {plan.gpu_count} {plan.gpu}: pick a larger GPU (`gpu`), "
+        "a lower `quantization`, or add nodes; `kubefoundry plan` shows what fits."
+    )
+    return InvalidInputError(
+        f"{plan.model_id} needs {need} {plan.gpu} GPUs ({naming.counted(plan.replicas, 'replica')}"
+        f" × {plan.gpu_count}); the cluster has {total} in all ({where}) and "
+        + ("its autoscaler cannot add more." if scales else "nothing to add nodes to it.")
+        + " Nothing was applied.",
+        hint=fix,
+    )
+
+
 def _token(
     result: rendering.Result,
     *,
@@ -182,10 +232,13 @@ def wanted_replicas(root: dict[str, Any]) -> int:
 
 def find(conn: Connection, *, name: str, namespace: str) -> dict[str, Any]:
     """The root object of deployment ``name``; an error naming close matches if none."""
-    here = inspecting.roots(conn, ROOT_KINDS, namespace=namespace)
+    hidden: list[str] = []
+    here = inspecting.roots(conn, ROOT_KINDS, namespace=namespace, unreadable=hidden)
     for root in here:
         if identity.deployment_of(root) == name:
             return root
+    if not here:
+        find_namespace(conn, namespace)
     try:  # where else it might be, if we may look; only a help for the message
         everywhere = inspecting.roots(conn, ROOT_KINDS, namespace=None, unreadable=[])
     except PermanentError:
@@ -202,13 +255,40 @@ def find(conn: Connection, *, name: str, namespace: str) -> dict[str, Any]:
         namespace=namespace,
         here=[identity.deployment_of(r) for r in here],
         elsewhere=elsewhere,
+        hidden=hidden,
     )
 
 
+def find_namespace(conn: Connection, namespace: str) -> None:
+    """Nothing when ``namespace`` exists (or RBAC will not say); else the error naming it."""
+    if inspecting.namespace_exists(conn, namespace) is False:
+        raise no_namespace(namespace, visible=inspecting.namespaces(conn))
+
+
+def no_namespace(namespace: str, *, visible: Sequence[str]) -> NotFoundError:
+    """The error for a namespace that does not exist: said first, since every other answer
+    (no deployment of that name, none at all) follows from it (pure, for the tests)."""
+    close = naming.suggest(namespace, visible)
+    hint = f"Namespace {namespace} does not exist in this cluster. " + (
+        f"Namespaces you may see: {', '.join(visible[:12])}"
+        + (f" (and {len(visible) - 12} more)" if len(visible) > 12 else "")
+        + "."
+        if visible
+        else "Check the name with `kubectl get namespaces`."
+    )
+    return NotFoundError(kind="namespace", name=namespace, suggestions=close, hint=hint)
+
+
 def missing(
-    name: str, *, namespace: str, here: Sequence[str], elsewhere: Sequence[str] = ()
+    name: str,
+    *,
+    namespace: str,
+    here: Sequence[str],
+    elsewhere: Sequence[str] = (),
+    hidden: Sequence[str] = (),
 ) -> NotFoundError:
-    """The error for a deployment name that is not in ``namespace`` (pure, for the tests)."""
+    """The error for a deployment name that is not in ``namespace`` (pure, for the tests);
+    ``hidden``: the root kinds RBAC did not let us list there, where it could be."""
     remedies: tuple[Remedy, ...] = ()
     if elsewhere:
         hint = (
@@ -224,6 +304,11 @@ def missing(
     else:
         hint = f"Namespace {namespace} has no KubeFoundry deployments."
         remedies = (Remedy.ALL_NAMESPACES,)
+    if hidden:
+        hint += (
+            f" You may not list {', '.join(hidden)} in {namespace}: a deployment of "
+            f"{'that kind' if len(hidden) == 1 else 'those kinds'} would not be seen."
+        )
     return NotFoundError(
         kind="deployment",
         name=name,
@@ -233,11 +318,16 @@ def missing(
     )
 
 
-def status(conn: Connection, *, name: str, namespace: str) -> phases.Progress:
+def status(
+    conn: Connection, *, name: str, namespace: str, facts: ClusterFacts | None = None
+) -> phases.Progress:
+    """Where deployment ``name`` is now; ``facts`` (the cluster's) let it say that pods the
+    scheduler cannot place will never be placed (no autoscaler)."""
     found = find(conn, name=name, namespace=namespace)
     return progress(
         found,
         inspecting.pods(conn, name=name, namespace=namespace),
+        facts=facts,
         events=lambda names: inspecting.events(conn, namespace=namespace, names=names),
         logs=lambda pods: {
             p["metadata"]["name"]: inspecting.log_tail(
@@ -254,12 +344,19 @@ def progress(
     *,
     events: Callable[[list[str]], Mapping[str, Sequence[Mapping[str, Any]]]] = lambda _: {},
     logs: Callable[[list[dict[str, Any]]], Mapping[str, Sequence[str]]] = lambda _: {},
+    facts: ClusterFacts | None = None,
+    now: datetime.datetime | None = None,
 ) -> phases.Progress:
     """Where a deployment is, from its objects: the root's own word first (a failure its
     operator reports, or ready), then its pods'. ``status`` gives it objects read now, the
     watch cache (``deploy/watching``) the ones its streams hold. ``events`` (by pod name)
     and ``logs`` are asked for only when the pods' phase depends on them; ``logs`` gets the
-    pods that run but are not ready, the only ones whose log lines change the answer."""
+    pods that run but are not ready, the only ones whose log lines change the answer.
+
+    A deployment that waiting cannot bring up fails at once (``deploy/stalls``): a root no
+    operator acts on, pods the scheduler cannot place and no autoscaler will make room for
+    (``facts``: the cluster's; ``now``: the time, for how long each has been so)."""
+    now = now or datetime.datetime.now(datetime.UTC)
     name = identity.deployment_of(root)
     failure = phases.root_failure(root)
     if failure:
@@ -270,16 +367,20 @@ def progress(
             phases.Phase.READY, f"{root['kind']} {name} is ready", wanted, wanted
         )
     if not pods:
+        silent = stalls.silent_operator(root, pods, now=now)
+        if silent:
+            return dataclasses.replace(silent, wanted=wanted)
         return phases.Progress(
             phases.Phase.WAITING, f"waiting for {root['kind']} {name} to start its pods", 0, wanted
         )
     loading = [p for p in pods if _running(p) and not _ready(p)]
-    return phases.of_pods(
-        pods,
-        wanted=wanted,
-        events=events([p["metadata"]["name"] for p in pods]),
-        logs=logs(loading) if loading else {},
-    )
+    said = events([p["metadata"]["name"] for p in pods])
+    found = phases.of_pods(pods, wanted=wanted, events=said, logs=logs(loading) if loading else {})
+    if found.phase is phases.Phase.SCHEDULING:
+        stuck = stalls.unschedulable(root, pods, events=said, facts=facts, now=now)
+        if stuck:
+            return dataclasses.replace(stuck, ready=found.ready, wanted=found.wanted)
+    return found
 
 
 def _running(pod: Mapping[str, Any]) -> bool:
@@ -299,6 +400,7 @@ def watch(
     timeout_s: float,
     poll_s: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
+    facts: ClusterFacts | None = None,
 ) -> Iterator[phases.Progress]:
     """Each new state until ready or failed; a timeout is a failure that says where it stuck.
 
@@ -313,7 +415,7 @@ def watch(
     found = find(conn, name=name, namespace=namespace)  # a clear error before any stream
     kind = (str(found.get("apiVersion")), str(found["kind"]))
     cache = watching.DeploymentCache.connect(
-        conn, namespace=namespace, deployment=name, root_kinds=[kind]
+        conn, namespace=namespace, deployment=name, root_kinds=[kind], facts=facts
     )
     with cache:
         yield from watching.follow(

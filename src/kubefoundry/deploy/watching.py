@@ -33,6 +33,7 @@ from kubefoundry.cluster import watching as streams
 from kubefoundry.cluster.connecting import Connection
 from kubefoundry.core import identity
 from kubefoundry.core.errors import NotFoundError, RetryableError
+from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.deploy import deploying, events, listing, phases
 from kubefoundry.runtimes import registry
 
@@ -99,8 +100,10 @@ class DeploymentCache:
         deployment: str | None = None,
         log_tail: Callable[[str, str], list[str]] | None = None,
         reflector_options: Mapping[str, Any] | None = None,
+        facts: ClusterFacts | None = None,
     ) -> None:
         self.namespace, self.deployment = namespace, deployment
+        self.facts = facts  # the cluster's shape: lets ``status`` call unschedulable pods stuck
         self._log_tail = log_tail
         ours = identity.managed_selector()
         only = f",{identity.deployment_selector(deployment)}" if deployment else ""
@@ -132,6 +135,7 @@ class DeploymentCache:
         namespace: str | None = None,
         deployment: str | None = None,
         root_kinds: Sequence[tuple[str, str]] | None = None,
+        facts: ClusterFacts | None = None,
     ) -> DeploymentCache:
         """A cache over ``conn`` (not started): every root kind the runtimes declare, or the
         ``(apiVersion, kind)`` pairs given, in ``namespace`` (None: all)."""
@@ -148,7 +152,12 @@ class DeploymentCache:
             return inspecting.log_tail(conn, pod=pod, namespace=where)
 
         return cls(
-            source, root_kinds=declared, namespace=namespace, deployment=deployment, log_tail=tail
+            source,
+            root_kinds=declared,
+            namespace=namespace,
+            deployment=deployment,
+            log_tail=tail,
+            facts=facts,
         )
 
     # -- life -----------------------------------------------------------------------------
@@ -254,7 +263,11 @@ class DeploymentCache:
             return {n: read(n, namespace) for n in names} if read else {}
 
         return deploying.progress(
-            root, pods, events=lambda names: self._events_of(namespace, names), logs=logs
+            root,
+            pods,
+            events=lambda names: self._events_of(namespace, names),
+            logs=logs,
+            facts=self.facts,
         )
 
     def events(self, name: str, namespace: str) -> list[dict[str, Any]]:
@@ -416,8 +429,10 @@ def follow(
                     now.wanted,
                 )
                 return
-            from_logs = now.phase in (phases.Phase.DOWNLOADING, phases.Phase.LOADING)
-            changes.wait(min(left, poll_s) if from_logs else left)
+            # Log tails have no stream, and a wait that turns into a failure (an operator that
+            # never answers, pods nothing will place) has no event at the moment it does.
+            timed = now.phase is not phases.Phase.PULLING
+            changes.wait(min(left, poll_s) if timed else left)
 
 
 def _event_time(event: Mapping[str, Any]) -> str:
