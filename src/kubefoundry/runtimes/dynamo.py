@@ -157,6 +157,35 @@ def adapter_name(plan: Plan, role: Role) -> str:
     return f"{plan.name}-{role.component.lower()}"
 
 
+def adapted_components(graph: Mapping[str, Any]) -> dict[str, str]:
+    """The DGDSAs the operator creates for a DynamoGraphDeployment, by name → component.
+
+    The operator's rule: one adapter, ``<graph>-<component lower-cased>``, per component that
+    opts in. ``nvidia.com/v1beta1`` (``spec.components``) opts in by presence: any
+    ``scalingAdapter`` object, ``{}`` included. ``nvidia.com/v1alpha1`` (``spec.services``)
+    needs ``scalingAdapter: {enabled: true}``: ``enabled`` defaults to false, so a bare ``{}``
+    creates none. Anything else: none.
+    """
+
+    def field(node: Any, key: str) -> Any:  # user YAML: any node may have any shape
+        return node.get(key) if isinstance(node, Mapping) else None
+
+    name = str(field(field(graph, "metadata"), "name") or "")
+    spec = field(graph, "spec")
+    opted: list[str] = []
+    if str(field(graph, "apiVersion") or "").endswith("/v1alpha1"):
+        services = field(spec, "services")
+        for service, svc in services.items() if isinstance(services, Mapping) else ():
+            if field(field(svc, "scalingAdapter"), "enabled") is True:
+                opted.append(str(service))
+    else:
+        components = field(spec, "components")
+        for c in components if isinstance(components, list) else ():
+            if isinstance(field(c, "scalingAdapter"), Mapping) and field(c, "name"):
+                opted.append(str(field(c, "name")))
+    return {f"{name}-{component.lower()}": component for component in opted}
+
+
 # --- the graph ------------------------------------------------------------------------------
 
 

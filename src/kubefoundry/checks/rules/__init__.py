@@ -10,7 +10,16 @@ from collections.abc import Callable, Iterable
 from kubefoundry.checks.context import Context
 from kubefoundry.checks.documents import Document
 from kubefoundry.checks.findings import Finding
-from kubefoundry.checks.rules import apis, kaito, placement, probes, ray, secrets, sizing
+from kubefoundry.checks.rules import (
+    apis,
+    kaito,
+    placement,
+    probes,
+    ray,
+    scaling,
+    secrets,
+    sizing,
+)
 from kubefoundry.core import naming
 from kubefoundry.core.errors import NotFoundError
 
@@ -71,6 +80,16 @@ RULES: tuple[Rule, ...] = (
         placement.SELECTOR_MATCHES_NO_NODE,
         "node selectors no node pool satisfies",
         placement.selector_matches_no_node,
+    ),
+    Rule(
+        scaling.SCALER_TARGET_NOT_CREATED,
+        "a scaler targets a Dynamo scaling adapter the operator never creates",
+        scaling.target_not_created,
+    ),
+    Rule(
+        scaling.REPLICAS_OWNED_BY_SCALER,
+        "replicas set on a workload a scaler owns",
+        scaling.replicas_owned,
     ),
     Rule(secrets.SECRET_INLINED, "credentials written into manifests", secrets.secret_inlined),
     Rule(
