@@ -6,6 +6,7 @@ place and the CLI and the web UI show the same sentences.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from kubefoundry.catalog import gpus as gpu_catalog
@@ -219,12 +220,61 @@ def _pool(offer: placement.Offer, facts: ClusterFacts | None) -> NodePool | None
     return None
 
 
+# The label each platform puts on every node of a node pool, naming the pool: stable for the
+# pool's life, unlike its instance size or node image.
+POOL_NAME_LABELS = (
+    "karpenter.sh/nodepool",
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "kubernetes.azure.com/agentpool",
+)
+# Labels that describe today's node (its shape, image, lifecycle, place), never what a pod
+# needs: a selector on them pins the pods to nodes a pool replaces when it changes shape.
+_NODE_SHAPE = re.compile(
+    r"^(beta\.kubernetes\.io/|failure-domain\.beta\.kubernetes\.io/|kubernetes\.io/"
+    r"|node\.kubernetes\.io/|topology\.kubernetes\.io/|karpenter\.sh/(?!capacity-type$)"
+    r"|karpenter\.k8s\.aws/instance-(?!gpu-name$|gpu-memory$)|cloud\.google\.com/gke-os"
+    r"|cloud\.google\.com/gke-boot|cloud\.google\.com/machine-family"
+    r"|kubernetes\.azure\.com/(?!agentpool$|accelerator$))"
+)
+
+
+def gpu_labels(gpu: gpu_catalog.GPU) -> set[tuple[str, str]]:
+    """Every (key, value) some platform labels a node with ``gpu`` by (variants included)."""
+    out = {(k, v) for labels in gpu.node_labels.values() for k, v in labels.items()}
+    for platform, variants in gpu.label_variants.items():
+        for key in gpu.node_labels.get(platform) or {}:
+            out |= {(key, v) for v in variants}
+    return out
+
+
+def pool_selector(
+    pool: NodePool, gpu: gpu_catalog.GPU, *, others: Iterable[gpu_catalog.GPU] = ()
+) -> dict[str, str]:
+    """What to select a pool's nodes by: the GPU labels they carry, plus the pool's name where
+    another GPU shares those labels (AKS labels every NVIDIA node ``accelerator: nvidia``).
+    Nothing else the nodes happen to share (instance size, node image, deprecated ``beta.``
+    labels, Karpenter's lifecycle marks): those pin the pods to today's node shape.
+    A pool with no GPU label our catalog knows keeps what its nodes share, less those."""
+    known = gpu_labels(gpu)
+    chosen = {k: v for k, v in pool.labels.items() if (k, v) in known}
+    named = {k: pool.labels[k] for k in POOL_NAME_LABELS if k in pool.labels}
+    if not chosen:
+        return named or {k: v for k, v in pool.labels.items() if not _NODE_SHAPE.match(k)}
+    shared = any(set(chosen.items()) <= gpu_labels(o) for o in others if o.id != gpu.id)
+    return {**chosen, **named} if shared else chosen
+
+
 def node_selector(
-    offer: placement.Offer, platform: str, facts: ClusterFacts | None
+    offer: placement.Offer,
+    platform: str,
+    facts: ClusterFacts | None,
+    *,
+    gpus: gpu_catalog.GpuCatalog | None = None,
 ) -> dict[str, str]:
     pool = _pool(offer, facts)
     if pool is not None and pool.labels:
-        return dict(pool.labels)
+        return pool_selector(pool, offer.gpu, others=gpus.gpus if gpus else ())
     gpu = offer.gpu
     if platform in gpu.label_platforms:
         return gpu.node_selector(platform)

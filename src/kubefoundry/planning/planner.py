@@ -133,7 +133,7 @@ def attempt(
             options=tuple(options),
             unavailable=tuple(unavailable),
         )
-    return _assemble(request, model, tier, sizing, chosen, options, unavailable, facts)
+    return _assemble(request, model, tier, sizing, chosen, options, unavailable, facts, gpus)
 
 
 def _default_context(tier: tiers.Tier, traffic: workloads.Traffic, model_max: int) -> int:
@@ -222,6 +222,7 @@ def _assemble(
     options: list[placement.Option],
     unavailable: list[Alternative],
     facts: ClusterFacts | None,
+    gpus: gpu_catalog.GpuCatalog,
 ) -> Plan:
     offer = chosen.offer
     serving = chosen.serving
@@ -340,7 +341,7 @@ def _assemble(
         cost=cost,
         probes=probes.plan_probes(model_bytes=model_bytes),
         autoscaling=autoscaling,
-        node_selector=explaining.node_selector(offer, platform, facts),
+        node_selector=explaining.node_selector(offer, platform, facts, gpus=gpus),
         tolerations=explaining.tolerations(offer, platform, facts),
         decisions=tuple(
             explaining.decisions(
