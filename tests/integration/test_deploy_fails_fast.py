@@ -278,7 +278,8 @@ def test_a_stalled_api_server_ends_the_watch_when_timeout_says(
     print(f"stalled for {took - (stopped - began):.1f}s; the command ended after {took:.1f}s")
     assert watcher.returncode == 1, err
     assert took < timeout + 8, f"ended {took:.1f}s after start with --timeout {timeout}: {err}"
-    assert f"not ready after {timeout - 1}" in err or f"not ready after {timeout}" in err, err
+    assert "failed" in err
+    assert "not ready after" in err, err  # the budget left once discovery is done
     assert "Traceback" not in err
     # The API server answers again: the rest of the session is unaffected.
     deadline = time.monotonic() + 30
