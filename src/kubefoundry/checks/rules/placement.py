@@ -100,4 +100,26 @@ def _fix(facts: ClusterFacts, terms: Sequence[selectors.Term], *, kaito: bool = 
             f"Select labels the nodes you mean to use carry. {found} Or label those nodes: "
             f"kubectl label nodes NODE {labels}."
         )
-    return f"Select labels the nodes carry. {found}"
+    missing = [
+        key for key in keys if not any(key in hardware.pool_labels(p) for p in facts.node_pools)
+    ]
+    steps = [f"remove {key} from the node selector (no node pool carries it)" for key in missing]
+    others = [
+        key
+        for key in keys
+        if key not in missing
+        and not any(
+            r.matches(hardware.pool_labels(p))
+            for p in facts.node_pools
+            for term in terms
+            for r in term
+            if r.key == key
+        )
+    ]
+    if others:
+        steps.append(f"set {', '.join(others)} to a value a pool has")
+    how = "; ".join(steps) or "choose labels that one pool's nodes carry together"
+    return (
+        f"{how[0].upper()}{how[1:]}: select only labels the nodes you mean carry, such as "
+        f"their GPU label. {found}"
+    )
