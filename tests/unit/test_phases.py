@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from kubefoundry.core.identity import COMPONENT
 from kubefoundry.deploy.phases import Phase, of_pod, of_pods, root_failure
+from kubefoundry.runtimes import llmd_picker
 
 
 def pod(
@@ -160,3 +162,27 @@ def test_root_readiness_is_read_per_kind(root: dict[str, Any], ready: bool | Non
     from kubefoundry.deploy.phases import root_ready
 
     assert root_ready(root) is ready
+
+
+def _labelled(p: dict[str, Any], component: str) -> dict[str, Any]:
+    return p | {"metadata": {**p["metadata"], "labels": {COMPONENT: component}}}
+
+
+def test_llmds_endpoint_picker_is_progress_not_a_replica() -> None:
+    """Issue 11: "ready (3/2 ready)" counted the picker's pod as a third replica."""
+    picker = _labelled(pod("epp", ready=True), llmd_picker.COMPONENT)
+    servers = [_labelled(pod(n, ready=True), "vllm") for n in ("v1", "v2")]
+    both = of_pods([*servers, picker], wanted=2)
+    assert (both.phase, both.ready, both.wanted) == (Phase.READY, 2, 2)
+    # One server and the picker ready: one replica of two, not two of two.
+    short = of_pods([servers[0], picker], wanted=2)
+    assert short.phase is not Phase.READY
+    assert (short.ready, short.wanted) == (1, 2)
+    # Only the picker: no replica yet.
+    alone = of_pods([picker], wanted=1)
+    assert alone.phase is not Phase.READY
+    assert (alone.ready, alone.message) == (0, "0 of 1 replica exists")
+    # A picker still starting holds the deployment back: its phase counts, its pod does not.
+    starting = of_pods([*servers, _labelled(pod("epp"), llmd_picker.COMPONENT)], wanted=2)
+    assert starting.phase is Phase.LOADING
+    assert starting.ready == 2

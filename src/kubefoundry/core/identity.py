@@ -47,6 +47,9 @@ KEEP = "kubefoundry.io/keep-on-delete"
 # Values.
 OURS = "kubefoundry"  # managed-by and part-of
 MODEL_CACHE = "model-cache"  # the component of the shared model-cache PVC
+ENDPOINT_PICKER = "endpoint-picker"  # the component of llm-d's request router pod
+# Pods of a deployment that serve no model: their phase is progress, never a replica.
+HELPER_COMPONENTS = frozenset({ENDPOINT_PICKER})
 
 
 def managed_labels() -> dict[str, str]:
@@ -78,6 +81,12 @@ def deployment_of(obj: Mapping[str, Any]) -> str:
     """The deployment ``obj`` belongs to; its own name when the label is missing."""
     meta = obj.get("metadata") or {}
     return str(_labels(obj).get(DEPLOYMENT, meta.get("name", "")))
+
+
+def is_replica_pod(pod: Mapping[str, Any]) -> bool:
+    """A pod that serves the model (a replica, or part of one), not a helper such as llm-d's
+    endpoint picker, which a deployment needs but whose readiness is no replica's."""
+    return _labels(pod).get(COMPONENT) not in HELPER_COMPONENTS
 
 
 def model_of(obj: Mapping[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kubefoundry.core import identity
 from kubefoundry.runtimes import registry
 from kubefoundry.runtimes.cluster_side import Reading
 from kubefoundry.runtimes.common import readiness
@@ -136,18 +137,27 @@ def of_pods(
     events: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     logs: Mapping[str, Sequence[str]] | None = None,
 ) -> Progress:
-    """The deployment's phase: failed if any pod failed, else its slowest pod's phase."""
+    """The deployment's phase: failed if any pod failed, else its slowest pod's phase.
+
+    Every pod's phase counts (a helper such as llm-d's endpoint picker that is not ready
+    holds the deployment back), but only model-serving pods count as ready replicas: the
+    picker's pod is progress, not a replica ("3/2 ready" was the picker counted)."""
     if not pods:
         return Progress(Phase.WAITING, "no pods yet", 0, wanted)
     per_pod = [
         of_pod(p, events=(events or {}).get(_name(p), ()), log_tail=(logs or {}).get(_name(p), ()))
         for p in pods
     ]
-    ready = sum(p.phase is Phase.READY for p in per_pod)
+    ready = sum(
+        p.phase is Phase.READY
+        for p, pod in zip(per_pod, pods, strict=True)
+        if identity.is_replica_pod(pod)
+    )
     worst = min(per_pod, key=lambda p: p.phase)
     if worst.phase is Phase.READY and ready < wanted:
-        # ready >= 1 here (every pod is ready), so wanted >= 2: the plural always fits.
-        return Progress(Phase.SCHEDULING, f"{ready} of {wanted} replicas exist", ready, wanted)
+        # Every pod is ready, but fewer serve the model than wanted (only a helper, or some).
+        noun = "replica exists" if wanted == 1 else "replicas exist"
+        return Progress(Phase.SCHEDULING, f"{ready} of {wanted} {noun}", ready, wanted)
     return dataclasses.replace(worst, ready=ready, wanted=wanted)
 
 

@@ -19,12 +19,13 @@ from typing import Any
 
 import yaml
 
+from kubefoundry.core import identity
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes.base import Manifest, Options
 from kubefoundry.runtimes.common import labels, pods
 
 RUNTIME = "llmd"
-COMPONENT = "endpoint-picker"
+COMPONENT = identity.ENDPOINT_PICKER  # a helper: deploy counts no replica for its pod
 VERSION = "v0.10.0"  # llm-d-router; its EPP reads llm-d.ai/v1alpha2 InferenceObjectives
 IMAGE = f"ghcr.io/llm-d/llm-d-router-endpoint-picker:{VERSION}"
 GRPC_PORT = 9002  # ext-proc: the gateway asks the picker here
