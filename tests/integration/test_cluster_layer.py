@@ -76,7 +76,8 @@ def test_a_field_owned_by_another_manager_is_reported_then_taken_with_force(
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {"name": name},
-            "spec": {"replicas": 7},
+            # A field we own (replicas is the ScaledObject's: we render none of it).
+            "spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}},
         },
         field_manager="kubectl-edit",
         force=True,
@@ -85,12 +86,12 @@ def test_a_field_owned_by_another_manager_is_reported_then_taken_with_force(
     with pytest.raises(PermanentError) as err:
         applying.apply(conn, objects)
     assert "kubectl-edit" in str(err.value)
-    assert ".spec.replicas" in str(err.value)
+    assert ".spec.strategy.rollingUpdate.maxSurge" in str(err.value)
     assert err.value.hint
     assert "--force-conflicts" in err.value.hint
     applying.apply(conn, objects, force_conflicts=True)
-    scale = client.AppsV1Api(conn.api).read_namespaced_deployment(name, namespace)
-    assert scale.spec.replicas == deployment["spec"]["replicas"]
+    live = client.AppsV1Api(conn.api).read_namespaced_deployment(name, namespace)
+    assert live.spec.strategy.rolling_update.max_surge == 0  # ours again
 
 
 def test_an_apply_that_fails_half_way_is_reported_and_converges_on_retry(

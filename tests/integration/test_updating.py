@@ -52,6 +52,15 @@ def _deployment(api_client: client.ApiClient, name: str, namespace: str) -> Any:
     return client.AppsV1Api(api_client).read_namespaced_deployment(name, namespace)
 
 
+def _floor(api_client: client.ApiClient, name: str, namespace: str) -> int:
+    """The ScaledObject's minReplicaCount: an autoscaled plan's replicas are the scaler's
+    floor (the Deployment carries no replicas of ours: KEDA owns the field)."""
+    scaler = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+        "keda.sh", "v1alpha1", namespace, "scaledobjects", name
+    )
+    return int(scaler["spec"]["minReplicaCount"])
+
+
 def _changed(body: dict[str, Any], kind: str) -> str:
     found = [d["diff"] for d in body["diff"]["changed"] if d["kind"] == kind]
     assert found, f"no {kind} in the changed objects: {body['diff']}"
@@ -67,21 +76,23 @@ def test_a_dry_run_shows_the_diff_and_changes_nothing_then_apply_scales(
     body = shown.json()
     assert body["dry_run"] is True
     assert body["applied"] == []
-    diff = _changed(body, "Deployment")
-    assert "-  replicas: 1" in diff
-    assert "+  replicas: 2" in diff
+    diff = _changed(body, "ScaledObject")
+    assert "-  minReplicaCount: 1" in diff
+    assert "+  minReplicaCount: 2" in diff
+    ours = _changed(body, "Deployment").splitlines()  # spec.replicas is KEDA's, not ours
+    assert not [line for line in ours if line.startswith(("-  replicas:", "+  replicas:"))]
     assert "resourceVersion" not in diff
     assert "managedFields" not in diff
     assert "replicas: 1 → 2" in body["changes"]
     assert body["plan_before"]["replicas"] == 1
     assert body["plan_after"]["replicas"] == 2
-    assert _deployment(api_client, deployed, namespace).spec.replicas == 1  # nothing applied
+    assert _floor(api_client, deployed, namespace) == 1  # nothing applied
 
     applied = api.patch(url, params={"dry_run": "false"}, json={"replicas": 2})
     assert applied.status_code == 200, applied.text
-    assert any(a.startswith("Deployment/") for a in applied.json()["applied"])
+    assert any(a.startswith("ScaledObject/") for a in applied.json()["applied"])
+    assert _floor(api_client, deployed, namespace) == 2
     live = _deployment(api_client, deployed, namespace)
-    assert live.spec.replicas == 2
     summary = identity.summary_of({"metadata": {"annotations": live.metadata.annotations}})
     assert summary is not None
     assert summary.replicas == 2
@@ -101,7 +112,7 @@ def test_scale_is_the_same_update(
     scaled = api.post(f"/api/v1/deployments/{namespace}/{deployed}/scale", json={"replicas": 3})
     assert scaled.status_code == 200, scaled.text
     assert scaled.json()["dry_run"] is False
-    assert _deployment(api_client, deployed, namespace).spec.replicas == 3
+    assert _floor(api_client, deployed, namespace) == 3
 
 
 def test_a_tier_change_names_the_engine_arguments_it_changes(
@@ -216,17 +227,17 @@ def test_the_cli_scales_and_shows_an_update_without_applying_it(
     shown = cli.kubefoundry("update", deployed, "--replicas", "2", "--dry-run", *where)
     assert shown.returncode == 0, shown.stderr
     assert "replicas: 1 → 2" in shown.stdout
-    assert "+  replicas: 2" in shown.stdout
-    assert _deployment(api_client, deployed, namespace).spec.replicas == 1
+    assert "+  minReplicaCount: 2" in shown.stdout
+    assert _floor(api_client, deployed, namespace) == 1
 
     unasked = cli.kubefoundry("update", deployed, "--replicas", "2", *where)
     assert unasked.returncode == 2
     assert "--yes" in unasked.stderr
-    assert _deployment(api_client, deployed, namespace).spec.replicas == 1
+    assert _floor(api_client, deployed, namespace) == 1
 
     scaled = cli.kubefoundry("scale", deployed, "2", *where)
     assert scaled.returncode == 0, scaled.stderr
-    assert _deployment(api_client, deployed, namespace).spec.replicas == 2
+    assert _floor(api_client, deployed, namespace) == 2
 
     data = cli.kubefoundry("update", deployed, "--tier", "best", "--dry-run", "-o", "json", *where)
     assert data.returncode == 0, data.stderr
