@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kubefoundry.core.identity import COMPONENT
+from kubefoundry.core.identity import COMPONENT, PLAN
 from kubefoundry.deploy.phases import Phase, of_pod, of_pods, root_failure
 from kubefoundry.runtimes import llmd_picker
 
@@ -137,6 +137,24 @@ def test_operator_failures_on_the_root_object() -> None:
         ),
         (
             {"kind": "LeaderWorkerSet", "spec": {"replicas": 1}, "status": {"readyReplicas": 1}},
+            True,
+        ),
+        (  # autoscaled: created at the default one, the plan (summary) wants two
+            {
+                "kind": "Deployment",
+                "metadata": {"annotations": {PLAN: '{"replicas":2}'}},
+                "spec": {"replicas": 1},
+                "status": {"availableReplicas": 1},
+            },
+            False,
+        ),
+        (
+            {
+                "kind": "Deployment",
+                "metadata": {"annotations": {PLAN: '{"replicas":2}'}},
+                "spec": {"replicas": 3},
+                "status": {"availableReplicas": 3},
+            },
             True,
         ),
         ({"kind": "RayService", "status": {"serviceStatus": "Running"}}, True),

@@ -34,6 +34,9 @@ from kubefoundry.core.errors import (
 )
 
 FIELD_MANAGER = "kubefoundry"
+# Sets, once, the count a scaler-owned workload is created at (identity.INITIAL_REPLICAS), so
+# that FIELD_MANAGER never owns spec.replicas and no re-apply resets what the scaler chose.
+INITIAL_MANAGER = "kubefoundry-initial"
 RETRIES = 4
 
 Action = Literal["created", "configured", "unchanged", "validated"]
@@ -191,6 +194,8 @@ def _apply_for_real(
                 raise
             raise PartialApplyError(exc, applied=applied, pending=pending) from None
         meta = result.get("metadata") or {}
+        if before is None:
+            _initial_replicas(client, body, sleep=sleep)
         action: Action = (
             "created"
             if before is None
@@ -211,6 +216,26 @@ def _apply_for_real(
                 "namespace": meta.get("namespace"),
             }
     return applied
+
+
+def _initial_replicas(
+    client: DynamicClient, obj: Mapping[str, Any], *, sleep: Callable[[float], None]
+) -> None:
+    """Create-time count of a workload whose replicas a scaler owns: without it the workload
+    starts at its kind's default (one) until the scaler acts, or stays there where none runs."""
+    meta = obj.get("metadata") or {}
+    count = (meta.get("annotations") or {}).get(identity.INITIAL_REPLICAS)
+    if count is None or "replicas" in (obj.get("spec") or {}) or not str(count).isdigit():
+        return
+    body = {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "metadata": {k: meta[k] for k in ("name", "namespace") if k in meta},
+        "spec": {"replicas": int(count)},
+    }
+    _server_side_apply(
+        client, body, dry_run=False, force=False, sleep=sleep, manager=INITIAL_MANAGER
+    )
 
 
 def _owned(obj: dict[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,6 +264,7 @@ def _server_side_apply(
     dry_run: bool,
     force: bool,
     sleep: Callable[[float], None],
+    manager: str = FIELD_MANAGER,
 ) -> dict[str, Any]:
     resource = _resource(client, obj)
     meta = obj["metadata"]
@@ -250,7 +276,7 @@ def _server_side_apply(
                 body=dict(obj),
                 name=meta["name"],
                 namespace=meta.get("namespace"),
-                field_manager=FIELD_MANAGER,
+                field_manager=manager,
                 force_conflicts=force or None,
                 dry_run="All" if dry_run else None,
                 query_params=[("fieldValidation", "Strict")],

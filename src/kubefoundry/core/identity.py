@@ -44,6 +44,8 @@ ROOT = "kubefoundry.io/root"
 PLAN = "kubefoundry.io/plan"
 SPEC = "kubefoundry.io/spec"
 KEEP = "kubefoundry.io/keep-on-delete"
+# On a workload whose replicas a scaler owns (none rendered): the count to create it with.
+INITIAL_REPLICAS = "kubefoundry.io/initial-replicas"
 # Values.
 OURS = "kubefoundry"  # managed-by and part-of
 MODEL_CACHE = "model-cache"  # the component of the shared model-cache PVC

@@ -127,7 +127,10 @@ class LlmdRuntime:
         token = tokens.resolve(plan, options)
         pools = pools_for(plan, options)
         manifests: list[Manifest] = [inference_pool(plan)]
-        manifests += [deployment(plan, options, p, token=token) for p in pools]
+        manifests += [
+            scaling.initial(plan, deployment(plan, options, p, token=token), p.replicas)
+            for p in pools
+        ]
         manifests += picker.objects(plan, options, disaggregated=options.disaggregated)
         manifests += [route(plan, options), objective(plan, options)]
         if options.cache.enabled:

@@ -71,7 +71,8 @@ class LwsRuntime:
 
     def render(self, plan: Plan, options: Options) -> Rendered:
         token = tokens.resolve(plan, options)
-        manifests: list[Manifest] = [leader_worker_set(plan, options, token=token)]
+        workload = leader_worker_set(plan, options, token=token)
+        manifests: list[Manifest] = [scaling.initial(plan, workload, plan.replicas)]
         service = leader_service_name(plan)
         manifests.append(objects.service(plan, runtime=NAME, component=LEADER, name=service))
         if options.cache.enabled:

@@ -100,7 +100,8 @@ class TgiRuntime:
                 hint="Pick the runtime the reason names, or change the plan (GPU type, count).",
             )
         token = tokens.resolve(plan, options)
-        manifests: list[Manifest] = [deployment(plan, options, token=token)]
+        workload = deployment(plan, options, token=token)
+        manifests: list[Manifest] = [scaling.initial(plan, workload, plan.replicas)]
         manifests.append(objects.service(plan, runtime=NAME, component=COMPONENT, port=PORT))
         if options.cache.enabled:
             manifests.append(objects.model_cache(plan, options, runtime=NAME))

@@ -42,7 +42,8 @@ class VllmRuntime:
 
     def render(self, plan: Plan, options: Options) -> Rendered:
         token = tokens.resolve(plan, options)
-        manifests: list[Manifest] = [deployment(plan, options, token=token)]
+        workload = deployment(plan, options, token=token)
+        manifests: list[Manifest] = [scaling.initial(plan, workload, plan.replicas)]
         manifests.append(objects.service(plan, runtime=NAME, component=COMPONENT))
         if options.cache.enabled:
             manifests.append(objects.model_cache(plan, options, runtime=NAME))

@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from kubefoundry.core import identity
 from kubefoundry.runtimes.cluster_side import Readiness, Reading
 
 _FAILED_WHEN_TRUE = ("ReplicaFailure", "Failed")
@@ -37,8 +38,10 @@ def failure(root: Mapping[str, Any]) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class Replicas:
-    """Ready when ``status.<field>`` reaches ``spec.replicas`` (Deployment, LeaderWorkerSet);
-    silent while the object has no status yet."""
+    """Ready when ``status.<field>`` reaches ``spec.replicas`` (Deployment, LeaderWorkerSet)
+    and the plan's replicas (the summary on the root): an autoscaled workload carries no
+    replicas of ours, so it starts at one until KEDA's HPA raises it to the plan's floor,
+    and one ready pod of a two-replica plan is not ready. Silent while it has no status."""
 
     field: str
 
@@ -46,7 +49,9 @@ class Replicas:
         status, spec = root.get("status") or {}, root.get("spec") or {}
         if not status:
             return Reading(None, failure(root))
-        wanted = int(spec.get("replicas", 1))
+        summary = identity.summary_of(root)
+        planned = summary.replicas if summary and summary.replicas else 0
+        wanted = max(int(spec.get("replicas", 1)), planned)
         return Reading(int(status.get(self.field) or 0) >= wanted, failure(root))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from kubefoundry.core import identity
 from kubefoundry.planning.plans import Autoscaling, Plan
 from kubefoundry.runtimes.base import Manifest
 from kubefoundry.runtimes.cluster_side import Kind, Operator
@@ -82,10 +83,20 @@ def replicas(plan: Plan, count: int) -> dict[str, int]:
     KEDA's HPA sets ``spec.replicas`` through the scale subresource; a count in the applied
     object would fight it on every re-deploy (and Dynamo's webhook refuses a changed count
     on a component its scaling adapter owns). Left out, server-side apply leaves the field to
-    the scaler: the first apply creates the workload at its kind's default (one replica) and
-    the HPA raises it to ``minReplicaCount`` (the plan's replicas) within a sync period.
+    the scaler; ``initial`` says what to create the workload at (else its kind's default, one,
+    until the HPA raises it to ``minReplicaCount``, or for good where no scaler runs).
     """
     return {} if wants_scaler(plan) else {"replicas": count}
+
+
+def initial(plan: Plan, workload: Manifest, count: int) -> Manifest:
+    """``workload`` with the count to create it at (``identity.INITIAL_REPLICAS``) where a
+    scaler owns its replicas: the apply sets it once, on creation, under a field manager of
+    its own, so no later apply of ours owns or resets the field (``cluster/applying``)."""
+    if wants_scaler(plan):
+        annotations = workload["metadata"].setdefault("annotations", {})
+        annotations[identity.INITIAL_REPLICAS] = str(count)
+    return workload
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,7 +59,7 @@ def values(plan: Plan, options: Options, *, environment: str, service_catalog: s
             hint="Export it in the yaml or kustomize format of the runtime the reason names.",
         )
     token = tokens.resolve(plan, options)
-    deployment = tgi.deployment(plan, options, token=token)
+    deployment = scaling.initial(plan, tgi.deployment(plan, options, token=token), plan.replicas)
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     return ChartValues(
