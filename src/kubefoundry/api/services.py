@@ -9,6 +9,8 @@ request. The pages never learn how authentication or impersonation work.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from fastapi import Request
@@ -16,9 +18,15 @@ from fastapi import Request
 from kubefoundry.api import deployments, deps, sandbox, settings, streams
 from kubefoundry.cluster.connecting import Connection
 
+FACTS_TTL_S = 15.0
+
 
 class PageServices:
     """One request's view of the server, for the pages."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._facts: dict[int, tuple[float, Any]] = {}
 
     def connection(self, request: Request) -> Connection:
         """The connection acting for the request's user (impersonating them when the server
@@ -29,6 +37,21 @@ class PageServices:
         """The server's own connection: only for what every user may know (GPU pools,
         installed runtimes), never for their objects."""
         return deps.own_connection(request)
+
+    def facts(self, request: Request) -> Any:
+        """The cluster's facts (GPU pools, runtimes, classes) as the server sees them, kept
+        ``FACTS_TTL_S``: a preview that follows the fields as they change re-plans on every
+        change, and discovery reads every node and pod. A deploy itself discovers afresh."""
+        from kubefoundry.deploy import discovering
+
+        with self._lock:
+            kept = self._facts.get(id(request.app))
+            if kept and time.monotonic() - kept[0] < FACTS_TTL_S:
+                return kept[1]
+        facts, _ = discovering.discover(deps.own_connection(request))
+        with self._lock:
+            self._facts[id(request.app)] = (time.monotonic(), facts)
+        return facts
 
     def prices(self, request: Request) -> dict[str, float]:
         """The on-prem GPU prices stored in the server's settings."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,10 @@ class Reach:
     def from_env(cls) -> Reach:
         from huggingface_hub import constants
 
-        return cls(offline=constants.is_offline_mode())
+        # The environment as it is now: huggingface_hub reads HF_HUB_OFFLINE once, when it
+        # is first imported, which may be before the variable was set (a test, a server).
+        said = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+        return cls(offline=said or constants.is_offline_mode())
 
     @property
     def online(self) -> bool:

@@ -376,6 +376,15 @@ def progress(
     loading = [p for p in pods if _running(p) and not _ready(p)]
     said = events([p["metadata"]["name"] for p in pods])
     found = phases.of_pods(pods, wanted=wanted, events=said, logs=logs(loading) if loading else {})
+    if found.phase is phases.Phase.READY:
+        # The pods are ready but the runtime has not said so (it returned above if it had):
+        # ready is the root's verdict, written by its operator; the pods are progress.
+        return phases.Progress(
+            phases.Phase.LOADING,
+            f"pods ready; waiting for {root['kind']} {name} to report ready",
+            found.ready,
+            found.wanted,
+        )
     if found.phase is phases.Phase.SCHEDULING:
         stuck = stalls.unschedulable(root, pods, events=said, facts=facts, now=now)
         if stuck:

@@ -247,7 +247,7 @@ def _deploy_page(
 ) -> HTMLResponse:
     """The deploy form with the preview of what it would apply: planned against the cluster
     when the server has one (its pools, operators), otherwise against the catalogs."""
-    from kubefoundry.deploy import discovering, rendering
+    from kubefoundry.deploy import rendering
     from kubefoundry.runtimes import base
 
     problems: dict[str, str] = {}
@@ -257,7 +257,7 @@ def _deploy_page(
     prices: dict[str, float] = {}
     try:
         conn = _connection(request)
-        facts, _ = discovering.discover(_services(request).own_connection(request))
+        facts = _services(request).facts(request)
         prices = _services(request).prices(request)
         form.setdefault("namespace", conn.namespace)
     except KubeFoundryError as exc:
@@ -443,9 +443,9 @@ def _update(
 ) -> Any:
     """The update a change makes, planned as a deploy plans: the cluster's pools seen with
     the server's own eyes, the stored prices; nothing written."""
-    from kubefoundry.deploy import discovering, updating
+    from kubefoundry.deploy import updating
 
-    facts, _ = discovering.discover(_services(request).own_connection(request))
+    facts = _services(request).facts(request)
     return updating.plan_update(
         conn,
         name=name,
@@ -544,13 +544,12 @@ def _edit_page(
     values: Any,
     refused: KubeFoundryError | None = None,
 ) -> HTMLResponse:
-    from kubefoundry.deploy import discovering
 
     try:
         conn = _connection(request)
         stored = _stored(conn, name=name, namespace=namespace)
         current = _form_of(stored)
-        facts, _ = discovering.discover(_services(request).own_connection(request))
+        facts = _services(request).facts(request)
     except NotFoundError as exc:
         return page(request, "not_found.html", 404, error=exc)  # type: ignore[no-any-return]
     except KubeFoundryError as exc:
