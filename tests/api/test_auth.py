@@ -129,7 +129,8 @@ def test_a_cookie_authenticated_post_needs_the_sessions_csrf_token(client: TestC
     assert missing.status_code == 403
     assert missing.json()["error"] == "csrf"
     assert "X-CSRF-Token" in missing.json()["hint"]
-    wrong = client.post("/api/v1/plan", json=PLAN, headers={"X-CSRF-Token": "x" + csrf[1:]})
+    other = csrf[:-1] + ("A" if csrf[-1] != "A" else "B")  # one character off, never equal
+    wrong = client.post("/api/v1/plan", json=PLAN, headers={"X-CSRF-Token": other})
     assert wrong.status_code == 403
     right = client.post("/api/v1/plan", json=PLAN, headers={"X-CSRF-Token": csrf})
     assert right.status_code == 200, right.text

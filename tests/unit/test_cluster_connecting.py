@@ -181,8 +181,7 @@ def test_a_silent_server_times_out_after_one_retry(tmp_path: Path) -> None:
         conn = connect(path, connect_timeout_s=0.3)
         with pytest.raises(errors.UnreachableError) as caught:
             version(conn)
-    assert "no answer in time" in caught.value.message
-    assert "within 0.3s" in (caught.value.hint or "")
+    assert "accepted the connection but sent no answer in time" in caught.value.message
     assert listener.accepted == 2
 
 

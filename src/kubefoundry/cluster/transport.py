@@ -188,11 +188,13 @@ def stalled(
 ) -> UnreachableError:
     """The error for a server that took the connection but sent no answer in time."""
     where = f"The Kubernetes API server {endpoint.server} (context {endpoint.context})"
-    within = f" within {timeout_s:.0f}s" if timeout_s else ""
+    # No figure: the wait that ran out may be the TLS handshake's (the connect timeout) or
+    # a request's (``timeout_s``), and the message must not name the wrong one.
+    del timeout_s
     ended = deadline is not None and time.monotonic() >= deadline - 0.5
     return UnreachableError(
-        f"{where} accepted the connection but sent no answer{within}"
-        + (": the command's --timeout is over." if ended else "."),
+        f"{where} accepted the connection but sent no answer in time"
+        + (": the command's time limit is over." if ended else "."),
         delay_s=5.0,
         hint="It is overloaded or stalled (a stopped process, a full etcd): check it with "
         f"{endpoint.kubectl('get --raw /readyz')} and try again; nothing was left half-done "

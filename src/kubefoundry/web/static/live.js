@@ -18,6 +18,13 @@
         handle(data);
       });
     }
+    // A refused connection (a deployment the server's watch cache has not seen yet, right
+    // after the deploy; a server restarting) is not retried by the browser: try again.
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(() => follow(url, handlers), 2000);
+      }
+    });
     return source;
   }
 
