@@ -53,13 +53,6 @@ def _wait_for_free_l4(kubeconfig: object, wanted: int, timeout_s: float = 180.0)
             time.sleep(2)
 
 
-@pytest.mark.xfail(
-    reason="regression found at the end of the 2026-12-06 session, after issue 11's first "
-    "parts: in the real browser the deployment page's phase stays at the server-rendered "
-    "'scheduling' although the API's status stream answers 'ready' (checked through the "
-    "app); it passed before those commits. Issue 10 stays open until it passes again.",
-    strict=False,
-)
 def test_browse_deploy_follow_to_ready_scale_and_delete(
     server: str, namespace: str, control_plane: controlplane.ControlPlane
 ) -> None:

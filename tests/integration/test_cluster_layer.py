@@ -48,6 +48,29 @@ def test_apply_then_reapply_changes_nothing(
     assert {a.action for a in again} == {"unchanged"}, again
 
 
+def test_a_scaler_owned_count_is_set_at_creation_and_when_the_plan_changes_it_only(
+    control_plane: controlplane.ControlPlane, namespace: str
+) -> None:
+    conn = connect(control_plane, namespace)
+    apps = client.AppsV1Api(conn.api)
+    objects = manifests(replicas=2)
+    (root,) = [o for o in objects if o["kind"] == "Deployment"]
+    assert "replicas" not in root["spec"]  # the scaler's field, never our manager's
+    applying.apply(conn, objects)
+    name = root["metadata"]["name"]
+    assert apps.read_namespaced_deployment(name, namespace).spec.replicas == 2
+    # A scaler moves it (through the scale subresource, as the HPA controller does) ...
+    apps.patch_namespaced_deployment_scale(
+        name, namespace, {"spec": {"replicas": 4}}, field_manager="kube-controller-manager"
+    )
+    # ... and the same plan applied again leaves its choice alone,
+    applying.apply(conn, objects)
+    assert apps.read_namespaced_deployment(name, namespace).spec.replicas == 4
+    # while a plan whose count changed (a user's scale) sets it, over the scaler's write.
+    applying.apply(conn, manifests(replicas=3))
+    assert apps.read_namespaced_deployment(name, namespace).spec.replicas == 3
+
+
 def test_children_are_owned_by_the_root_and_the_cache_by_nobody(
     control_plane: controlplane.ControlPlane, namespace: str
 ) -> None:

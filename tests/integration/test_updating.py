@@ -113,6 +113,9 @@ def test_scale_is_the_same_update(
     assert scaled.status_code == 200, scaled.text
     assert scaled.json()["dry_run"] is False
     assert _floor(api_client, deployed, namespace) == 3
+    # The workload follows at once, as `kubectl scale` would: where no scaler runs (the
+    # sandbox) it would otherwise stay at the count it was created with.
+    assert _deployment(api_client, deployed, namespace).spec.replicas == 3
 
 
 def test_a_tier_change_names_the_engine_arguments_it_changes(

@@ -34,8 +34,9 @@ from kubefoundry.core.errors import (
 )
 
 FIELD_MANAGER = "kubefoundry"
-# Sets, once, the count a scaler-owned workload is created at (identity.INITIAL_REPLICAS), so
-# that FIELD_MANAGER never owns spec.replicas and no re-apply resets what the scaler chose.
+# Sets the count a scaler-owned workload is created at (identity.INITIAL_REPLICAS), and again
+# only when the plan's count changes (a scale, an edit), so that FIELD_MANAGER never owns
+# spec.replicas and no re-apply of the same plan resets what the scaler chose.
 INITIAL_MANAGER = "kubefoundry-initial"
 RETRIES = 4
 
@@ -194,8 +195,8 @@ def _apply_for_real(
                 raise
             raise PartialApplyError(exc, applied=applied, pending=pending) from None
         meta = result.get("metadata") or {}
-        if before is None:
-            _initial_replicas(client, body, sleep=sleep)
+        if before is None or _count_changed(before, body):
+            _initial_replicas(client, body, sleep=sleep, force=before is not None)
         action: Action = (
             "created"
             if before is None
@@ -218,11 +219,25 @@ def _apply_for_real(
     return applied
 
 
+def _count_changed(before: Mapping[str, Any], obj: Mapping[str, Any]) -> bool:
+    def count(o: Mapping[str, Any]) -> str | None:
+        return ((o.get("metadata") or {}).get("annotations") or {}).get(identity.INITIAL_REPLICAS)
+
+    return count(obj) is not None and count(obj) != count(before)
+
+
 def _initial_replicas(
-    client: DynamicClient, obj: Mapping[str, Any], *, sleep: Callable[[float], None]
+    client: DynamicClient,
+    obj: Mapping[str, Any],
+    *,
+    sleep: Callable[[float], None],
+    force: bool = False,
 ) -> None:
-    """Create-time count of a workload whose replicas a scaler owns: without it the workload
-    starts at its kind's default (one) until the scaler acts, or stays there where none runs."""
+    """The count of a workload whose replicas a scaler owns, set at creation (without it the
+    workload starts at its kind's default, one, until the scaler acts, or stays there where
+    none runs) and when the plan's count changes: a user's scale is applied at once, over
+    what a scaler last wrote (``force``), as ``kubectl scale`` would; the scaler then goes on
+    from there within its new range."""
     meta = obj.get("metadata") or {}
     count = (meta.get("annotations") or {}).get(identity.INITIAL_REPLICAS)
     if count is None or "replicas" in (obj.get("spec") or {}) or not str(count).isdigit():
@@ -234,7 +249,7 @@ def _initial_replicas(
         "spec": {"replicas": int(count)},
     }
     _server_side_apply(
-        client, body, dry_run=False, force=False, sleep=sleep, manager=INITIAL_MANAGER
+        client, body, dry_run=False, force=force, sleep=sleep, manager=INITIAL_MANAGER
     )
 
 
