@@ -25,4 +25,4 @@ OutputFormat = Literal["json", "yaml"]
 
 # The vLLM release plans are made for when the request names none (the engine profiles in
 # planning/engine_profiles.py hold what each release does); here so `--help` can show it.
-DEFAULT_VLLM_VERSION = "0.19.0"
+DEFAULT_VLLM_VERSION = "0.34.0"
