@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def runtimes(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) -> None:
     """List the runtimes, in the order KubeFoundry prefers them, with their limits."""
     from kubefoundry.runtimes import registry
+    from kubefoundry.runtimes.common import engine_options
 
     everything = registry.default().all()
     rows = [
@@ -20,6 +21,7 @@ def runtimes(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) 
             "name": r.name,
             "summary": r.summary,
             "requires": list(r.requires),
+            "engine_options_validated": engine_options.validated(r.name),
             "cannot": {f.value: why for f, why in r.limits.items()},
         }
         for r in everything
@@ -31,10 +33,14 @@ def runtimes(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) 
 def _table(everything: tuple[base.Runtime, ...]) -> None:
     from rich.table import Table
 
+    from kubefoundry.runtimes.common import engine_options
+
     table = Table(title="Runtimes (preferred first when none is pinned)", show_lines=True)
-    for column in ("runtime", "renders", "needs installed", "cannot serve (why)"):
+    columns = ("runtime", "renders", "needs installed", "engine flags checked", "cannot serve")
+    for column in columns:
         table.add_column(column)
     for r in everything:
         cannot = "\n".join(f"{feature.value}: {why}" for feature, why in r.limits.items())
-        table.add_row(r.name, r.summary, ", ".join(r.requires) or "-", cannot)
+        checked = engine_options.validated(r.name) or "-"
+        table.add_row(r.name, r.summary, ", ".join(r.requires) or "-", checked, cannot)
     output.console().print(table)

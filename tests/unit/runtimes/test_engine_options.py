@@ -186,9 +186,16 @@ def test_every_engine_input_we_render_is_accepted(name: str, vllm_version: str) 
     assert problems(lines, vllm_version=vllm_version) == []
 
 
-def test_every_runtime_has_a_sample() -> None:
+def test_every_runtime_has_a_sample_and_says_which_engine_judges_it() -> None:
     sampled = {s.runtime for s in explained.SAMPLES.values()}
-    assert sampled == {r.name for r in registry.default().all()}
+    names = {r.name for r in registry.default().all()}
+    assert sampled == names
+    assert set(engine_options.RUNTIME_ENGINES) == names
+    for name, sample in explained.SAMPLES.items():
+        _, lines = _render(name, VLLM_VERSIONS[-1])
+        assert {line.engine for line in lines} == {engine_options.RUNTIME_ENGINES[sample.runtime]}
+    assert engine_options.validated("vllm") == f"vLLM {', '.join(VLLM_VERSIONS)}"
+    assert engine_options.validated("tgi") == f"TGI {tgi.VERSION}"
 
 
 # --- the check catches what an engine would refuse ------------------------------------------

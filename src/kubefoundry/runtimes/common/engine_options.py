@@ -21,6 +21,28 @@ from kubefoundry.core.errors import InvalidInputError
 
 SCHEMA_VERSION = 1
 TITLES = {"vllm": "vLLM", "tgi": "TGI"}
+# The engine whose options each runtime's command lines and configs are checked against
+# (tests/unit/runtimes/test_engine_options.py finds exactly these in every sample's render).
+# Kept here, not in each runtime module, while those modules are being changed by others;
+# it belongs beside each runtime's cluster_side once they settle.
+RUNTIME_ENGINES = {
+    "vllm": "vllm",
+    "lws": "vllm",
+    "kserve": "vllm",
+    "llmd": "vllm",
+    "kuberay": "vllm",  # Ray Serve's engine_kwargs
+    "dynamo": "vllm",  # dynamo.vllm's vLLM flags
+    "kaito": "vllm",  # inference_config.yaml's vllm: keys
+    "tgi": "tgi",
+}
+
+
+def validated(runtime: str) -> str:
+    """``"vLLM 0.19.0, 0.34.0"``: the releases whose options ``runtime``'s renders are
+    checked against ("" for a runtime with none)."""
+    engine = RUNTIME_ENGINES.get(runtime)
+    versions = [v for e, v in available() if e == engine]
+    return f"{TITLES.get(engine or '', engine)} {', '.join(versions)}" if versions else ""
 
 
 @dataclasses.dataclass(frozen=True)
