@@ -55,14 +55,22 @@ def test_deploy_ls_status_delete(control_plane: controlplane.ControlPlane, names
     assert json.loads(out) == []
 
 
-def test_cluster_command_reports_installed_runtimes(
+def test_cluster_command_reports_each_operators_state(
     control_plane: controlplane.ControlPlane,
 ) -> None:
+    """The sandbox has KServe's CRDs but no KServe controller: installed, CRDs only, said
+    with what to install; the planner may not pick it (not in installed_runtimes)."""
     code, out, err = kf(control_plane, "cluster", "-o", "json")
     assert code == 0, err
     facts = json.loads(out)
-    assert "kserve" in facts["installed_runtimes"]
+    kserve = facts["operators"]["kserve"]
+    assert kserve["state"] == "crds-only"
+    assert kserve["version"] == "v1beta1"
+    assert "install KServe's controller" in kserve["fix"]
+    assert "kserve" not in facts["installed_runtimes"]
     assert facts["unreadable"] == []
+    code, _, err = kf(control_plane, "cluster")
+    assert code == 0, err
 
 
 def test_status_of_an_unknown_deployment_is_a_clear_error(

@@ -160,16 +160,26 @@ def test_a_kind_the_cluster_does_not_serve_is_refused_before_anything_is_written
     assert not client.AppsV1Api(conn.api).list_namespaced_deployment(namespace).items
 
 
-def test_discovery_reads_installed_runtimes_from_the_real_crds(
+def test_discovery_finds_every_runtimes_crd_served_at_the_servers_preferred_version(
     control_plane: controlplane.ControlPlane, namespace: str
 ) -> None:
-    facts, refused = discovering.discover(connect(control_plane, namespace))
+    """Every operator a runtime needs is found (its CRD is served), at the version the API
+    server itself prefers for the group (read here through the client's own discovery)."""
+    conn = connect(control_plane, namespace)
+    facts, refused = discovering.discover(conn)
     assert refused == []
     assert facts.kubernetes_version
     assert facts.kubernetes_version.startswith("v1.")
+    preferred = {
+        g.name: g.preferred_version.version
+        for g in client.ApisApi(conn.api).get_api_versions().groups
+    }
+    operators = {o.key: o for o in registry.default().operators()}
     for runtime in registry.default().all():
         for need in runtime.requires:
-            assert need in facts.installed_runtimes, need
+            assert need in facts.operators, need
+            group = operators[need].crd.split(".", 1)[1]
+            assert facts.operators[need].version == preferred[group], need
     assert facts.prometheus_operator
 
 
@@ -269,8 +279,12 @@ def test_a_read_only_user_is_told_what_it_may_not_do(
     hidden: list[str] = []
     inspecting.roots(reader, deploying.ROOT_KINDS, namespace=None, unreadable=hidden)
     assert "Deployment" in hidden  # may read its namespace, not every namespace: said, not fatal
-    _, refused = discovering.discover(reader)
+    facts, refused = discovering.discover(reader)
     assert any(line.startswith("nodes:") for line in refused)
+    # Leases hidden too: whether KServe's controller runs is unknown, and said why.
+    assert any(line.startswith("leases:") for line in refused)
+    assert facts.operators["kserve"].state == "unknown"
+    assert "Hidden: leases" in facts.operators["kserve"].evidence
     with pytest.raises(errors.ForbiddenError) as err:
         applying.apply(reader, manifests())
     assert err.value.hint

@@ -16,11 +16,19 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 from tests.integration.test_cli_cluster import kf
-from tests.support import controlplane, rbac
+from tests.support import controlplane, operator_fakes, rbac
 
 from kubefoundry.sandbox import components
 
 H100_SELECTOR = {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lws_runs(api_client: client.ApiClient) -> Iterator[None]:
+    """LWS counts as running (a FAKE Lease for the sandbox's real controller, which leaves
+    no sign of its own: ``operator_fakes.lws_stand_in``), so a multi-node plan is planned."""
+    with operator_fakes.lws_stand_in(api_client):
+        yield
 
 
 def test_a_plan_bigger_than_the_cluster_is_refused_before_anything_is_applied(
@@ -110,23 +118,51 @@ def test_pods_nothing_will_place_fail_within_a_minute_with_the_shortfall(
     print(f"unschedulable deploy failed in {took:.1f}s")
 
 
-def test_a_runtime_whose_operator_is_not_running_fails_within_about_a_minute(
-    control_plane: controlplane.ControlPlane, namespace: str
+def test_a_runtime_with_only_its_crds_is_refused_before_anything_is_applied(
+    control_plane: controlplane.ControlPlane, namespace: str, api_client: client.ApiClient
 ) -> None:
+    """KServe's CRDs are installed in the sandbox, its controller is not: the planner will
+    not pick it, and pinned it is refused at once with what to install."""
     began = time.monotonic()
     code, _, err = kf(
-        control_plane,
-        "deploy",
-        "qwen2.5-0.5b",
-        "--runtime",
-        "kserve",
-        "-n",
-        namespace,
-        "--monitoring",
-        "none",
-        "--timeout",
-        "110",
+        control_plane, "deploy", "qwen2.5-0.5b", "--runtime", "kserve", "-n", namespace,
+        "--monitoring", "none", "--timeout", "110",
+    )  # fmt: skip
+    took = time.monotonic() - began
+    said = " ".join(err.split())
+    assert code == 2, err
+    assert took < 30, f"took {took:.0f}s"
+    assert "only kserve's CRDs are installed" in said, err
+    assert "the KServe controller manager is not running" in said
+    assert "install KServe's controller" in said
+    assert "Traceback" not in err
+    objects = client.CustomObjectsApi(api_client)
+    found = objects.list_namespaced_custom_object(
+        "serving.kserve.io", "v1beta1", namespace, "inferenceservices"
     )
+    assert found["items"] == []
+
+
+def test_a_runtime_whose_operator_is_not_acting_fails_within_about_a_minute(
+    control_plane: controlplane.ControlPlane, namespace: str, api_client: client.ApiClient
+) -> None:
+    """A controller seen (its Lease held, by a fake) that never acts on the root: the
+    deploy fails after about a minute, naming the operator."""
+    began = time.monotonic()
+    with operator_fakes.lease(api_client, "kserve"):
+        code, _, err = kf(
+            control_plane,
+            "deploy",
+            "qwen2.5-0.5b",
+            "--runtime",
+            "kserve",
+            "-n",
+            namespace,
+            "--monitoring",
+            "none",
+            "--timeout",
+            "110",
+        )
     took = time.monotonic() - began
     said = " ".join(err.split())
     assert code == 1, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -144,18 +145,67 @@ def test_aks_pools_are_identified_by_vm_size_because_the_label_names_only_the_ve
     assert facts.gpu_pools()[0].gpu == "A100-80GB-PCIe"
 
 
-def test_installed_runtimes_come_from_the_real_crds() -> None:
-    crds = [
-        yaml.safe_load((SHARED / "crds" / path).read_text())
-        for path in (
-            "kserve/inferenceservices.serving.kserve.io.yaml",
-            "lws/leaderworkersets.leaderworkerset.x-k8s.io.yaml",
-            "prometheus-operator/servicemonitors.monitoring.coreos.com.yaml",
-        )
-    ]
-    facts = discovering.facts_from(nodes=EKS, crds=crds, gpus=GPUS, instances=INSTANCES)
-    assert facts.installed_runtimes == {"kserve": "v1beta1", "lws": "v1"}
+def _served(*paths: str) -> dict[str, list[str]]:
+    """What the discovery API would say the real CRDs serve: each one's served versions,
+    its storage version first (the one preferred in these single-version groups)."""
+    out = {}
+    for path in paths:
+        crd = yaml.safe_load((SHARED / "crds" / path).read_text())
+        versions = crd["spec"]["versions"]
+        ordered = sorted(versions, key=lambda v: not v.get("storage"))
+        out[crd["metadata"]["name"]] = [v["name"] for v in ordered if v.get("served", True)]
+    return out
+
+
+def test_installed_runtimes_are_the_served_crds_whose_controller_runs() -> None:
+    served = _served(
+        "kserve/inferenceservices.serving.kserve.io.yaml",
+        "lws/leaderworkersets.leaderworkerset.x-k8s.io.yaml",
+        "prometheus-operator/servicemonitors.monitoring.coreos.com.yaml",
+    )
+    lws_lease = {
+        "metadata": {"name": "b8b2488c.x-k8s.io", "namespace": "lws-system"},
+        "spec": {"holderIdentity": "lws-0", "renewTime": "2026-01-01T00:00:00.000000Z"},
+    }
+    facts = discovering.facts_from(
+        nodes=EKS,
+        served=served,
+        leases=[lws_lease],
+        gpus=GPUS,
+        instances=INSTANCES,
+        now=datetime.datetime(2026, 1, 1, 0, 0, 5, tzinfo=datetime.UTC),
+    )
+    # The versions the CRD files serve (kserve v1beta1, lws v1); only LWS has a controller.
+    assert facts.installed_runtimes == {"lws": "v1"}
+    assert {k: (o.state, o.version) for k, o in facts.operators.items()} == {
+        "kserve": ("crds-only", "v1beta1"),
+        "lws": ("running", "v1"),
+    }
     assert facts.prometheus_operator
+
+
+def test_a_redeploy_counts_its_own_pods_gpus_as_free() -> None:
+    """Four one-L4 nodes, three of them held by the deployment's own pods and one by
+    another's: for a re-deploy of it, three are free (its pods will be replaced)."""
+    mine = [
+        pod(f"ip-10-0-0-{i}", 1) | {"metadata": {"namespace": "team", "labels": LABELS}}
+        for i in range(3)
+    ]
+    other = pod("ip-10-0-0-3", 1) | {"metadata": {"namespace": "team", "labels": {}}}
+    pods = [*mine, other]
+    before = discovering.facts_from(nodes=EKS, pods=pods, gpus=GPUS, instances=INSTANCES)
+    again = discovering.facts_from(
+        nodes=EKS, pods=pods, gpus=GPUS, instances=INSTANCES, own=("team", "qwen")
+    )
+    elsewhere = discovering.facts_from(
+        nodes=EKS, pods=pods, gpus=GPUS, instances=INSTANCES, own=("other-team", "qwen")
+    )
+    assert before.gpu_pools()[0].free_gpus == 0
+    assert again.gpu_pools()[0].free_gpus == 3
+    assert elsewhere.gpu_pools()[0].free_gpus == 0
+
+
+LABELS = {"kubefoundry.io/deployment": "qwen"}
 
 
 @pytest.mark.parametrize(("nodes", "gpu"), [(GKE, "H100-80GB-SXM"), (EKS, "L4")])

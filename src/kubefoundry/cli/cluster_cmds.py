@@ -18,8 +18,10 @@ from kubefoundry.cli import output, requesting, serving
 from kubefoundry.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.text import Text
 
+    from kubefoundry.core.facts import ClusterFacts
     from kubefoundry.deploy import phases
     from kubefoundry.deploy.logs import Source
 
@@ -70,12 +72,40 @@ def cluster(
             ", ".join(f"{t.key}:{t.effect}" for t in p.taints) or "-",
         )
     console.print(table)
-    runtimes = ", ".join(f"{k} {v}" for k, v in facts.installed_runtimes.items()) or "none"
-    console.print(f"Installed: {runtimes}; Prometheus operator: {facts.prometheus_operator}")
+    _print_operators(console, facts)
+    console.print(f"Prometheus operator: {facts.prometheus_operator}")
     console.print(f"Storage classes: {', '.join(facts.storage_classes) or 'none'}")
     console.print(f"Gateway classes: {', '.join(facts.gateway_classes) or 'none'}")
     for line in refused:
         output.stderr().print(Text.assemble(("not readable: ", "yellow"), line))
+
+
+# How each operator state reads here (the web page words its own).
+OPERATOR_STATES = {
+    "running": "[green]running[/]",
+    "crds-only": "[yellow]CRDs only[/]: no controller acting",
+    "unknown": "[yellow]unknown[/]: hidden by RBAC",
+}
+
+
+def _print_operators(console: Console, facts: ClusterFacts) -> None:
+    """Every operator whose CRD is served: running, CRDs only (and what to install) or
+    unknown (and what was hidden); planning picks only runtimes whose operators run."""
+    from rich.table import Table
+
+    if not facts.operators and not facts.installed_runtimes:
+        console.print("Operators: none (plain vLLM and TGI Deployments need none)")
+        return
+    table = Table(title="Operators (runtimes are planned only where theirs run)")
+    for column in ("operator", "version", "state", "seen"):
+        table.add_column(column)
+    for key, status in facts.operators.items():
+        seen = status.evidence + (f" To fix: {status.fix}." if status.fix else "")
+        table.add_row(key, status.version or "-", OPERATOR_STATES[status.state], seen)
+    for key, version in facts.installed_runtimes.items():
+        if key not in facts.operators:  # a facts file that states it
+            table.add_row(key, version or "-", OPERATOR_STATES["running"], "stated in the facts")
+    console.print(table)
 
 
 def deploy(
@@ -149,7 +179,8 @@ def deploy(
     conn = _connect(kubeconfig, context, request.namespace)
     reach = hub.Reach.from_env()  # one decision about the Hub for the whole command
     entry = requesting.resolve(request, config=config, reach=reach)
-    facts, _ = discovering.discover(conn)
+    namespace = request.namespace or conn.namespace
+    facts, _ = discovering.discover(conn, own=deploying.own(request, entry, namespace))
     err = output.stderr()
     done = deploying.deploy(
         request,

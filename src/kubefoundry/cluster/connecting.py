@@ -43,6 +43,10 @@ class Target:
 class Connection:
     api: transport.ApiClient
     namespace: str
+    # What is stable for the connection's life, read once (``reading``: served kinds).
+    kept: dict[str, tuple[float, Any]] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def endpoint(self) -> transport.Endpoint:

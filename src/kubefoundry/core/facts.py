@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from kubefoundry.core import files
 
 Provisioner = Literal["none", "cluster-autoscaler", "karpenter", "gke-nap", "aks-nap"]
+# running: its controller was seen acting (or it needs none); crds-only: installed, but no
+# controller seen, so its objects would do nothing; unknown: RBAC hid what would show it.
+OperatorState = Literal["running", "crds-only", "unknown"]
 
 
 class _Frozen(BaseModel):
@@ -55,13 +58,31 @@ class NodePool(_Frozen):
         return max(self.nodes, self.max_nodes or 0)
 
 
+class OperatorStatus(_Frozen):
+    """One operator whose CRD the cluster serves, and whether its controller runs."""
+
+    state: OperatorState
+    version: str = Field("", description="the API version the cluster prefers for its kind")
+    evidence: str = Field("", description="what showed it runs, or what was looked for")
+    fix: str = Field("", description="what to install or start (crds-only), or to allow")
+
+    @property
+    def runs(self) -> bool:
+        return self.state == "running"
+
+
 class ClusterFacts(_Frozen):
+    """``installed_runtimes``: the operators whose controller runs (the planner picks only
+    runtimes whose operators are all here), each with its API version; ``operators``: every
+    operator whose CRD is served, running or not, with what showed it."""
+
     cloud: Literal["aws", "gcp", "azure", "onprem"] | None = None
     region: str | None = None
     kubernetes_version: str | None = None
     node_pools: tuple[NodePool, ...] = ()
     provisioner: Provisioner = "none"
     installed_runtimes: dict[str, str] = Field(default_factory=dict)
+    operators: dict[str, OperatorStatus] = Field(default_factory=dict)
     storage_classes: tuple[str, ...] = ()
     gateway_classes: tuple[str, ...] = ()
     prometheus_operator: bool = False

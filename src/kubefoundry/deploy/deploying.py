@@ -120,9 +120,9 @@ def deploy_discovered(
     server's settings write (``settings.TOKEN_SECRET``) when the namespace has it."""
     from kubefoundry.deploy import settings
 
-    facts, _ = discovering.discover(facts_conn or conn)
     model = rendering.model_entry(request.model)
     namespace = request.namespace or conn.namespace
+    facts, _ = discovering.discover(facts_conn or conn, own=own(request, model, namespace))
     if (
         model.gated
         and not token
@@ -140,6 +140,12 @@ def deploy_discovered(
         reach=reach or hub.Reach.from_env(),
         prices=prices,
     )
+
+
+def own(request: DeploymentSpec, model: ModelEntry, namespace: str) -> tuple[str, str]:
+    """(namespace, name) of the deployment ``request`` makes: a re-deploy replaces its pods,
+    so discovery counts their GPUs as free for it (``discovering.discover(own=...)``)."""
+    return namespace, request.name or naming.dns_label(model.id)
 
 
 def _beyond_cluster(

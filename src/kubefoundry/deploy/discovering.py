@@ -9,13 +9,16 @@ node shapes from each cloud. The planner then offers only GPUs the cluster has.
 - GPU type: a label that names the model (GPU feature discovery, GKE, Karpenter on AWS or
   Azure), else the instance type looked up in the price list; AKS's own label names only the
   vendor, so AKS pools are identified by their VM size.
-- free GPUs: allocatable minus what running pods request on those nodes.
-- installed operators: the CRDs the runtimes declare (``cluster_side.operators``, and the
-  add-ons the registry lists), each with its storage version.
+- free GPUs: allocatable minus what running pods request on those nodes; a re-deploy's own
+  pods (``own``: its namespace and name) count as free for it, since it replaces them.
+- operators: the CRDs the runtimes declare (``cluster_side.operators``, and the add-ons the
+  registry lists) that the cluster serves, each with the version it prefers, and whether its
+  controller runs (``controllers``): ``installed_runtimes`` holds the running ones only.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -23,9 +26,11 @@ from typing import Any
 from kubefoundry.catalog import gpus as gpu_catalog
 from kubefoundry.catalog import instances as instance_catalog
 from kubefoundry.cluster import connecting, reading
+from kubefoundry.core import identity
 from kubefoundry.core.errors import KubeFoundryError
 from kubefoundry.core.facts import ClusterFacts, NodePool, Provisioner, Taint
-from kubefoundry.runtimes import cluster_side, registry
+from kubefoundry.deploy import controllers
+from kubefoundry.runtimes import registry
 from kubefoundry.runtimes.common import objects
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi")
@@ -51,46 +56,87 @@ _PER_NODE_LABELS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
 def facts_from(
     *,
     nodes: Sequence[Mapping[str, Any]],
-    pods: Iterable[Mapping[str, Any]] = (),
-    crds: Iterable[Mapping[str, Any]] = (),
+    pods: Sequence[Mapping[str, Any]] = (),
+    served: Mapping[str, Sequence[str]] | None = None,
     storage_classes: Iterable[str] = (),
-    gateway_classes: Iterable[str] = (),
+    gateway_classes: Sequence[Mapping[str, Any]] = (),
     autoscaler_deployments: Iterable[str] = (),
+    leases: Sequence[Mapping[str, Any]] = (),
+    endpoint_slices: Sequence[Mapping[str, Any]] = (),
+    hidden: Mapping[str, str] | None = None,
     kubernetes_version: str | None = None,
     gpus: gpu_catalog.GpuCatalog,
     instances: instance_catalog.InstanceCatalog,
     runtimes: registry.Registry | None = None,
+    own: tuple[str, str] | None = None,
+    now: datetime.datetime | None = None,
 ) -> ClusterFacts:
-    crd_list = list(crds)
-    operators = (runtimes or registry.default()).operators()
+    """``served``: ``<plural>.<group>`` → the versions the cluster serves, preferred first
+    (the discovery API); ``own``: (namespace, name) of the deployment being re-deployed."""
+    served = served or {}
+    operators = controllers.states(
+        (runtimes or registry.default()).operators(),
+        served=served,
+        leases=leases,
+        pods=pods,
+        endpoint_slices=endpoint_slices,
+        gateway_classes=gateway_classes,
+        hidden=hidden,
+        now=now or datetime.datetime.now(datetime.UTC),
+    )
+    gpu_pods = [p for p in pods if own is None or not _owned_by(p, own)]
     return ClusterFacts(
         cloud=_cloud(nodes),
         region=next((_labels(n)[REGION] for n in nodes if REGION in _labels(n)), None),
         kubernetes_version=kubernetes_version,
-        node_pools=tuple(_pools(nodes, _requested(pods), gpus=gpus, instances=instances)),
+        node_pools=tuple(_pools(nodes, _requested(gpu_pods), gpus=gpus, instances=instances)),
         provisioner=_provisioner(nodes, autoscaler_deployments),
-        installed_runtimes=_installed(crd_list, operators),
+        installed_runtimes={k: o.version for k, o in operators.items() if o.runs},
+        operators=operators,
         storage_classes=tuple(sorted(storage_classes)),
-        gateway_classes=tuple(sorted(gateway_classes)),
-        prometheus_operator=any(_name(c) == objects.PROMETHEUS_OPERATOR.crd for c in crd_list),
+        gateway_classes=tuple(sorted(_name(c) for c in gateway_classes)),
+        prometheus_operator=objects.PROMETHEUS_OPERATOR.crd in served,
     )
 
 
-def discover(conn: connecting.Connection) -> tuple[ClusterFacts, list[str]]:
-    """The facts of the cluster behind ``conn``, and what could not be read (RBAC)."""
-    snap = reading.read(conn)
+def discover(
+    conn: connecting.Connection,
+    *,
+    own: tuple[str, str] | None = None,
+    runtimes: registry.Registry | None = None,
+) -> tuple[ClusterFacts, list[str]]:
+    """The facts of the cluster behind ``conn``, and what could not be read (RBAC).
+
+    ``own``: (namespace, name) of a deployment about to be re-deployed, whose pods' GPUs are
+    free for it."""
+    chosen = runtimes or registry.default()
+    services = [
+        s for o in chosen.operators() if o.controller for s in o.controller.webhook_services
+    ]
+    snap = reading.read(conn, webhook_services=services)
     facts = facts_from(
         nodes=snap.nodes,
         pods=snap.pods,
-        crds=snap.crds,
+        served=snap.served,
         storage_classes=snap.storage_classes,
         gateway_classes=snap.gateway_classes,
         autoscaler_deployments=snap.autoscalers,
+        leases=snap.leases,
+        endpoint_slices=snap.endpoint_slices,
+        hidden=snap.hidden(),
         kubernetes_version=snap.version,
         gpus=gpu_catalog.load(),
         instances=instance_catalog.load(),
+        runtimes=chosen,
+        own=own,
     )
     return facts, snap.refused
+
+
+def _owned_by(pod: Mapping[str, Any], own: tuple[str, str]) -> bool:
+    namespace, name = own
+    meta = pod.get("metadata") or {}
+    return meta.get("namespace") == namespace and _labels(pod).get(identity.DEPLOYMENT) == name
 
 
 def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -231,21 +277,3 @@ def _provisioner(
     if any("cluster-autoscaler" in d for d in autoscaler_deployments):
         return "cluster-autoscaler"
     return "none"
-
-
-def _installed(
-    crds: Iterable[Mapping[str, Any]], operators: Iterable[cluster_side.Operator]
-) -> dict[str, str]:
-    """The operators (runtimes and add-ons, as the runtimes declare them) whose CRD is
-    there, each with the CRD's storage version."""
-    keys = {o.crd: o.key for o in operators}
-    out = {}
-    for crd in crds:
-        key = keys.get(_name(crd))
-        if key is None:
-            continue
-        versions = (crd.get("spec") or {}).get("versions") or []
-        served = [v["name"] for v in versions if v.get("served", True)]
-        storage = next((v["name"] for v in versions if v.get("storage")), None)
-        out[key] = storage or (served[-1] if served else "")
-    return dict(sorted(out.items()))

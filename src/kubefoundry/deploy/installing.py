@@ -93,8 +93,12 @@ def server_rules() -> list[Rule]:
         ),
         Rule(("",), ("nodes",), READ, "GPU pools: the nodes' GPU labels and capacity."),
         Rule(
-            ("apiextensions.k8s.io",), ("customresourcedefinitions",), ("list",),
-            "Which runtimes and add-ons are installed (their CRDs), and their versions.",
+            ("coordination.k8s.io",), ("leases",), ("list",),
+            "Whether each installed operator's controller runs: its leader-election Lease.",
+        ),
+        Rule(
+            ("discovery.k8s.io",), ("endpointslices",), ("list",),
+            "Whether each installed operator's controller runs: its webhook's endpoints.",
         ),
         Rule(
             ("storage.k8s.io",), ("storageclasses",), ("list",),
@@ -102,7 +106,7 @@ def server_rules() -> list[Rule]:
         ),
         Rule(
             ("gateway.networking.k8s.io",), ("gatewayclasses",), ("list",),
-            "Which exposure (Gateway API) the cluster can serve.",
+            "Which exposure (Gateway API) the cluster can serve, and whose controller acts.",
         ),
         Rule(
             ("",), ("namespaces",), ("list",),

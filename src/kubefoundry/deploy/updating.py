@@ -165,7 +165,7 @@ def plan_update(
     before = stored_spec(root, name=name, namespace=namespace)
     after = merge(before, changes, name=name, namespace=namespace)
     if facts is None:
-        facts, _ = discovering.discover(here)
+        facts, _ = discovering.discover(here, own=(namespace, name))
     result = rendering.render(
         after,
         rendering.model_entry(after.model),

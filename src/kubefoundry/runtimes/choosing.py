@@ -1,8 +1,9 @@
 """Pick the runtime for a plan when the user did not, and say why the others lost.
 
 Order of preference is the registry's order (simplest first). A runtime is out when the plan
-needs a feature it declares it cannot serve, or when cluster facts are known and its operator
-is not installed. A pinned runtime that cannot serve the plan is refused with the reason.
+needs a feature it declares it cannot serve, or when cluster facts are known and its operator's
+controller is not running (only its CRDs are there), or its nodes lack labels it needs. A
+pinned runtime that cannot serve the plan is refused with the reason.
 """
 
 from __future__ import annotations
@@ -19,17 +20,66 @@ from kubefoundry.runtimes.registry import Registry
 
 
 def unavailable(
-    runtime: base.Runtime, plan: Plan, options: base.Options, facts: ClusterFacts | None
+    runtime: base.Runtime,
+    plan: Plan,
+    options: base.Options,
+    facts: ClusterFacts | None,
+    *,
+    pinned: bool = False,
 ) -> str | None:
-    """Why ``runtime`` cannot serve this plan here, or None."""
+    """Why ``runtime`` cannot serve this plan here, or None.
+
+    With cluster facts, each operator it needs must have a running controller (a CRD alone
+    does nothing); one whose controller could not be seen for RBAC (``unknown``) is never
+    picked, but a runtime the user ``pinned`` may go ahead on it (a silent operator still
+    fails the deploy within a minute: ``deploy/stalls``)."""
     reason = base.refusal(runtime, plan, options)
     if reason:
         return reason
-    if facts is not None:
-        missing = [r for r in runtime.requires if r not in facts.installed_runtimes]
-        if missing:
-            return f"{runtime.name}: not installed in the cluster (needs {', '.join(missing)})"
-    return None
+    if facts is None:
+        return None
+    missing = [r for r in runtime.requires if r not in facts.installed_runtimes]
+    if pinned:
+        missing = [r for r in missing if _state(facts, r) != "unknown"]
+    if missing:
+        return f"{runtime.name}: " + "; ".join(_why_not(facts, r) for r in missing)
+    return _missing_labels(runtime, plan, facts)
+
+
+def _missing_labels(runtime: base.Runtime, plan: Plan, facts: ClusterFacts) -> str | None:
+    """Why the pool the plan selects cannot take this runtime's pods: its nodes lack labels
+    the runtime reads (``ClusterSide.node_labels``); None when they carry them, or when no
+    pool of the cluster matches the plan's selector (the checks speak to that)."""
+    needed = runtime.cluster_side.node_labels
+    if needed is None or plan.cost.cloud in needed.unless_cloud:
+        return None
+    pools = [
+        p
+        for p in facts.gpu_pools()
+        if p.gpu == plan.gpu and plan.node_selector.items() <= p.labels.items()
+    ]
+    if not pools or any(set(needed.keys) <= p.labels.keys() for p in pools):
+        return None
+    pool = pools[0]
+    lacks = ", ".join(k for k in needed.keys if k not in pool.labels)
+    return (
+        f"{runtime.name}: node pool {pool.name}'s nodes lack {lacks} ({needed.why}). "
+        f"To fix: {needed.fix}"
+    )
+
+
+def _state(facts: ClusterFacts, key: str) -> str | None:
+    status = facts.operators.get(key)
+    return status.state if status else None
+
+
+def _why_not(facts: ClusterFacts, key: str) -> str:
+    status = facts.operators.get(key)
+    if status is None:
+        return f"{key} is not installed in the cluster"
+    if status.state == "unknown":
+        return f"whether {key}'s controller runs is unknown ({status.evidence}); {status.fix}"
+    return f"only {key}'s CRDs are installed: {status.evidence}. To fix: {status.fix}"
 
 
 def choose(
@@ -42,7 +92,7 @@ def choose(
     """The runtime to render with, and the plan with that decision recorded."""
     if plan.runtime:
         runtime = registry.get(plan.runtime)
-        reason = unavailable(runtime, plan, options, facts)
+        reason = unavailable(runtime, plan, options, facts, pinned=True)
         if reason:
             fits = [r.name for r in registry.all() if not unavailable(r, plan, options, facts)]
             raise InvalidInputError(
@@ -51,7 +101,13 @@ def choose(
                 if fits
                 else "No runtime can; change the plan (GPU, context, disaggregation).",
             )
-        decision = Decision(topic="runtime", choice=runtime.name, reason="pinned by you")
+        unseen = [r for r in runtime.requires if facts and _state(facts, r) == "unknown"]
+        reason = "pinned by you" + "".join(
+            f"; whether {r}'s controller runs is unknown here ({_why_not(facts, r)})"
+            for r in unseen
+            if facts
+        )
+        decision = Decision(topic="runtime", choice=runtime.name, reason=reason)
         return runtime, _with(plan, runtime, decision, options)
     chosen: base.Runtime | None = None
     rejected: list[Alternative] = []

@@ -2,9 +2,11 @@
 
 Each runtime module holds one ``ClusterSide``: the kinds that can be its root object (each
 with how its operator reports readiness), every kind it renders (what ``delete`` looks for by
-label), and the operators it needs (the CRDs whose presence means one is installed, keyed as
-``ClusterFacts.installed_runtimes``). ``deploy/`` and discovery read these through the
-registry, so adding a runtime touches its own module and the registry only.
+label), and the operators it needs: the CRD that means one is installed and what its running
+controller leaves in the cluster (a leader-election Lease, its pods, its webhook's Service, a
+GatewayClass it accepted), keyed as ``ClusterFacts.installed_runtimes``. ``deploy/`` and
+discovery read these through the registry, so adding a runtime touches its own module and the
+registry only.
 
 Pure: readiness is a function of the root object as a plain dict.
 """
@@ -66,13 +68,57 @@ class Root:
     read: Readiness
 
 
+ANY_GATEWAY = "*"  # in ``Controller.gateway_controllers``: any controller accepting a class
+
+
+@dataclasses.dataclass(frozen=True)
+class Controller:
+    """What an operator's running controller leaves in the cluster; any one of them seen is
+    enough. Names come from each project's own sources (its ``main.go`` leader-election ID,
+    its Helm chart's pod labels and webhook Service), so a default installation is found in
+    whatever namespace it runs.
+
+    - ``leases``: its leader-election Lease names, held and renewed while it leads.
+    - ``pods``: label selectors (``k=v,k2=v2``, all must match) of its controller's pods,
+      seen running and ready.
+    - ``webhook_services``: Services in front of its admission webhooks, with a ready
+      endpoint.
+    - ``gateway_controllers``: ``spec.controllerName`` of GatewayClasses whose controller
+      implements it, seen accepted (``ANY_GATEWAY``: any).
+    """
+
+    name: str  # "the KubeRay operator": what a person is told is (not) running
+    install: str  # what to install or start when only its CRDs are there
+    leases: tuple[str, ...] = ()
+    pods: tuple[str, ...] = ()
+    webhook_services: tuple[str, ...] = ()
+    gateway_controllers: tuple[str, ...] = ()
+
+
 @dataclasses.dataclass(frozen=True)
 class Operator:
     """Something the cluster must have installed: the key runtimes name in ``requires``
-    (``ClusterFacts.installed_runtimes``) and the CRD whose presence means it is there."""
+    (``ClusterFacts.installed_runtimes``), the CRD whose presence means it is installed and
+    the controller that must run for its objects to do anything. ``controller`` None: the
+    CRD alone is all it takes (``alone`` says why: e.g. its objects are read by pods the
+    runtime renders itself)."""
 
     key: str
     crd: str  # <plural>.<group>
+    controller: Controller | None = None
+    alone: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeLabels:
+    """Labels the nodes a runtime serves on must carry where it uses existing nodes (not on
+    ``unless_cloud``, where it provisions its own): ``why`` it reads them, ``fix`` to get
+    them."""
+
+    keys: tuple[str, ...]
+    why: str
+    fix: str
+    unless_cloud: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +126,7 @@ class ClusterSide:
     roots: tuple[Root, ...]
     renders: tuple[Kind, ...]  # every kind the runtime writes, roots included
     operators: tuple[Operator, ...] = ()
+    node_labels: NodeLabels | None = None
 
     @property
     def requires(self) -> tuple[str, ...]:

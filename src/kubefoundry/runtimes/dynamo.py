@@ -19,7 +19,7 @@ from typing import Any
 
 from kubefoundry.planning.plans import Alternative, Autoscaling, Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.cluster_side import ClusterSide, Controller, Kind, Operator, Root
 from kubefoundry.runtimes.common import (
     claims,
     engine,
@@ -102,7 +102,21 @@ CLUSTER_SIDE = ClusterSide(
         ),
     ),
     renders=(GRAPH, *objects.KINDS, *tokens.KINDS, *scaling.KINDS),
-    operators=(Operator("dynamo", GRAPH.crd),),
+    operators=(
+        Operator(
+            "dynamo",
+            GRAPH.crd,
+            # The dynamo-platform chart runs the operator with --leader-elect and
+            # --leader-election-id=dynamo.nvidia.com (its default), pods labelled as below.
+            Controller(
+                "the Dynamo operator",
+                install="install the dynamo-platform Helm chart (its dynamo-operator) or "
+                "start the operator",
+                leases=("dynamo.nvidia.com",),
+                pods=("app.kubernetes.io/name=dynamo-operator,control-plane=controller-manager",),
+            ),
+        ),
+    ),
 )
 
 

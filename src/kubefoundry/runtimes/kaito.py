@@ -23,7 +23,14 @@ from kubefoundry.catalog import instances
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.cluster_side import (
+    ClusterSide,
+    Controller,
+    Kind,
+    NodeLabels,
+    Operator,
+    Root,
+)
 from kubefoundry.runtimes.common import (
     claims,
     engine,
@@ -82,7 +89,31 @@ _READY = readiness.Conditions(("Ready", "InferenceReady", "WorkspaceSucceeded"))
 CLUSTER_SIDE = ClusterSide(
     roots=(Root(WORKSPACE, _READY), Root(INFERENCE_SET, _READY)),
     renders=(WORKSPACE, INFERENCE_SET, kinds.CONFIG_MAP, *objects.KINDS, *tokens.KINDS),
-    operators=(Operator("kaito", WORKSPACE.crd),),
+    operators=(
+        Operator(
+            "kaito",
+            WORKSPACE.crd,
+            # cmd/workspace/main.go's LeaderElectionID; the workspace Helm chart's pod label
+            # and webhook Service (<release>-svc, the release named kaito-workspace).
+            Controller(
+                "KAITO's workspace controller",
+                install="install KAITO's workspace controller (helm install kaito-workspace "
+                "from charts/kaito/workspace) or start it",
+                leases=("ef60f9b0.io",),
+                pods=("app.kubernetes.io/name=workspace",),
+                webhook_services=("kaito-workspace-svc",),
+            ),
+        ),
+    ),
+    # On existing nodes ("bring your own", everywhere but Azure) KAITO reads the GPU shape
+    # from GPU feature discovery's labels and refuses nodes without them.
+    node_labels=NodeLabels(
+        keys=("nvidia.com/gpu.product", "nvidia.com/gpu.count", "nvidia.com/gpu.memory"),
+        why="KAITO reads the GPU shape of existing nodes from them",
+        fix="run NVIDIA GPU feature discovery (the GPU Operator) on that pool, or pick another "
+        "`gpu` whose nodes carry them",
+        unless_cloud=("azure",),
+    ),
 )
 
 

@@ -22,7 +22,7 @@ from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import kserve_llm
 from kubefoundry.runtimes import kserve_platforms as platforms
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.cluster_side import ClusterSide, Controller, Kind, Operator, Root
 from kubefoundry.runtimes.common import (
     claims,
     engine,
@@ -61,7 +61,22 @@ CLUSTER_SIDE = ClusterSide(
         *objects.KINDS,
         *tokens.KINDS,
     ),
-    operators=(Operator("kserve", INFERENCE_SERVICE.crd),),
+    operators=(
+        Operator(
+            "kserve",
+            INFERENCE_SERVICE.crd,
+            # cmd/manager's LeaderLockName (leader election is off unless --leader-elect),
+            # config/manager's pod label and config/webhook's Service.
+            Controller(
+                "the KServe controller manager",
+                install="install KServe's controller (helm install kserve "
+                "oci://ghcr.io/kserve/charts/kserve) or start kserve-controller-manager",
+                leases=("kserve-controller-manager-leader-lock",),
+                pods=("control-plane=kserve-controller-manager",),
+                webhook_services=("kserve-webhook-server-service",),
+            ),
+        ),
+    ),
 )
 
 

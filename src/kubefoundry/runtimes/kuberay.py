@@ -26,7 +26,7 @@ import yaml
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.cluster_side import ClusterSide, Controller, Kind, Operator, Root
 from kubefoundry.runtimes.common import (
     claims,
     engine,
@@ -85,7 +85,21 @@ CLUSTER_SIDE = ClusterSide(
         ),
     ),
     renders=(RAY_SERVICE, *objects.KINDS, *tokens.KINDS),
-    operators=(Operator("kuberay", RAY_SERVICE.crd),),
+    operators=(
+        Operator(
+            "kuberay",
+            RAY_SERVICE.crd,
+            # ray-operator/main.go's LeaderElectionID (leader election is on by default);
+            # the kuberay-operator Helm chart's pod labels.
+            Controller(
+                "the KubeRay operator",
+                install="install the KubeRay operator (helm install kuberay-operator "
+                "kuberay/kuberay-operator) or start it",
+                leases=("ray-operator-leader",),
+                pods=("app.kubernetes.io/name=kuberay-operator",),
+            ),
+        ),
+    ),
 )
 
 

@@ -24,7 +24,7 @@ from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import llmd_picker as picker
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.cluster_side import ClusterSide, Controller, Kind, Operator, Root
 from kubefoundry.runtimes.common import (
     claims,
     engine,
@@ -96,8 +96,29 @@ CLUSTER_SIDE = ClusterSide(
         *scaling.KINDS,
     ),
     operators=(
-        Operator("gateway-api-inference-extension", INFERENCE_POOL.crd),
-        Operator("llm-d", INFERENCE_OBJECTIVE.crd),
+        Operator(
+            "gateway-api-inference-extension",
+            INFERENCE_POOL.crd,
+            # An InferencePool is acted on by the Gateway in front of it: a controller that
+            # implements the inference extension (the implementations its docs list).
+            Controller(
+                "a Gateway controller that implements InferencePool",
+                install="install a Gateway implementation with the inference extension "
+                "(Istio, kgateway, GKE's Gateway or Envoy AI Gateway) and a GatewayClass it "
+                "accepts",
+                gateway_controllers=(
+                    "istio.io/gateway-controller",
+                    "kgateway.dev/kgateway",
+                    "networking.gke.io/gateway",
+                    "gateway.envoyproxy.io/gatewayclass-controller",
+                ),
+            ),
+        ),
+        Operator(
+            "llm-d",
+            INFERENCE_OBJECTIVE.crd,
+            alone="its objects are read by the endpoint picker the runtime renders",
+        ),
     ),
 )
 

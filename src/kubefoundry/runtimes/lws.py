@@ -26,7 +26,7 @@ from typing import Any
 
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
-from kubefoundry.runtimes.cluster_side import ClusterSide, Kind, Operator, Root
+from kubefoundry.runtimes.cluster_side import ClusterSide, Controller, Kind, Operator, Root
 from kubefoundry.runtimes.common import claims, labels, objects, pods, readiness, scaling, tokens
 from kubefoundry.runtimes.common.claims import At, Claim
 
@@ -41,7 +41,22 @@ LEADER_WORKER_SET = Kind("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "l
 CLUSTER_SIDE = ClusterSide(
     roots=(Root(LEADER_WORKER_SET, readiness.Replicas("readyReplicas")),),
     renders=(LEADER_WORKER_SET, *objects.KINDS, *tokens.KINDS, *scaling.KINDS),
-    operators=(Operator("lws", LEADER_WORKER_SET.crd),),
+    operators=(
+        Operator(
+            "lws",
+            LEADER_WORKER_SET.crd,
+            # cmd/main.go's leader-elect-resource-name (leader election on by default) and
+            # the webhook Service its certificate manager serves.
+            Controller(
+                "the LeaderWorkerSet controller",
+                install="install LeaderWorkerSet (kubectl apply --server-side -f "
+                "https://github.com/kubernetes-sigs/lws/releases/download/<version>/"
+                "manifests.yaml) or start lws-controller-manager",
+                leases=("b8b2488c.x-k8s.io",),
+                webhook_services=("lws-webhook-service",),
+            ),
+        ),
+    ),
 )
 
 # Run by the leader after `ray start --head`: block until the whole group has joined, so

@@ -8,7 +8,7 @@ from typing import Any
 
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes.base import Manifest, Options
-from kubefoundry.runtimes.cluster_side import Kind, Operator
+from kubefoundry.runtimes.cluster_side import ANY_GATEWAY, Controller, Kind, Operator
 from kubefoundry.runtimes.common import engine, kinds, labels, pods
 
 SERVICE_PORT = 80
@@ -27,7 +27,15 @@ KINDS = (
     SERVICE_MONITOR,
     POD_MONITOR,
 )
-GATEWAY_API = Operator("gateway-api", HTTP_ROUTE.crd)
+GATEWAY_API = Operator(
+    "gateway-api",
+    HTTP_ROUTE.crd,
+    Controller(
+        "a Gateway controller",
+        install="install a Gateway API implementation and a GatewayClass it accepts",
+        gateway_controllers=(ANY_GATEWAY,),
+    ),
+)
 PROMETHEUS_OPERATOR = Operator("prometheus-operator", SERVICE_MONITOR.crd)
 
 

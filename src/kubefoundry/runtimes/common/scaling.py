@@ -13,14 +13,24 @@ from typing import Any
 from kubefoundry.core import identity
 from kubefoundry.planning.plans import Autoscaling, Plan
 from kubefoundry.runtimes.base import Manifest
-from kubefoundry.runtimes.cluster_side import Kind, Operator
+from kubefoundry.runtimes.cluster_side import Controller, Kind, Operator
 from kubefoundry.runtimes.common import labels
 from kubefoundry.runtimes.common.claims import At, Claim
 
 PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 SCALED_OBJECT = Kind("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects")
 KINDS = (SCALED_OBJECT,)
-KEDA = Operator("keda", SCALED_OBJECT.crd)
+# cmd/operator's LeaderElectionID and the keda Helm chart's operator pod label.
+KEDA = Operator(
+    "keda",
+    SCALED_OBJECT.crd,
+    Controller(
+        "the KEDA operator",
+        install="install KEDA (helm install keda kedacore/keda) or start keda-operator",
+        leases=("operator.keda.sh",),
+        pods=("app=keda-operator",),
+    ),
+)
 
 
 def query(plan: Plan) -> str:

@@ -14,13 +14,24 @@ from typing import Any
 
 from kubefoundry.planning.plans import Plan
 from kubefoundry.runtimes.base import Manifest, Options, Runtime, Token, TokenOptions
-from kubefoundry.runtimes.cluster_side import Kind, Operator
+from kubefoundry.runtimes.cluster_side import Controller, Kind, Operator
 from kubefoundry.runtimes.common import labels
 
 ENV = "HF_TOKEN"  # the variable vLLM, TGI and Ray read the token from
 EXTERNAL_SECRET = Kind("external-secrets.io", "v1", "ExternalSecret", "externalsecrets")
 KINDS = (EXTERNAL_SECRET,)
-EXTERNAL_SECRETS = Operator("external-secrets", EXTERNAL_SECRET.crd)
+# The external-secrets controller's leader-election ID and its Helm chart's pod label.
+EXTERNAL_SECRETS = Operator(
+    "external-secrets",
+    EXTERNAL_SECRET.crd,
+    Controller(
+        "the External Secrets controller",
+        install="install External Secrets (helm install external-secrets "
+        "external-secrets/external-secrets) or start it",
+        leases=("external-secrets-controller",),
+        pods=("app.kubernetes.io/name=external-secrets",),
+    ),
+)
 
 
 def secret_name(plan: Plan, options: Options) -> str:

@@ -1,0 +1,177 @@
+"""FAKES of what a running operator's controller leaves in the cluster, for tests only.
+
+Discovery counts a runtime as installed only where its operator's controller runs
+(``deploy.controllers``): a held, fresh leader-election Lease, ready controller pods, a ready
+webhook endpoint, or, for InferencePool, a GatewayClass an implementing Gateway controller
+accepted. No KServe, KubeRay, Dynamo or KAITO controller and no Gateway controller runs in
+the sandbox, and its real LeaderWorkerSet controller runs out of cluster with leader election
+off (``sandbox/components.lws_config``), so it leaves none of those signs. Where a test
+deploys through such a runtime (and writes the operator's status by hand, as its own fake),
+these stand in for the controller's sign, named as fakes in the objects themselves:
+
+- ``lease``: the operator's declared Lease, held by ``HOLDER``, for ``duration_s``;
+- ``accepted_gateway_class``: a GatewayClass of a controller that implements InferencePool,
+  marked Accepted as that controller would (with a stand-in GatewayClass CRD where the
+  sandbox has none).
+
+Each is removed when its ``with`` block ends, so a test that looks for a missing controller
+sees none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import time
+from collections.abc import Iterator
+
+from kubernetes import client
+
+from kubefoundry.runtimes import registry
+
+NAMESPACE = "kf-fake-leases"
+HOLDER = "kubefoundry-test-fake (no real controller: the test writes its status)"
+
+
+def _ensure_namespace(core: client.CoreV1Api) -> None:
+    try:
+        core.create_namespace({"metadata": {"name": NAMESPACE}})
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+@contextlib.contextmanager
+def lease(
+    api: client.ApiClient, key: str, *, duration_s: int = 3600, holder: str = HOLDER
+) -> Iterator[str]:
+    """The leader-election Lease ``key``'s operator declares, held and just renewed."""
+    operator = next(o for o in registry.default().operators() if o.key == key)
+    assert operator.controller is not None, key
+    assert operator.controller.leases, key
+    name = operator.controller.leases[0]
+    _ensure_namespace(client.CoreV1Api(api))
+    leases = client.CoordinationV1Api(api)
+    now = datetime.datetime.now(datetime.UTC)
+    body = {
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": duration_s,
+            "acquireTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "renewTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        },
+    }
+    leases.create_namespaced_lease(NAMESPACE, body)
+    try:
+        yield name
+    finally:
+        leases.delete_namespaced_lease(name, NAMESPACE)
+
+
+LWS_HOLDER = "kubefoundry-test-fake: stands in for the sandbox's real LWS controller's Lease"
+SESSION_S = 24 * 3600  # longer than any test run
+
+
+def lws_stand_in(api: client.ApiClient) -> contextlib.AbstractContextManager[str]:
+    """The Lease the sandbox's real LeaderWorkerSet controller would hold with leader
+    election on. It runs with leader election off and out of cluster (no pods, a webhook by
+    URL: ``sandbox/components.lws_config``), so it leaves no sign discovery can see; until
+    the sandbox turns leader election on, tests that plan LWS hold this for it."""
+    return lease(api, "lws", duration_s=SESSION_S, holder=LWS_HOLDER)
+
+
+# The sandbox installs the Gateway and HTTPRoute CRDs, not GatewayClass's: a stand-in CRD
+# (any fields, with the status subresource a controller writes through), removed afterwards.
+GATEWAY_CLASS_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {
+        "name": "gatewayclasses.gateway.networking.k8s.io",
+        # k8s.io groups need it; the real Gateway API CRDs carry the same.
+        "annotations": {
+            "api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/4530"
+        },
+    },
+    "spec": {
+        "group": "gateway.networking.k8s.io",
+        "names": {
+            "kind": "GatewayClass",
+            "listKind": "GatewayClassList",
+            "plural": "gatewayclasses",
+            "singular": "gatewayclass",
+        },
+        "scope": "Cluster",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+@contextlib.contextmanager
+def _gateway_class_crd(api: client.ApiClient) -> Iterator[None]:
+    crds = client.ApiextensionsV1Api(api)
+    name = GATEWAY_CLASS_CRD["metadata"]["name"]  # type: ignore[index]
+    try:
+        crds.read_custom_resource_definition(name)
+        yield  # already there (a sandbox that installs it): leave it
+        return
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+    crds.create_custom_resource_definition(GATEWAY_CLASS_CRD)
+    deadline = time.monotonic() + 30
+    while not any(
+        c.type == "Established" and c.status == "True"
+        for c in crds.read_custom_resource_definition(name).status.conditions or []
+    ):
+        assert time.monotonic() < deadline, "the GatewayClass CRD was not established in 30s"
+        time.sleep(0.2)
+    try:
+        yield
+    finally:
+        crds.delete_custom_resource_definition(name)
+
+
+@contextlib.contextmanager
+def accepted_gateway_class(
+    api: client.ApiClient, *, controller: str = "kgateway.dev/kgateway"
+) -> Iterator[str]:
+    """A GatewayClass of ``controller`` (one that implements InferencePool), Accepted."""
+    objects = client.CustomObjectsApi(api)
+    group, version, plural, name = "gateway.networking.k8s.io", "v1", "gatewayclasses", "kf-fake"
+    body = {
+        "apiVersion": f"{group}/{version}",
+        "kind": "GatewayClass",
+        "metadata": {"name": name, "annotations": {"kubefoundry.io/fake": HOLDER}},
+        "spec": {"controllerName": controller},
+    }
+    with _gateway_class_crd(api):
+        created = objects.create_cluster_custom_object(group, version, plural, body)
+        condition = {
+            "type": "Accepted",
+            "status": "True",
+            "reason": "Accepted",
+            "message": HOLDER,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+            "observedGeneration": created["metadata"].get("generation", 1),
+        }
+        objects.patch_cluster_custom_object_status(
+            group, version, plural, name, {"status": {"conditions": [condition]}}
+        )
+        try:
+            yield name
+        finally:
+            objects.delete_cluster_custom_object(group, version, plural, name)
