@@ -100,7 +100,7 @@ def _print_operators(console: Console, facts: ClusterFacts) -> None:
     for column in ("operator", "version", "state", "seen"):
         table.add_column(column)
     for key, status in facts.operators.items():
-        seen = status.evidence + (f" To fix: {status.fix}." if status.fix else "")
+        seen = status.evidence + (f". To fix: {status.fix}." if status.fix else "")
         table.add_row(key, status.version or "-", OPERATOR_STATES[status.state], seen)
     for key, version in facts.installed_runtimes.items():
         if key not in facts.operators:  # a facts file that states it

@@ -7,6 +7,7 @@ missing before anything is written.
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,6 +17,8 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from kubefoundry.cluster import errors
 from kubefoundry.cluster.connecting import Connection
+
+REVIEWS_AT_ONCE = 8
 
 
 def can(
@@ -38,8 +41,12 @@ def can(
 def missing_for_apply(
     conn: Connection, manifests: Iterable[Mapping[str, Any]], *, namespace: str
 ) -> list[str]:
-    """``verb resource -n ns`` lines for every permission applying these objects needs."""
-    dyn, missing, seen = conn.dynamic(), [], set()
+    """``verb resource -n ns`` lines for every permission applying these objects needs.
+
+    The reviews are independent: asked at once (a no-op re-deploy's nine took 0.15 s in a
+    row), answered in the objects' order."""
+    dyn = conn.dynamic()
+    asked: dict[tuple[str, str, str, str | None], None] = {}
     for m in manifests:
         try:
             res = dyn.resources.get(api_version=m["apiVersion"], kind=m["kind"])
@@ -49,12 +56,18 @@ def missing_for_apply(
             ((m.get("metadata") or {}).get("namespace") or namespace) if res.namespaced else None
         )
         for verb in ("get", "create", "patch"):
-            key = (verb, res.group, res.name, where)
-            if key in seen:
-                continue
-            seen.add(key)
-            if not can(conn, verb=verb, resource=res.name, group=res.group or "", namespace=where):
-                scope = f"-n {where}" if where else "(cluster-wide)"
-                full = f"{res.name}.{res.group}" if res.group else res.name
-                missing.append(f"{verb} {full} {scope}")
+            asked.setdefault((verb, res.group or "", res.name, where), None)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=REVIEWS_AT_ONCE) as pool:
+        allowed = list(
+            pool.map(
+                lambda key: can(conn, verb=key[0], resource=key[2], group=key[1], namespace=key[3]),
+                asked,
+            )
+        )
+    missing = []
+    for (verb, group, resource, where), ok in zip(asked, allowed, strict=True):
+        if not ok:
+            scope = f"-n {where}" if where else "(cluster-wide)"
+            full = f"{resource}.{group}" if group else resource
+            missing.append(f"{verb} {full} {scope}")
     return missing
