@@ -27,6 +27,7 @@ from kubefoundry.catalog import models
 from kubefoundry.cluster import connecting
 from kubefoundry.cluster.connecting import Target
 from kubefoundry.core import identity
+from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.deploy import deploying, discovering, rendering
 from kubefoundry.runtimes import base, registry
@@ -209,3 +210,34 @@ def test_the_cluster_page_and_api_show_each_operators_state(
         facts = web.get("/api/v1/cluster").json()["facts"]
         assert facts["operators"]["dynamo"]["state"] == "running"
         assert facts["operators"]["kserve"]["state"] == "crds-only"
+
+
+def test_kaito_is_planned_only_onto_pools_with_the_gpu_labels_it_reads(
+    conn: connecting.Connection, api_client: client.ApiClient
+) -> None:
+    """The sandbox's L4 pool runs the GPU operator (GPU feature discovery's labels), its GKE
+    H100 pool does not: KAITO on existing nodes is refused there, with the reason."""
+    nodes = client.CoreV1Api(api_client).list_node().items
+    h100 = [
+        n.metadata.labels
+        for n in nodes
+        if n.metadata.labels.get("cloud.google.com/gke-accelerator")
+    ]
+    assert h100
+    assert all("nvidia.com/gpu.product" not in labels for labels in h100)
+    with operator_fakes.lease(api_client, "kaito"):
+        facts, _ = discovering.discover(conn)
+        entry = models.ModelCatalog.load().get("qwen2.5-7b")
+        for gpu, refused in (("H100", True), ("L4", False)):
+            request = DeploymentSpec.model_validate(
+                {"model": "qwen2.5-7b", "runtime": "kaito", "gpu": gpu}
+            )
+            if refused:
+                with pytest.raises(InvalidInputError) as err:
+                    rendering.render(request, entry, options=base.Options(), facts=facts)
+                assert "kaito: node pool h100's nodes lack nvidia.com/gpu.product" in str(
+                    err.value.message
+                )
+            else:
+                result = rendering.render(request, entry, options=base.Options(), facts=facts)
+                assert result.plan.runtime == "kaito"
