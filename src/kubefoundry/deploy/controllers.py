@@ -42,16 +42,18 @@ def states(
 ) -> dict[str, OperatorStatus]:
     """Each operator whose CRD is served, keyed as ``ClusterFacts.installed_runtimes``."""
     out = {}
+    seen = _Seen(leases, pods, endpoint_slices, gateway_classes, hidden or {}, now)
     for operator in operators:
         versions = served.get(operator.crd)
         if not versions or operator.key in out:
             continue
-        seen = _Seen(leases, pods, endpoint_slices, gateway_classes, hidden or {}, now)
         out[operator.key] = _state(operator, version=versions[0], seen=seen)
     return dict(sorted(out.items()))
 
 
 class _Seen:
+    """What the cluster holds that a controller leaves, and which kinds RBAC hid."""
+
     def __init__(
         self,
         leases: Sequence[Mapping[str, Any]],
