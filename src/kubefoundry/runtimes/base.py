@@ -224,3 +224,11 @@ def refusal(runtime: Runtime, plan: Plan, options: Options) -> str | None:
         if reason:
             return f"{runtime.name}: {reason}"
     return None
+
+
+def resized(runtime: Runtime, plan: Plan) -> Plan:
+    """The plan with the sizes ``runtime`` decides itself, through its optional
+    ``resize(plan)`` hook (KAITO: its node estimator picks the nodes of each replica,
+    whatever the plan asked for), so the plan and its price say what will be rented."""
+    hook: Callable[[Plan], Plan] | None = getattr(runtime, "resize", None)
+    return hook(plan) if hook is not None else plan

@@ -163,9 +163,11 @@ def token_warning(plan: Plan, runtime: base.Runtime, options: base.Options) -> P
 def adapt(plan: Plan, runtime: base.Runtime) -> Plan:
     """The plan as ``runtime`` will serve it.
 
-    A tier that asks to scale to zero on a runtime that cannot wake from zero keeps one
-    replica warm instead, and the plan says so and what it costs.
+    A runtime that sizes replicas itself (``base.resized``) gets its own count. A tier that
+    asks to scale to zero on a runtime that cannot wake from zero keeps one replica warm
+    instead, and the plan says so and what it costs.
     """
+    plan = base.resized(runtime, plan)
     scaling = plan.autoscaling
     if not scaling.scale_to_zero or base.Feature.SCALE_TO_ZERO not in runtime.limits:
         return plan

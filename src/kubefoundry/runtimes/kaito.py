@@ -22,6 +22,7 @@ import yaml
 from kubefoundry.catalog import instances
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
+from kubefoundry.runtimes import kaito_sizing
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
 from kubefoundry.runtimes.cluster_side import (
     ClusterSide,
@@ -43,7 +44,7 @@ from kubefoundry.runtimes.common import (
     tokens,
 )
 from kubefoundry.runtimes.common.claims import At, Claim, Parsed
-from kubefoundry.runtimes.kaito_nodes import AZURE_SKUS, Nodes, nodes
+from kubefoundry.runtimes.kaito_nodes import AZURE_SKU_GPU_MEMORY, AZURE_SKUS, Nodes, nodes
 
 NAME = "kaito"
 API_VERSION = "kaito.sh/v1beta1"
@@ -151,6 +152,19 @@ class KaitoRuntime:
         except InvalidInputError as exc:
             return exc.message
         return None
+
+    def resize(self, plan: Plan) -> Plan:
+        """The plan with the nodes per replica KAITO's node estimator will pick, which
+        overrides ours (``kaito_sizing``); unchanged for a plan KAITO refuses anyway."""
+        catalog = self._catalog or instances.load()
+        try:
+            where = nodes(plan, catalog)
+        except InvalidInputError:
+            return plan
+        name, sku = where.instance_type, None
+        if name is not None and name in AZURE_SKU_GPU_MEMORY:
+            sku = kaito_sizing.Sku(name, *AZURE_SKU_GPU_MEMORY[name])
+        return kaito_sizing.resize(plan, sku=sku, catalog=catalog)
 
     def token(self, plan: Plan, options: Options) -> Token | None:
         """The Secret named in ``modelAccessSecret``, at the key KAITO's controller reads. Its

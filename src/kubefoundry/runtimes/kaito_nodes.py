@@ -10,23 +10,33 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from kubefoundry.catalog import instances
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes.common import labels, pods
 
-# Azure NVIDIA SKUs KAITO v0.12 can auto-provision (pkg/sku/azure_sku_handler.go); its node
-# estimator rejects any other instance type.
-AZURE_SKUS = frozenset(
+# Azure NVIDIA SKUs KAITO v0.12 can auto-provision (pkg/sku/azure_sku_handler.go), with the
+# GPUs and GPU memory of a node as that table has them (read at v0.11.0); its node estimator
+# rejects any other instance type, and sizes each replica from that memory (kaito_sizing).
+AZURE_SKU_GPU_MEMORY: Mapping[str, tuple[int, str]] = MappingProxyType(
     {
-        *("Standard_NV36ads_A10_v5", "Standard_NV72ads_A10_v5"),
-        *("Standard_NC24ads_A100_v4", "Standard_NC48ads_A100_v4", "Standard_NC96ads_A100_v4"),
-        *("Standard_ND96asr_A100_v4", "Standard_ND96amsr_A100_v4"),
-        *("Standard_NC40ads_H100_v5", "Standard_NC80adis_H100_v5", "Standard_ND96isr_H100_v5"),
-        *("Standard_NCC40ads_H100_v5", "Standard_ND96isr_H200_v5"),
+        "Standard_NV36ads_A10_v5": (1, "24Gi"),
+        "Standard_NV72ads_A10_v5": (2, "48Gi"),
+        "Standard_NC24ads_A100_v4": (1, "80Gi"),
+        "Standard_NC48ads_A100_v4": (2, "160Gi"),
+        "Standard_NC96ads_A100_v4": (4, "320Gi"),
+        "Standard_ND96asr_A100_v4": (8, "320Gi"),
+        "Standard_ND96amsr_A100_v4": (8, "640Gi"),
+        "Standard_NC40ads_H100_v5": (1, "94Gi"),
+        "Standard_NC80adis_H100_v5": (2, "188Gi"),
+        "Standard_NCC40ads_H100_v5": (1, "94Gi"),
+        "Standard_ND96isr_H100_v5": (8, "640Gi"),
+        "Standard_ND96isr_H200_v5": (8, "1128Gi"),
     }
 )
+AZURE_SKUS = frozenset(AZURE_SKU_GPU_MEMORY)
 
 
 @dataclasses.dataclass(frozen=True)
