@@ -5,7 +5,9 @@ starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, a st
 provisioner and the LeaderWorkerSet controller in a temporary folder, installs every CRD in
 ``shared/crds`` and registers the sandbox's fake GPU node pools, all through
 ``kubefoundry.sandbox`` (what ``kubefoundry sandbox up`` runs); each test gets its own
-namespace, deleted after it. Skipped, with a message saying so, only where the Go toolchain is
+namespace, deleted after it. The runtimes' real operators (KubeRay, KAITO) are built and run
+only when a test of the session is marked ``@pytest.mark.operator(NAME)``, so a test run
+alone that needs none builds none. Skipped, with a message saying so, only where the Go toolchain is
 missing.
 """
 
@@ -25,15 +27,28 @@ from kubefoundry.sandbox import building, running, starting
 CRDS = SHARED / "crds"
 
 
+def operators_needed(items: list[pytest.Item]) -> tuple[str, ...]:
+    """The operators the session's tests name with ``@pytest.mark.operator(...)``."""
+    return tuple(
+        sorted(
+            {name for item in items for mark in item.iter_markers("operator") for name in mark.args}
+        )
+    )
+
+
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[controlplane.ControlPlane]:
+def control_plane(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[controlplane.ControlPlane]:
     if shutil.which("go") is None:
         pytest.skip(
             "the integration tests build Kubernetes (kube-apiserver, etcd, ...), kwok and the "
             "LeaderWorkerSet controller from Go modules and need the Go toolchain "
             "(https://go.dev/dl/); none is on PATH"
         )
-    binaries = building.build(root=controlplane.REPO)
+    binaries = building.build(
+        root=controlplane.REPO, operators=operators_needed(list(request.session.items))
+    )
     with starting.started(
         binaries,
         workdir=tmp_path_factory.mktemp("sandbox"),

@@ -23,14 +23,6 @@ from kubefoundry.sandbox import components
 H100_SELECTOR = {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def lws_runs(api_client: client.ApiClient) -> Iterator[None]:
-    """LWS counts as running (a FAKE Lease for the sandbox's real controller, which leaves
-    no sign of its own: ``operator_fakes.lws_stand_in``), so a multi-node plan is planned."""
-    with operator_fakes.lws_stand_in(api_client):
-        yield
-
-
 def test_a_plan_bigger_than_the_cluster_is_refused_before_anything_is_applied(
     control_plane: controlplane.ControlPlane, namespace: str, api_client: client.ApiClient
 ) -> None:

@@ -90,23 +90,25 @@ def test_a_held_lease_shows_the_controller_and_lets_the_runtime_be_planned(
 def test_a_lease_a_stopped_controller_left_behind_is_not_running(
     conn: connecting.Connection, api_client: client.ApiClient
 ) -> None:
-    """KAITO's leader stopped ten minutes ago without releasing its 15 s Lease."""
+    """KServe's leader stopped ten minutes ago without releasing its 15 s Lease (KServe: no
+    controller of it runs in the sandbox, while KubeRay's, LWS's and KAITO's may)."""
     leases = client.CoordinationV1Api(api_client)
     ten_minutes_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
     stamp = ten_minutes_ago.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     body = {
-        "metadata": {"name": "ef60f9b0.io", "namespace": conn.namespace},
+        "metadata": {"name": "kserve-controller-manager-leader-lock", "namespace": conn.namespace},
         "spec": {
-            "holderIdentity": "kaito-workspace-7d9f_1",
+            "holderIdentity": "kserve-controller-manager-7d9f_1",
             "leaseDurationSeconds": 15,
             "acquireTime": stamp,
             "renewTime": stamp,
         },
     }
     leases.create_namespaced_lease(conn.namespace, body)
-    state, evidence = _state(conn, "kaito")
+    state, evidence = _state(conn, "kserve")
     assert state == "crds-only"
-    assert f"Lease {conn.namespace}/ef60f9b0.io held by kaito-workspace-7d9f_1 expired" in evidence
+    held = "kserve-controller-manager-leader-lock held by kserve-controller-manager-7d9f_1"
+    assert f"Lease {conn.namespace}/{held} expired" in evidence
     assert "last renewed 10 min ago" in evidence
 
 

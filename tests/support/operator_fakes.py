@@ -3,11 +3,12 @@
 Discovery counts a runtime as installed only where its operator's controller runs
 (``deploy.controllers``): a held, fresh leader-election Lease, ready controller pods, a ready
 webhook endpoint, or, for InferencePool, a GatewayClass an implementing Gateway controller
-accepted. No KServe, KubeRay, Dynamo or KAITO controller and no Gateway controller runs in
-the sandbox, and its real LeaderWorkerSet controller runs out of cluster with leader election
-off (``sandbox/components.lws_config``), so it leaves none of those signs. Where a test
-deploys through such a runtime (and writes the operator's status by hand, as its own fake),
-these stand in for the controller's sign, named as fakes in the objects themselves:
+accepted. The sandbox runs the real LeaderWorkerSet and KubeRay controllers with leader
+election on (their Leases are real) and KAITO's with a stand-in Deployment (``sandbox/
+components.controller_stand_in``: it cannot hold a Lease out of cluster); no KServe or
+Dynamo controller and no Gateway controller runs there, so they leave none of those signs.
+Where a test deploys through such a runtime (and writes the operator's status by hand, as
+its own fake), these stand in for the controller's sign, named as fakes in the objects themselves:
 
 - ``lease``: the operator's declared Lease, held by ``HOLDER``, for ``duration_s``;
 - ``accepted_gateway_class``: a GatewayClass of a controller that implements InferencePool,
@@ -67,18 +68,6 @@ def lease(
         yield name
     finally:
         leases.delete_namespaced_lease(name, NAMESPACE)
-
-
-LWS_HOLDER = "kubefoundry-test-fake: stands in for the sandbox's real LWS controller's Lease"
-SESSION_S = 24 * 3600  # longer than any test run
-
-
-def lws_stand_in(api: client.ApiClient) -> contextlib.AbstractContextManager[str]:
-    """The Lease the sandbox's real LeaderWorkerSet controller would hold with leader
-    election on. It runs with leader election off and out of cluster (no pods, a webhook by
-    URL: ``sandbox/components.lws_config``), so it leaves no sign discovery can see; until
-    the sandbox turns leader election on, tests that plan LWS hold this for it."""
-    return lease(api, "lws", duration_s=SESSION_S, holder=LWS_HOLDER)
 
 
 # The sandbox installs the Gateway and HTTPRoute CRDs, not GatewayClass's: a stand-in CRD

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.support import rendering
 
 from kubefoundry.core.identity import COMPONENT, PLAN
-from kubefoundry.deploy.phases import Phase, of_pod, of_pods, root_failure
-from kubefoundry.runtimes import llmd_picker
+from kubefoundry.deploy.phases import Phase, of_pod, of_pods, root_failure, root_says
+from kubefoundry.runtimes import kuberay, llmd_picker
+from kubefoundry.runtimes.base import Options
 
 
 def pod(
@@ -204,3 +206,42 @@ def test_llmds_endpoint_picker_is_progress_not_a_replica() -> None:
     starting = of_pods([*servers, _labelled(pod("epp"), llmd_picker.COMPONENT)], wanted=2)
     assert starting.phase is Phase.LOADING
     assert starting.ready == 2
+
+
+def test_kuberays_head_pod_is_progress_not_a_replica() -> None:
+    """Issue 11, with the real KubeRay operator: the head pod (no GPU, no model) and three
+    workers made "4/3 ready". The rendered head carries the helper label (the operator copies
+    the template's labels onto the pod), so three workers are three of three."""
+    plan = rendering.plan("qwen2.5-7b", gpu="L4", replicas=3)
+    rendered = kuberay.KubeRayRuntime().render(plan, Options()).manifests
+    (service,) = [m for m in rendered if m["kind"] == "RayService"]
+    head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["metadata"]
+    workers = [pod(f"w{i}", ready=True) for i in range(3)]
+    pods = [*workers, pod("head", ready=True) | {"metadata": {"name": "head", **head}}]
+    counted = of_pods(pods, wanted=3)
+    assert (counted.phase, counted.ready, counted.wanted) == (Phase.READY, 3, 3)
+
+
+@pytest.mark.parametrize(
+    ("conditions", "said"),
+    [
+        # KubeRay v1.6.2's words while it cannot reach the Ray dashboard (the sandbox's case).
+        (
+            [{"type": "Ready", "status": "False", "reason": "Initializing",
+              "message": "RayService is initializing"}],
+            "Ready=False (Initializing): RayService is initializing",
+        ),
+        # A true Ready says nothing; the next Ready-like condition that is not true does.
+        (
+            [{"type": "Ready", "status": "True"},
+             {"type": "InferenceReady", "status": "Unknown", "reason": "Pending"}],
+            "InferenceReady=Unknown (Pending)",
+        ),
+        ([{"type": "Ready", "status": "True"}], None),
+        ([], None),
+    ],
+)  # fmt: skip
+def test_the_root_says_why_it_does_not_serve(
+    conditions: list[dict[str, str]], said: str | None
+) -> None:
+    assert root_says({"status": {"conditions": conditions}}) == said

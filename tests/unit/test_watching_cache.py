@@ -83,24 +83,26 @@ def k8s_event(
 
 
 class Recorded:
-    """One recorded source per kind; ``push`` sends a watch event on that kind's stream."""
+    """One recorded source per kind (pods: per selector, ours and each operator's label);
+    ``push`` sends a watch event on that kind's (and selector's) stream."""
 
     def __init__(self, lists: dict[str, list[dict[str, Any]]]) -> None:
-        self.streams = {kind: LiveStream() for kind in ("Deployment", "Pod", "Event")}
-        self.sources = {
-            kind: RecordedSource(lists=[(lists.get(kind, []), "1")], watches=[stream])
-            for kind, stream in self.streams.items()
-        }
-        self.selectors: dict[str, str | None] = {}
+        self.lists = lists
+        self.streams: dict[tuple[str, str | None], LiveStream] = {}
+        self.selectors: dict[str, list[str | None]] = {}
 
     def __call__(self, resource: streams.Resource, selector: str | None) -> streams.Source:
-        self.selectors[resource.kind] = selector
-        source = self.sources[resource.kind]
+        self.selectors.setdefault(resource.kind, []).append(selector)
+        ours = resource.kind != "Pod" or selector == identity.DEPLOYMENT
+        stream = self.streams.setdefault((resource.kind, selector), LiveStream())
+        listed = self.lists.get(resource.kind, []) if ours else []
+        source = RecordedSource(lists=[(listed, "1")], watches=[stream])
         source.resource = resource
         return source
 
-    def push(self, kind: str, change: str, obj: dict[str, Any]) -> None:
-        self.streams[kind]._queue.put(event(change, obj))
+    def push(self, kind: str, change: str, obj: dict[str, Any], selector: str = "") -> None:
+        where = selector or self.selectors[kind][0]  # ours: the first source of the kind
+        self.streams[(kind, where)]._queue.put(event(change, obj))
 
 
 @pytest.fixture
@@ -136,8 +138,24 @@ def test_rows_are_the_listing_rows_of_roots_only(cache: watching.DeploymentCache
 
 
 def test_only_our_objects_are_watched(recorded: Recorded, cache: watching.DeploymentCache) -> None:
-    assert recorded.selectors["Deployment"] == identity.managed_selector()
-    assert recorded.selectors["Pod"] == identity.DEPLOYMENT  # the label exists
+    assert recorded.selectors["Deployment"] == [identity.managed_selector()]
+    # Pods with our label, and those an operator labels its own way (KAITO's): the key exists.
+    assert recorded.selectors["Pod"] == [identity.DEPLOYMENT, *identity.OPERATOR_POD_LABELS]
+
+
+def test_pods_an_operator_labels_its_own_way_count_for_their_deployment(
+    recorded: Recorded, cache: watching.DeploymentCache
+) -> None:
+    """KAITO's pods carry only its labels: an InferenceSet's pod names the InferenceSet (our
+    root) and the Workspace it made; it counts for the InferenceSet's deployment."""
+    made = pod("chat-ws-0", "chat", "team-a", scheduled=True)
+    labels = made["metadata"]["labels"]
+    labels.pop(identity.DEPLOYMENT)
+    labels |= {"inferenceset.kaito.sh/created-by": "chat", "kaito.sh/workspace": "chat-ws"}
+    before = cache.generation
+    recorded.push("Pod", "ADDED", made, selector="kaito.sh/workspace")
+    until(lambda: cache.generation > before)
+    assert "chat-ws-0" in {p["metadata"]["name"] for p in cache.pods("chat", "team-a")}
 
 
 def test_status_is_progress_of_the_cached_objects(cache: watching.DeploymentCache) -> None:

@@ -115,7 +115,8 @@ def apply_nodes(
 def apply_objects(
     conn: Connection, objects: Sequence[Mapping[str, Any]], *, field_manager: str
 ) -> None:
-    """Server-side apply cluster-scoped objects (webhook configurations and the like)."""
+    """Server-side apply objects (webhook configurations and the like; a namespaced one in
+    the namespace its metadata names)."""
     dyn = conn.dynamic()
     for obj in objects:
         kind, name = str(obj["kind"]), str(obj["metadata"]["name"])
@@ -126,6 +127,15 @@ def apply_objects(
             )
         except ApiException as exc:
             raise errors.translate(exc, verb="apply", kind=kind, name=name) from None
+
+
+def ready_pods_of(conn: Connection, *, name: str, namespace: str) -> int:
+    """The ready pods of the Deployment ``namespace/name`` (0 while it has none yet)."""
+    try:
+        found = client.AppsV1Api(conn.api).read_namespaced_deployment(name, namespace)
+    except ApiException as exc:
+        raise errors.translate(exc, verb="get", kind="Deployment", name=name) from None
+    return int((found.status.ready_replicas if found.status else 0) or 0)
 
 
 def ready_nodes(conn: Connection, names: Sequence[str]) -> set[str]:

@@ -94,15 +94,18 @@ def root(
 
 
 def pods(conn: Connection, *, name: str, namespace: str) -> list[dict[str, Any]]:
+    """The pods of deployment ``name``: those with our labels and those its operator made
+    with only its own (``identity.pod_selectors``), each once."""
     core = client.CoreV1Api(conn.api)
-    try:
-        found = core.list_namespaced_pod(
-            namespace, label_selector=identity.deployment_selector(name)
-        )
-    except ApiException as exc:
-        raise errors.translate(exc, verb="list", kind="Pod", namespace=namespace) from None
-    items: list[dict[str, Any]] = conn.api.sanitize_for_serialization(found.items)
-    return items
+    out: dict[str, dict[str, Any]] = {}
+    for selector in identity.pod_selectors(name):
+        try:
+            found = core.list_namespaced_pod(namespace, label_selector=selector)
+        except ApiException as exc:
+            raise errors.translate(exc, verb="list", kind="Pod", namespace=namespace) from None
+        for pod in conn.api.sanitize_for_serialization(found.items):
+            out.setdefault(str(pod["metadata"].get("uid") or pod["metadata"]["name"]), pod)
+    return sorted(out.values(), key=lambda p: str(p["metadata"]["name"]))
 
 
 def events(

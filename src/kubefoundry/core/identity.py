@@ -50,8 +50,17 @@ INITIAL_REPLICAS = "kubefoundry.io/initial-replicas"
 OURS = "kubefoundry"  # managed-by and part-of
 MODEL_CACHE = "model-cache"  # the component of the shared model-cache PVC
 ENDPOINT_PICKER = "endpoint-picker"  # the component of llm-d's request router pod
-# Pods of a deployment that serve no model: their phase is progress, never a replica.
+# Pods of a deployment that serve no model: their phase is progress, never a replica. By
+# component (llm-d's picker), or by this label where an operator sets the component itself
+# or one component covers both (KubeRay's head pod: Serve's proxy and the dashboard).
 HELPER_COMPONENTS = frozenset({ENDPOINT_PICKER})
+HELPER = "kubefoundry.io/helper"  # label, "true"
+
+
+# Labels an operator puts on the pods it makes from our root, valued with the root's name,
+# where our own labels do not reach the pods: KAITO labels a preset's pods only with its
+# own keys (the InferenceSet's first: a Workspace it made is named after it, not us).
+OPERATOR_POD_LABELS = ("inferenceset.kaito.sh/created-by", "kaito.sh/workspace")
 
 
 def managed_labels() -> dict[str, str]:
@@ -67,6 +76,21 @@ def managed_selector() -> str:
 def deployment_selector(name: str) -> str:
     """Label selector: every object of deployment ``name`` (the model cache is not one)."""
     return f"{DEPLOYMENT}={name}"
+
+
+def pod_selectors(name: str) -> tuple[str, ...]:
+    """Label selectors that together find every pod of deployment ``name``: ours, and each
+    operator's own (``OPERATOR_POD_LABELS``)."""
+    return (deployment_selector(name), *(f"{key}={name}" for key in OPERATOR_POD_LABELS))
+
+
+def deployment_of_pod(pod: Mapping[str, Any]) -> str:
+    """The deployment a pod belongs to: our label, else the first operator label it has."""
+    labels = _labels(pod)
+    for key in (DEPLOYMENT, *OPERATOR_POD_LABELS):
+        if labels.get(key):
+            return str(labels[key])
+    return deployment_of(pod)
 
 
 def model_cache_selector(model: str) -> str:
@@ -88,7 +112,8 @@ def deployment_of(obj: Mapping[str, Any]) -> str:
 def is_replica_pod(pod: Mapping[str, Any]) -> bool:
     """A pod that serves the model (a replica, or part of one), not a helper such as llm-d's
     endpoint picker, which a deployment needs but whose readiness is no replica's."""
-    return _labels(pod).get(COMPONENT) not in HELPER_COMPONENTS
+    labels = _labels(pod)
+    return labels.get(COMPONENT) not in HELPER_COMPONENTS and labels.get(HELPER) != "true"
 
 
 def model_of(obj: Mapping[str, Any]) -> str | None:

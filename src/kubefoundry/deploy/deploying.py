@@ -385,9 +385,11 @@ def progress(
     if found.phase is phases.Phase.READY:
         # The pods are ready but the runtime has not said so (it returned above if it had):
         # ready is the root's verdict, written by its operator; the pods are progress.
+        says = phases.root_says(root)
         return phases.Progress(
             phases.Phase.LOADING,
-            f"pods ready; waiting for {root['kind']} {name} to report ready",
+            f"pods ready; waiting for {root['kind']} {name} to report ready"
+            + (f"; it says {says}" if says else ""),
             found.ready,
             found.wanted,
         )

@@ -231,6 +231,23 @@ def root_ready(
     return _reading(root, runtimes).ready
 
 
+_SAYING = ("Ready", "Available", "InferenceReady", "WorkspaceSucceeded")
+
+
+def root_says(root: Mapping[str, Any]) -> str | None:
+    """The root's own words on why it does not serve yet: its first Ready-like condition that
+    is not True, as ``Ready=False (Reason): message``; None when it says nothing."""
+    conditions = {str(c.get("type")): c for c in (root.get("status") or {}).get("conditions") or []}
+    for kind in _SAYING:
+        cond = conditions.get(kind)
+        if cond is None or cond.get("status") == "True":
+            continue
+        reason = f" ({cond['reason']})" if cond.get("reason") else ""
+        message = f": {cond['message']}" if cond.get("message") else ""
+        return f"{kind}={cond.get('status', 'Unknown')}{reason}{message}"
+    return None
+
+
 def _reading(root: Mapping[str, Any], runtimes: registry.Registry | None) -> Reading:
     declared = (runtimes or registry.default()).root_of(root)
     return (declared.read if declared else readiness.GENERIC)(root)

@@ -107,15 +107,21 @@ class DeploymentCache:
         self._log_tail = log_tail
         ours = identity.managed_selector()
         only = f",{identity.deployment_selector(deployment)}" if deployment else ""
-        pods = identity.deployment_selector(deployment) if deployment else identity.DEPLOYMENT
+        # Ours, and the pods operators label their own way (identity.OPERATOR_POD_LABELS).
+        pods = (
+            identity.pod_selectors(deployment)
+            if deployment
+            else (identity.DEPLOYMENT, *identity.OPERATOR_POD_LABELS)
+        )
         options = dict(reflector_options or {})
         self._root_reflectors = [
             streams.Reflector(source(kind, ours + only), on_change=self._roots_changed, **options)
             for kind in root_kinds
         ]
-        self._pod_reflector = streams.Reflector(
-            source(PODS, pods), on_change=self._pods_changed, **options
-        )
+        self._pod_reflectors = [
+            streams.Reflector(source(PODS, selector), on_change=self._pods_changed, **options)
+            for selector in pods
+        ]
         self._event_reflector = streams.Reflector(
             source(EVENTS, None), on_change=self._events_changed, **options
         )
@@ -163,7 +169,7 @@ class DeploymentCache:
     # -- life -----------------------------------------------------------------------------
     @property
     def reflectors(self) -> list[streams.Reflector]:
-        return [*self._root_reflectors, self._pod_reflector, self._event_reflector]
+        return [*self._root_reflectors, *self._pod_reflectors, self._event_reflector]
 
     def start(self) -> DeploymentCache:
         for reflector in self.reflectors:
@@ -336,7 +342,7 @@ class DeploymentCache:
         with self._lock:
             for change in changes:
                 obj = change.object
-                key, pod = _deployment_key(obj), str(obj["metadata"]["name"])
+                key, pod = _pod_key(obj), str(obj["metadata"]["name"])
                 touched.add(key)
                 held = self._pods.setdefault(key, {})
                 if change.type == "DELETED":
@@ -457,6 +463,10 @@ def _event_order(event: Mapping[str, Any]) -> tuple[str, str]:
 
 def _deployment_key(obj: Mapping[str, Any]) -> tuple[str, str]:
     return (str(obj["metadata"].get("namespace") or ""), identity.deployment_of(obj))
+
+
+def _pod_key(pod: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(pod["metadata"].get("namespace") or ""), identity.deployment_of_pod(pod))
 
 
 def _ref(obj: Mapping[str, Any]) -> Ref:

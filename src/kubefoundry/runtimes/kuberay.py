@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from kubefoundry.core import identity
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Decision, Plan
 from kubefoundry.runtimes.base import Feature, Manifest, Options, Rendered, Token
@@ -315,7 +316,11 @@ def head_group(plan: Plan, *, image_ref: str, token: Token | None) -> dict[str, 
             "dashboard-host": "0.0.0.0",
         },
         "template": {
-            "metadata": {"labels": labels.labels(plan, runtime=NAME, component=COMPONENT)},
+            # No model replica runs on the head (it has no GPU): its pod is not counted as one.
+            "metadata": {
+                "labels": labels.labels(plan, runtime=NAME, component=COMPONENT)
+                | {identity.HELPER: "true"}
+            },
             "spec": {"containers": [container]},
         },
     }

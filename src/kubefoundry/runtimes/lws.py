@@ -45,14 +45,16 @@ CLUSTER_SIDE = ClusterSide(
         Operator(
             "lws",
             LEADER_WORKER_SET.crd,
-            # cmd/main.go's leader-elect-resource-name (leader election on by default) and
-            # the webhook Service its certificate manager serves.
+            # cmd/main.go's leader-elect-resource-name (leader election on by default), the
+            # pod label of its Helm chart (charts/lws: app.kubernetes.io/name: lws) and the
+            # webhook Service its certificate manager serves.
             Controller(
                 "the LeaderWorkerSet controller",
                 install="install LeaderWorkerSet (kubectl apply --server-side -f "
                 "https://github.com/kubernetes-sigs/lws/releases/download/<version>/"
                 "manifests.yaml) or start lws-controller-manager",
                 leases=("b8b2488c.x-k8s.io",),
+                pods=("app.kubernetes.io/name=lws",),
                 webhook_services=("lws-webhook-service",),
             ),
         ),

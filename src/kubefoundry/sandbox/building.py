@@ -1,10 +1,11 @@
 """Build the sandbox's binaries from Go modules, once: ``scripts/testcluster-build``.
 
 The build script (in a KubeFoundry checkout, beside ``hack/testcluster``) builds the control
-plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler in one binary), kwok and
-the LeaderWorkerSet controller into ``~/.cache/kubefoundry/testcluster/<k8s version>/bin``,
-reusing what is there; the first build takes several minutes. Its output lines are handed to
-``on_output`` as they come, so the CLI can show progress.
+plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler in one binary), kwok, the
+LeaderWorkerSet controller and the runtimes' operators the sandbox runs (KubeRay's and
+KAITO's) into ``~/.cache/kubefoundry/testcluster/<k8s version>/bin``, reusing what is there;
+the first build takes several minutes. Its output lines are handed to ``on_output`` as they
+come, so the CLI can show progress.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kubefoundry.core.errors import InvalidInputError, PermanentError
@@ -27,11 +28,24 @@ GO_INSTALL_HINT = (
 )
 
 
+# The runtimes' real operators the sandbox can run, each with its CRDs (the same module
+# version's, so the CRDs and the controller agree).
+OPERATORS = ("kuberay", "kaito")
+BASE = ("testcluster", "kwok", "lws")
+
+
+@dataclasses.dataclass(frozen=True)
+class Operator:
+    binary: Path
+    crds: Path  # a folder of controller-gen CRD files
+
+
 @dataclasses.dataclass(frozen=True)
 class Binaries:
     testcluster: Path  # etcd, apiserver, controller-manager, scheduler, keygen, certgen
     kwok: Path  # plays the kubelet of the fake nodes
     lws: Path  # the LeaderWorkerSet controller
+    operators: dict[str, Operator] = dataclasses.field(default_factory=dict)  # by OPERATORS key
 
 
 def checkout(start: Path | None = None) -> Path:
@@ -59,8 +73,20 @@ def require_go() -> str:
     return go
 
 
-def build(*, root: Path | None = None, on_output: Callable[[str], None] | None = None) -> Binaries:
-    """Build what is missing (or reuse the cache) and return the binaries' paths."""
+def build(
+    *,
+    root: Path | None = None,
+    on_output: Callable[[str], None] | None = None,
+    operators: Sequence[str] = OPERATORS,
+) -> Binaries:
+    """Build what is missing (or reuse the cache) and return the binaries' paths: the control
+    plane, kwok, LWS and the ``operators`` named (all by default; none builds none)."""
+    unknown = sorted(set(operators) - set(OPERATORS))
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown sandbox operator {', '.join(unknown)}.",
+            hint=f"The sandbox can run: {', '.join(OPERATORS)}.",
+        )
     require_go()
     root = root or checkout()
     env = dict(os.environ)
@@ -68,7 +94,7 @@ def build(*, root: Path | None = None, on_output: Callable[[str], None] | None =
         env["KUBEFOUNDRY_BUILD_VERBOSE"] = "1"  # one line per Go package compiled
     said: list[str] = []
     with subprocess.Popen(
-        [os.fspath(root / SCRIPT)],
+        [os.fspath(root / SCRIPT), *BASE, *operators],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -91,7 +117,13 @@ def build(*, root: Path | None = None, on_output: Callable[[str], None] | None =
         )
     found = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
     return Binaries(
-        testcluster=Path(found["testcluster"]), kwok=Path(found["kwok"]), lws=Path(found["lws"])
+        testcluster=Path(found["testcluster"]),
+        kwok=Path(found["kwok"]),
+        lws=Path(found["lws"]),
+        operators={
+            name: Operator(binary=Path(found[name]), crds=Path(found[f"{name}_crds"]))
+            for name in operators
+        },
     )
 
 

@@ -21,10 +21,31 @@ Pure: paths and ports in, argv out. Every flag is upstream's own; what each one 
   every claim of the default StorageClass ``standard`` (the model cache needs one to be
   bound before its pods schedule); the volumes hold no data, since nothing mounts them.
 - the LeaderWorkerSet controller (sigs.k8s.io/lws): the admin kubeconfig, a configuration
-  file (no leader election, no metrics, no certificate rotation) and its admission webhooks
-  served on loopback with a certificate ``testcluster certgen`` made; the API server calls
-  them through webhook configurations that name that URL and certificate (LWS's own
-  ``config/webhook`` manifests, service references replaced by the URL).
+  file (no leader election, no metrics, no certificate rotation) and its
+  admission webhooks served on loopback with a certificate ``testcluster certgen`` made;
+  the API server calls them through webhook configurations that name that URL and
+  certificate (LWS's own ``config/webhook`` manifests, service references replaced by the
+  URL).
+- the KubeRay operator (ray-operator): the admin kubeconfig, no leader election, no metrics,
+  console logs. It makes each RayService's RayCluster
+  and its head and worker pods; the RayService itself stays not Ready, since the operator
+  asks the Ray dashboard on the head pod (``<head service>.<ns>.svc:8265``) whether the
+  application serves, and nothing answers at a kwok pod's address.
+- KAITO's workspace controller: the admin kubeconfig, bring-your-own nodes
+  (``--node-provisioner=byo``: it places workloads on existing nodes carrying GPU feature
+  discovery's ``nvidia.com/gpu.*`` labels and provisions none), no webhook (KAITO's defaults
+  and validation run in the controller too), no leader election (it finds its Lease's
+  namespace only in a pod), no metrics. It turns a Workspace into a StatefulSet or
+  Deployment and an InferenceSet into Workspaces.
+
+The three controllers run as processes on this machine, without leader election: a
+leader-elected controller exits when it cannot renew its Lease for 10 s (a test stalls the API
+server longer than that), and nothing here restarts it as a kubelet would. Discovery, which
+counts a runtime as installed only where its controller is seen running (a Lease, a ready
+pod, a ready webhook endpoint), then sees a **stand-in** for each (``STAND_INS``,
+``controller_stand_in``): the Deployment its Helm chart installs, with the chart's pod label,
+whose one pod kwok runs on the system node, as a cluster shows a running controller.
+``sandbox status`` says whether the process itself lives.
 
 The components serve their health endpoints on loopback ports (kube-controller-manager and
 kube-scheduler over HTTPS with an in-memory self-signed certificate).
@@ -57,6 +78,31 @@ class Ports:
     lws_webhook: int
     lws_health: int
     provisioner: int
+    kuberay_health: int
+    kaito_health: int
+
+
+PORTS = len(dataclasses.fields(Ports))
+KAITO_NAMESPACE = "kaito-workspace"  # RELEASE_NAMESPACE: where KAITO keeps its own objects
+
+
+@dataclasses.dataclass(frozen=True)
+class StandIn:
+    """Where each controller's chart installs it, and its pods' label (the one the runtime's
+    ``cluster_side.Controller.pods`` declares)."""
+
+    name: str
+    namespace: str
+    labels: dict[str, str]
+
+
+STAND_INS = {
+    "lws": StandIn("lws-controller-manager", "lws-system", {"app.kubernetes.io/name": "lws"}),
+    "kuberay": StandIn(
+        "kuberay-operator", "kuberay-system", {"app.kubernetes.io/name": "kuberay-operator"}
+    ),
+    "kaito": StandIn("kaito-workspace", KAITO_NAMESPACE, {"app.kubernetes.io/name": "workspace"}),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +150,10 @@ class Layout:
     @property
     def lws_config(self) -> Path:
         return self.workdir / "lws-config.yaml"
+
+    @property
+    def operator_crds(self) -> Path:  # the operators' CRDs, as <plural>.<group>.yaml
+        return self.workdir / "operator-crds"
 
 
 def etcd(binary: Path, layout: Layout, ports: Ports) -> list[str]:
@@ -203,7 +253,7 @@ def lws_config(layout: Layout, ports: Ports) -> str:
         {
             "apiVersion": "config.lws.x-k8s.io/v1alpha1",
             "kind": "Configuration",
-            "leaderElection": {"leaderElect": False},
+            "leaderElection": {"leaderElect": False},  # see STAND_INS
             "internalCertManagement": {"enable": False},
             "webhook": {
                 "host": "127.0.0.1",
@@ -215,6 +265,64 @@ def lws_config(layout: Layout, ports: Ports) -> str:
         },
         sort_keys=False,
     )
+
+
+def kuberay(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    return [
+        str(binary),
+        f"--kubeconfig={layout.kubeconfig}",
+        "--enable-leader-election=false",
+        "--metrics-addr=0",
+        f"--health-probe-bind-address=127.0.0.1:{ports.kuberay_health}",
+        "--log-stdout-encoder=console",
+    ]
+
+
+def kaito(binary: Path, layout: Layout, ports: Ports) -> tuple[list[str], dict[str, str]]:
+    """KAITO's argv and environment: its own namespace (RELEASE_NAMESPACE) and the cloud whose
+    instance types it knows GPUs by (CLOUD_PROVIDER, set by its chart): AWS, the cloud of the
+    sandbox's L4 pool, the pool KAITO's bring-your-own mode can use (GPU feature discovery's
+    labels); the GKE H100 pool has none."""
+    argv = [
+        str(binary),
+        f"--kubeconfig={layout.kubeconfig}",
+        "--node-provisioner=byo",
+        "--webhook=false",
+        "--leader-elect=false",
+        "--metrics-bind-address=0",
+        f"--health-probe-bind-address=127.0.0.1:{ports.kaito_health}",
+    ]
+    return argv, {"RELEASE_NAMESPACE": KAITO_NAMESPACE, "CLOUD_PROVIDER": "aws"}
+
+
+def controller_stand_in(stand_in: StandIn) -> list[dict[str, Any]]:
+    """Its namespace and a Deployment standing, in the cluster, for a controller the sandbox
+    runs as a process on this machine: its chart's name and pod labels, one pod that kwok runs
+    on the system node (it requests nothing and does nothing; the image is never pulled)."""
+    name, namespace, labels = stand_in.name, stand_in.namespace, stand_in.labels
+    space = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {"kubefoundry.io/sandbox-stand-in": "runs as a process: sandbox status"},
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeSelector": {"cloud.google.com/gke-nodepool": "system"},
+                    "containers": [{"name": "manager", "image": "registry.k8s.io/pause:3.10"}],
+                },
+            },
+        },
+    }
+    return [space, deployment]
 
 
 LWS_POD_SELECTOR = {

@@ -6,7 +6,10 @@
 2. the CRDs, until every one is Established;
 3. the LeaderWorkerSet controller (when its CRD is among them: it watches that kind from the
    start) and then its webhook configurations;
-4. the node pools, until kwok reports every node Ready.
+4. the runtimes' operators that were built (KubeRay, KAITO), their CRDs being the ones of the
+   operator's own version (they replace the same CRDs among ``crds``), each in the namespace
+   its chart would install it in;
+5. the node pools, until kwok reports every node Ready.
 
 The state file is written as soon as processes run. Anything that fails stops what was
 started and says why, with the end of the failing process's log.
@@ -19,9 +22,11 @@ import dataclasses
 import secrets
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from kubefoundry.cluster import bootstrapping, connecting
 from kubefoundry.sandbox import building, components, pools, processes, running
@@ -59,6 +64,7 @@ def start(
         conn = connecting.connect(connecting.Target(kubeconfig=sandbox.kubeconfig))
         try:
             began = time.monotonic()
+            crds = _with_operator_crds(crds, binaries.operators, starter.layout)
             say(f"installing {len(crds)} CRDs")
             bootstrapping.install_crds(conn, crds, field_manager=FIELD_MANAGER, timeout_s=timeout_s)
             say(f"CRDs Established in {time.monotonic() - began:.0f}s")
@@ -66,9 +72,11 @@ def start(
             bootstrapping.apply_objects(conn, objects, field_manager=FIELD_MANAGER)
             if LWS_CRD in {path.stem for path in crds}:
                 starter.lws(conn)
+            starter.operators(conn)
             bootstrapping.apply_nodes(conn, nodes, field_manager=FIELD_MANAGER)
             names = tuple(n["metadata"]["name"] for n in nodes)
             starter.wait_nodes(conn, names)
+            starter.wait_stand_ins(conn)
         finally:
             conn.close()
         say(f"{len(names)} nodes Ready in {len(node_pools)} pools")
@@ -118,12 +126,19 @@ class _Starter:
     ) -> None:
         self.binaries, self.layout, self.say, self.timeout_s = binaries, layout, say, timeout_s
         self.outlive_caller = outlive_caller
-        self.ports = components.Ports(*processes.free_ports(9))
+        self.ports = components.Ports(*processes.free_ports(components.PORTS))
         self.started: list[processes.Process] = []
+        self.stand_ins: list[dict[str, Any]] = []
         self.sandbox: running.Sandbox | None = None
 
-    def run(self, name: str, argv: list[str], url: str, **probe: Any) -> processes.Process:
-        env = {"KWOK_WORKDIR": str(self.layout.kwok_home)} if name == "kwok" else None
+    def run(
+        self,
+        name: str,
+        argv: list[str],
+        url: str,
+        env: dict[str, str] | None = None,
+        **probe: Any,
+    ) -> processes.Process:
         proc = processes.start(
             name,
             argv,
@@ -177,7 +192,8 @@ class _Starter:
         ):
             self.run(name, argv, f"https://127.0.0.1:{port}/healthz")
         kwok = components.kwok(self.binaries.kwok, layout, ports)
-        self.run("kwok", kwok, f"http://127.0.0.1:{ports.kwok}/healthz")
+        env = {"KWOK_WORKDIR": str(layout.kwok_home)}
+        self.run("kwok", kwok, f"http://127.0.0.1:{ports.kwok}/healthz", env=env)
         argv = components.provisioner(binary, layout, ports)
         self.run("provisioner", argv, f"http://127.0.0.1:{ports.provisioner}/healthz")
         return self.sandbox
@@ -190,6 +206,39 @@ class _Starter:
         self.run("lws-controller", argv, f"http://127.0.0.1:{ports.lws_health}/readyz")
         hooks = components.lws_webhooks(ports, (layout.lws_certs / "tls.crt").read_bytes())
         bootstrapping.apply_objects(conn, hooks, field_manager=FIELD_MANAGER)
+        self.stand_in(conn, "lws")
+
+    def operators(self, conn: connecting.Connection) -> None:
+        """The runtimes' operators that were built, each with its stand-in."""
+        layout, ports, built = self.layout, self.ports, self.binaries.operators
+        if "kuberay" in built:
+            argv = components.kuberay(built["kuberay"].binary, layout, ports)
+            self.run("kuberay-operator", argv, f"http://127.0.0.1:{ports.kuberay_health}/readyz")
+            self.stand_in(conn, "kuberay")
+        if "kaito" in built:
+            argv, env = components.kaito(built["kaito"].binary, layout, ports)
+            url = f"http://127.0.0.1:{ports.kaito_health}/readyz"
+            self.run("kaito-workspace", argv, url, env=env)
+            self.stand_in(conn, "kaito")
+
+    def stand_in(self, conn: connecting.Connection, name: str) -> None:
+        """The stand-in of a controller that now runs (``components.STAND_INS``)."""
+        objects = components.controller_stand_in(components.STAND_INS[name])
+        bootstrapping.apply_objects(conn, objects, field_manager=FIELD_MANAGER)
+        self.stand_ins.append(objects[-1])
+
+    def wait_stand_ins(self, conn: connecting.Connection) -> None:
+        """Until kwok runs each stand-in's pod (discovery reads it as the controller's)."""
+        deadline = time.monotonic() + self.timeout_s
+        for obj in self.stand_ins:
+            name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+            while not bootstrapping.ready_pods_of(conn, name=name, namespace=namespace):
+                if time.monotonic() > deadline:
+                    raise processes.StartError(
+                        f"the stand-in Deployment {namespace}/{name} has no ready pod after "
+                        f"{self.timeout_s:.0f}s (kwok runs it on the system node)"
+                    )
+                time.sleep(0.3)
 
     def wait_nodes(self, conn: connecting.Connection, names: Sequence[str]) -> None:
         kwok = next(p for p in self.started if p.name == "kwok")
@@ -208,6 +257,27 @@ class _Starter:
                 f"nodes not Ready after {self.timeout_s:.0f}s: {', '.join(sorted(waiting))}; "
                 f"the end of {kwok.log}:\n{processes.tail(kwok.log)}"
             )
+
+
+def _with_operator_crds(
+    crds: Sequence[Path], operators: Mapping[str, building.Operator], layout: components.Layout
+) -> list[Path]:
+    """``crds`` with each operator's own CRDs in place of the same ones: the controller and
+    its CRDs from one release (ours in ``checks/data/crds`` may be newer). Copied into the
+    sandbox's folder as ``<plural>.<group>.yaml``, the name the install waits on."""
+    if not operators:
+        return list(crds)
+    layout.operator_crds.mkdir(parents=True, exist_ok=True)
+    theirs: dict[str, Path] = {}
+    for operator in operators.values():
+        for source in sorted(operator.crds.glob("*.yaml")):
+            text = source.read_text()
+            name = (yaml.safe_load(text) or {}).get("metadata", {}).get("name")
+            if not name:
+                raise processes.StartError(f"{source} holds no named CRD")
+            theirs[name] = layout.operator_crds / f"{name}.yaml"
+            theirs[name].write_text(text)
+    return [p for p in crds if p.stem not in theirs] + sorted(theirs.values())
 
 
 def _tool(binary: Path, command: str, path: Path) -> None:

@@ -1,0 +1,157 @@
+"""The runtimes' real operators judge what we render (issue 11): the KubeRay operator
+(ray-operator v1.6.2) and KAITO's workspace controller (v0.11.0) run against the sandbox's
+API server, built from their Go modules like the control plane. Nothing here writes an
+operator's status: what the objects say, their operator wrote.
+
+- KubeRay: our RayService becomes the operator's RayCluster, whose head pod and GPU worker
+  pods run (kwok) on the planned L4 nodes. The RayService stays not Ready: the operator asks
+  the Ray dashboard on the head pod whether the Serve application runs, and nothing answers
+  at a kwok pod's address. The status says so, in the operator's words, and counts the
+  workers as replicas, not the head.
+- KAITO: our Workspace becomes KAITO's inference workload, whose pods carry only KAITO's
+  labels; they are found, counted and run on the L4 nodes KAITO's bring-your-own mode
+  picked (GPU feature discovery's labels). The model is one of KAITO's catalog (it asks the
+  Hugging Face Hub about any other, and the sandbox reaches no network).
+
+Delete leaves nothing but the model cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+from tests.support import controlplane
+from tests.support.deploys import deploy, eventually, pods_on_matching_gpu_nodes
+
+from kubefoundry.cluster import connecting, inspecting
+from kubefoundry.deploy import deploying, phases
+
+SETTLE_S = 120.0  # earlier tests' pods may still be giving their L4s back
+
+
+@pytest.fixture
+def conn(
+    control_plane: controlplane.ControlPlane, namespace: str
+) -> Iterator[connecting.Connection]:
+    connection = connecting.connect(
+        connecting.Target(kubeconfig=control_plane.kubeconfig, namespace=namespace)
+    )
+    yield connection
+    connection.close()
+
+
+def _custom(conn: connecting.Connection, group: str, plural: str, namespace: str) -> list[Any]:
+    api = client.CustomObjectsApi(conn.api)
+    return list(api.list_namespaced_custom_object(group, "v1", namespace, plural)["items"])
+
+
+def _all_running(conn: connecting.Connection, name: str, namespace: str, count: int) -> bool:
+    pods = inspecting.pods(conn, name=name, namespace=namespace)
+    return len(pods) == count and all(p["status"].get("phase") == "Running" for p in pods)
+
+
+def _only_the_cache_left(conn: connecting.Connection, done: deploying.Deployed) -> None:
+    """Nothing of the deployment is left but the model cache, where it rendered one (KAITO
+    downloads the model itself and has none)."""
+    namespace = done.namespace
+    core = client.CoreV1Api(conn.api)
+
+    def nothing_left() -> bool:
+        return not (
+            core.list_namespaced_pod(namespace).items
+            or client.AppsV1Api(conn.api).list_namespaced_stateful_set(namespace).items
+            or client.AppsV1Api(conn.api).list_namespaced_deployment(namespace).items
+        )
+
+    eventually(nothing_left, timeout_s=SETTLE_S, what="every pod and workload gone")
+    caches = core.list_namespaced_persistent_volume_claim(namespace).items
+    rendered = [a for a in done.applied if a.kind == "PersistentVolumeClaim"]
+    assert len(caches) == len(rendered)
+    assert all(c.metadata.labels["app.kubernetes.io/component"] == "model-cache" for c in caches)
+
+
+@pytest.mark.operator("kuberay")
+def test_the_kuberay_operator_runs_our_rayservice_and_its_verdict_is_the_status(
+    conn: connecting.Connection, namespace: str
+) -> None:
+    done = deploy(conn, model="qwen2.5-7b", runtime="kuberay", gpu="L4", replicas=1)
+    plan, name = done.result.plan, done.result.plan.name
+    workers = plan.replicas * plan.nodes_per_replica
+
+    # The operator's RayCluster, owned by our RayService (the operator made it, not us).
+    eventually(
+        lambda: bool(_custom(conn, "ray.io", "rayclusters", namespace)),
+        timeout_s=SETTLE_S,
+        what="the operator's RayCluster",
+    )
+    (cluster,) = _custom(conn, "ray.io", "rayclusters", namespace)
+    (owner,) = cluster["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"]) == ("RayService", name)
+    assert cluster["metadata"]["name"] not in {a.name for a in done.applied}
+
+    # Its head and GPU workers run; the workers on the planned L4 nodes, one GPU pod each.
+    eventually(
+        lambda: _all_running(conn, name, namespace, 1 + workers),
+        timeout_s=SETTLE_S,
+        what=f"the head and {workers} worker pods Running",
+    )
+    assert len(pods_on_matching_gpu_nodes(conn, done)) == workers
+
+    # Ready is the RayService's verdict: not ready, and the status says so in its words,
+    # counting workers (the head is no replica: "2/1 ready" was).
+    def told() -> bool:
+        return "it says" in deploying.status(conn, name=name, namespace=namespace).message
+
+    eventually(told, timeout_s=SETTLE_S, what="the RayService's own words in the status")
+    now = deploying.status(conn, name=name, namespace=namespace)
+    assert now.phase is phases.Phase.LOADING, now
+    assert (now.ready, now.wanted) == (workers, plan.replicas)
+    service = client.CustomObjectsApi(conn.api).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayservices", name
+    )
+    ready = next(c for c in service["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
+    assert f"Ready=False ({ready['reason']})" in now.message, now.message
+
+    deleted = deploying.delete(conn, name=name, namespace=namespace)
+    assert f"RayService/{name}" in deleted
+    eventually(
+        lambda: not _custom(conn, "ray.io", "rayclusters", namespace),
+        timeout_s=SETTLE_S,
+        what="the RayCluster garbage-collected",
+    )
+    _only_the_cache_left(conn, done)
+
+
+@pytest.mark.operator("kaito")
+def test_kaitos_controller_runs_our_workspace_and_its_pods_are_found_by_its_labels(
+    conn: connecting.Connection, namespace: str
+) -> None:
+    done = deploy(conn, model="phi-3-mini", runtime="kaito", gpu="L4", replicas=1)
+    plan, name = done.result.plan, done.result.plan.name
+    (root,) = [a for a in done.applied if a.kind in ("Workspace", "InferenceSet")]
+    # KAITO's workload (made by its controller: we render none) and its pods, which carry
+    # only KAITO's labels, found as this deployment's.
+    eventually(
+        lambda: _all_running(conn, name, namespace, plan.replicas * plan.nodes_per_replica),
+        timeout_s=SETTLE_S,
+        what="KAITO's inference pods Running",
+    )
+    pods = inspecting.pods(conn, name=name, namespace=namespace)
+    key = {"Workspace": "kaito.sh/workspace", "InferenceSet": "inferenceset.kaito.sh/created-by"}
+    assert all(p["metadata"]["labels"].get(key[root.kind]) == name for p in pods)
+    assert not any("kubefoundry.io/deployment" in p["metadata"]["labels"] for p in pods)
+    assert len(pods_on_matching_gpu_nodes(conn, done)) == plan.replicas * plan.nodes_per_replica
+
+    # Ready is KAITO's verdict on our root, whichever it is; the pods are progress.
+    found = inspecting.root(conn, deploying.ROOT_KINDS, name=name, namespace=namespace)
+    assert found is not None
+    now = deploying.status(conn, name=name, namespace=namespace)
+    assert (now.ready, now.wanted) == (plan.replicas, plan.replicas), now
+    assert (now.phase is phases.Phase.READY) == bool(phases.root_ready(found)), (now, found)
+
+    deploying.delete(conn, name=name, namespace=namespace)
+    _only_the_cache_left(conn, done)

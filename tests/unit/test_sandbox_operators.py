@@ -1,0 +1,73 @@
+"""The sandbox's real operators: their CRDs replace ours by name, and each stand-in shows
+discovery exactly the pod label its runtime declares (so "running" in the sandbox is read
+the way it is read in a cluster, not by a rule of the sandbox's own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.runtimes import registry
+from kubefoundry.sandbox import building, components, starting
+
+
+def _crd(folder: Path, file: str, name: str, version: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / file
+    body = {"kind": "CustomResourceDefinition", "metadata": {"name": name}, "spec": {"v": version}}
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_an_operators_own_crds_replace_ours_by_name(tmp_path: Path) -> None:
+    ours = [
+        _crd(tmp_path / "ours", "rayservices.ray.io.yaml", "rayservices.ray.io", "ours"),
+        _crd(tmp_path / "ours", "workspaces.kaito.sh.yaml", "workspaces.kaito.sh", "ours"),
+    ]
+    # controller-gen's file names (group_plural.yaml), as in the operator's module.
+    module = tmp_path / "module"
+    _crd(module, "ray.io_rayservices.yaml", "rayservices.ray.io", "v1.6.2")
+    _crd(module, "ray.io_rayjobs.yaml", "rayjobs.ray.io", "v1.6.2")
+    operator = building.Operator(binary=tmp_path / "ray-operator", crds=module)
+    layout = components.Layout(tmp_path / "sandbox")
+
+    files = starting._with_operator_crds(ours, {"kuberay": operator}, layout)
+
+    # Installed under <plural>.<group>.yaml, the name the install waits on.
+    assert sorted(p.name for p in files) == [
+        "rayjobs.ray.io.yaml",
+        "rayservices.ray.io.yaml",
+        "workspaces.kaito.sh.yaml",
+    ]
+    by_name = {p.stem: yaml.safe_load(p.read_text())["spec"]["v"] for p in files}
+    assert by_name == {
+        "rayservices.ray.io": "v1.6.2",  # the operator's release, not our newer copy
+        "rayjobs.ray.io": "v1.6.2",  # which ours lacks and the operator needs
+        "workspaces.kaito.sh": "ours",
+    }
+    assert starting._with_operator_crds(ours, {}, layout) == ours
+
+
+@pytest.mark.parametrize("key", sorted(components.STAND_INS))
+def test_each_stand_in_carries_the_pod_label_its_runtime_declares(key: str) -> None:
+    (operator,) = [o for o in registry.default().operators() if o.key == key]
+    assert operator.controller is not None
+    selectors = [dict(p.split("=", 1) for p in s.split(",")) for s in operator.controller.pods]
+    stand_in = components.STAND_INS[key]
+    assert any(selector.items() <= stand_in.labels.items() for selector in selectors), (
+        key,
+        operator.controller.pods,
+    )
+    namespace, deployment = components.controller_stand_in(stand_in)
+    assert namespace["metadata"]["name"] == deployment["metadata"]["namespace"]
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["labels"] == stand_in.labels
+    assert not template["spec"]["containers"][0].get("resources")  # takes no GPU
+
+
+def test_an_unknown_operator_is_refused_before_any_build() -> None:
+    with pytest.raises(InvalidInputError, match="Unknown sandbox operator dynamo"):
+        building.build(operators=("dynamo",))
