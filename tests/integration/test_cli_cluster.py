@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from tests.cli.test_cli import run
-from tests.support import controlplane
+from tests.support import cli, controlplane
 
 from kubefoundry.core import naming
 from kubefoundry.deploy import phases
@@ -69,8 +69,15 @@ def test_cluster_command_reports_each_operators_state(
     assert "install KServe's controller" in kserve["fix"]
     assert "kserve" not in facts["installed_runtimes"]
     assert facts["unreadable"] == []
-    code, _, err = kf(control_plane, "cluster")
-    assert code == 0, err
+    # On an 80-column terminal every operator's evidence and fix is whole (folded, never cut
+    # with an ellipsis: the label or Lease to look for is the point of the column).
+    narrow = cli.kubefoundry("cluster", "--kubeconfig", str(control_plane.kubeconfig), columns=80)
+    assert narrow.returncode == 0, narrow.stderr
+    table = narrow.stdout[narrow.stdout.index("Operators") :]
+    assert "…" not in table.split("Prometheus")[0], table
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    seen = "".join(line.split("│")[-2] for line in table.splitlines() if "│" in line)
+    assert "installKServe'scontroller" in "".join(seen.split())  # whole, if folded
 
 
 def test_status_of_an_unknown_deployment_is_a_clear_error(

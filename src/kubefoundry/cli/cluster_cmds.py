@@ -97,8 +97,9 @@ def _print_operators(console: Console, facts: ClusterFacts) -> None:
         console.print("Operators: none (plain vLLM and TGI Deployments need none)")
         return
     table = Table(title="Operators (runtimes are planned only where theirs run)")
+    # Fold, never cut: a label, a Lease or the fix is whole on a narrow terminal too.
     for column in ("operator", "version", "state", "seen"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for key, status in facts.operators.items():
         seen = status.evidence + (f". To fix: {status.fix}." if status.fix else "")
         table.add_row(key, status.version or "-", OPERATOR_STATES[status.state], seen)
