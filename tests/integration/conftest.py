@@ -22,6 +22,7 @@ from kubernetes import client, config, dynamic
 from tests.conftest import SHARED
 from tests.support import controlplane
 
+from kubefoundry.cluster import connecting
 from kubefoundry.sandbox import building, running, starting
 
 CRDS = SHARED / "crds"
@@ -69,6 +70,18 @@ def dynamic_client(
 ) -> dynamic.DynamicClient:
     # Its discovery cache lives with the cluster's files, never in the shared temp folder.
     return dynamic.DynamicClient(api_client, cache_file=str(control_plane.workdir / "discovery"))
+
+
+@pytest.fixture
+def conn(
+    control_plane: controlplane.ControlPlane, namespace: str
+) -> Iterator[connecting.Connection]:
+    """A connection to the sandbox acting in the test's namespace."""
+    connection = connecting.connect(
+        connecting.Target(kubeconfig=control_plane.kubeconfig, namespace=namespace)
+    )
+    yield connection
+    connection.close()
 
 
 @pytest.fixture

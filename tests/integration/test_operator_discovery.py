@@ -14,7 +14,6 @@ import datetime
 import html
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,17 +32,6 @@ from kubefoundry.deploy import deploying, discovering, rendering
 from kubefoundry.runtimes import base, registry
 
 OPERATORS = {o.key: o for o in registry.default().operators()}
-
-
-@pytest.fixture
-def conn(
-    control_plane: controlplane.ControlPlane, namespace: str
-) -> Iterator[connecting.Connection]:
-    connection = connecting.connect(
-        connecting.Target(kubeconfig=control_plane.kubeconfig, namespace=namespace)
-    )
-    yield connection
-    connection.close()
 
 
 def _state(conn: connecting.Connection, key: str) -> tuple[str, str]:

@@ -18,29 +18,16 @@ Delete leaves nothing but the model cache.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client
-from tests.support import controlplane
 from tests.support.deploys import deploy, eventually, pods_on_matching_gpu_nodes
 
 from kubefoundry.cluster import connecting, inspecting
 from kubefoundry.deploy import deploying, phases
 
 SETTLE_S = 120.0  # earlier tests' pods may still be giving their L4s back
-
-
-@pytest.fixture
-def conn(
-    control_plane: controlplane.ControlPlane, namespace: str
-) -> Iterator[connecting.Connection]:
-    connection = connecting.connect(
-        connecting.Target(kubeconfig=control_plane.kubeconfig, namespace=namespace)
-    )
-    yield connection
-    connection.close()
 
 
 def _custom(conn: connecting.Connection, group: str, plural: str, namespace: str) -> list[Any]:

@@ -12,7 +12,6 @@ status is written by the test, by ``fake_operator_marks_ready``, the one fake in
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,17 +28,6 @@ from kubefoundry.runtimes import base
 
 OPTIONS = base.Options(monitoring="none")
 SETTLE_S = 90.0  # pods of an earlier test's namespace may still be freeing GPUs
-
-
-@pytest.fixture
-def conn(
-    control_plane: controlplane.ControlPlane, namespace: str
-) -> Iterator[connecting.Connection]:
-    connection = connecting.connect(
-        connecting.Target(kubeconfig=control_plane.kubeconfig, namespace=namespace)
-    )
-    yield connection
-    connection.close()
 
 
 def test_discovery_reports_the_fake_gpu_pools(conn: connecting.Connection) -> None:

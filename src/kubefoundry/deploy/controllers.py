@@ -22,6 +22,7 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kubefoundry.core import timestamps
 from kubefoundry.core.facts import OperatorStatus
 from kubefoundry.runtimes import cluster_side
 
@@ -128,7 +129,7 @@ def _evidence(controller: cluster_side.Controller, seen: _Seen) -> tuple[str, li
 def _lease(lease: Mapping[str, Any], now: datetime.datetime) -> tuple[bool, str]:
     spec = lease.get("spec") or {}
     holder = spec.get("holderIdentity")
-    renewed = _timestamp(spec.get("renewTime") or spec.get("acquireTime"))
+    renewed = timestamps.parse(spec.get("renewTime") or spec.get("acquireTime"))
     duration = float(spec.get("leaseDurationSeconds") or 15)
     where = _where(lease)
     if not holder:
@@ -212,17 +213,6 @@ def _accepted(gateway_class: Mapping[str, Any]) -> bool:
         c.get("type") == "Accepted" and c.get("status") == "True"
         for c in (gateway_class.get("status") or {}).get("conditions") or []
     )
-
-
-def _timestamp(value: Any) -> datetime.datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
-    try:
-        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _ago(seconds: float) -> str:

@@ -25,7 +25,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kubefoundry.core import identity, naming
+from kubefoundry.core import identity, naming, timestamps
 from kubefoundry.core.errors import KubeFoundryError
 from kubefoundry.core.facts import ClusterFacts, NodePool
 from kubefoundry.deploy import phases
@@ -113,7 +113,7 @@ def silent_operator(
     ``SILENT_OPERATOR_S`` since it was created; None otherwise."""
     if pods or root.get("status"):
         return None
-    age = _age(_timestamp((root.get("metadata") or {}).get("creationTimestamp")), now)
+    age = _age(timestamps.parse((root.get("metadata") or {}).get("creationTimestamp")), now)
     if age is None or age < SILENT_OPERATOR_S:
         return None
     kind, name = root.get("kind", "?"), identity.deployment_of(root)
@@ -222,20 +222,9 @@ def _have(pool: NodePool | None, facts: ClusterFacts | None, resource: str) -> s
 
 def _unschedulable_since(pod: Mapping[str, Any]) -> datetime.datetime | None:
     cond = _scheduled_condition(pod)
-    return _timestamp(cond.get("lastTransitionTime")) or _timestamp(
+    return timestamps.parse(cond.get("lastTransitionTime")) or timestamps.parse(
         (pod.get("metadata") or {}).get("creationTimestamp")
     )
-
-
-def _timestamp(value: Any) -> datetime.datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
-    try:
-        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _age(then: datetime.datetime | None, now: datetime.datetime) -> float | None:
