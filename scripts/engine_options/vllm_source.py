@@ -1,7 +1,8 @@
 """``vllm serve``'s options, read from a vLLM source tree the way its parser is built.
 
 ``vllm serve`` builds its parser in ``make_arg_parser`` (``entrypoints/openai/cli_args.py``
-up to 0.2x, ``entrypoints/common/cli_args.py`` later): a few ``add_argument`` calls, then
+up to the early 0.2x, ``entrypoints/launchers/cli_args.py`` in 0.29-0.31,
+``entrypoints/common/cli_args.py`` later): a few ``add_argument`` calls, then
 ``FrontendArgs.add_cli_args`` (one ``--kebab-case`` flag per dataclass field) and
 ``AsyncEngineArgs.add_cli_args`` → ``EngineArgs.add_cli_args`` (``add_argument`` calls whose
 settings come from config dataclass fields through ``get_kwargs``). ``get_kwargs`` gives a
@@ -18,7 +19,11 @@ from pathlib import Path
 from engine_options import pysource
 from engine_options.options import Option
 
-_PARSER_MODULES = ("vllm/entrypoints/common/cli_args.py", "vllm/entrypoints/openai/cli_args.py")
+_PARSER_MODULES = (
+    "vllm/entrypoints/common/cli_args.py",
+    "vllm/entrypoints/launchers/cli_args.py",
+    "vllm/entrypoints/openai/cli_args.py",
+)
 _SERVE_MODULE = "vllm/entrypoints/cli/serve.py"
 
 

@@ -232,3 +232,11 @@ def resized(runtime: Runtime, plan: Plan) -> Plan:
     whatever the plan asked for), so the plan and its price say what will be rented."""
     hook: Callable[[Plan], Plan] | None = getattr(runtime, "resize", None)
     return hook(plan) if hook is not None else plan
+
+
+def bundled_vllm(runtime: Runtime, options: Options) -> str | None:
+    """The vLLM release ``runtime`` runs whatever the plan says, through its optional
+    ``bundled_vllm(options)`` hook (the ray-llm and Dynamo images each pin one); None where
+    it runs the plan's release or an image of the user's whose vLLM is not known."""
+    hook: Callable[[Options], str | None] | None = getattr(runtime, "bundled_vllm", None)
+    return hook(options) if hook is not None else None

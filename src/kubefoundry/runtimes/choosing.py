@@ -13,6 +13,7 @@ import dataclasses
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.naming import counted
+from kubefoundry.planning import engine_profiles
 from kubefoundry.planning.plans import Alternative, Decision, Plan
 from kubefoundry.runtimes import base
 from kubefoundry.runtimes.common import tokens
@@ -145,7 +146,28 @@ def _also_possible(runtime: base.Runtime, chosen: base.Runtime | None) -> str:
 
 def _with(plan: Plan, runtime: base.Runtime, decision: Decision, options: base.Options) -> Plan:
     chosen = dataclasses.replace(plan, runtime=runtime.name, decisions=(*plan.decisions, decision))
-    return token_warning(adapt(chosen, runtime), runtime, options)
+    return token_warning(
+        adapt(with_bundled_vllm(chosen, runtime, options=options), runtime), runtime, options
+    )
+
+
+def with_bundled_vllm(plan: Plan, runtime: base.Runtime, *, options: base.Options) -> Plan:
+    """The plan for the vLLM ``runtime``'s image brings (``base.bundled_vllm``), so the plan
+    and the image agree. Only where that release budgets memory as the plan's does
+    (``engine_profiles``: same start-up profile), so the memory plan holds unchanged; across
+    profiles the plan keeps its release and the runtime's render warns."""
+    bundled = base.bundled_vllm(runtime, options)
+    if bundled is None or bundled == plan.engine_version:
+        return plan
+    if engine_profiles.profile_for(bundled) != engine_profiles.profile_for(plan.engine_version):
+        return plan
+    decision = Decision(
+        topic="engine",
+        choice=f"vLLM {bundled}",
+        reason=f"the release {runtime.name}'s image runs; vLLM {plan.engine_version} budgets "
+        "GPU memory the same way, so the memory plan holds",
+    )
+    return dataclasses.replace(plan, engine_version=bundled, decisions=(*plan.decisions, decision))
 
 
 def token_warning(plan: Plan, runtime: base.Runtime, options: base.Options) -> Plan:

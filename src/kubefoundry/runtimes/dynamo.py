@@ -37,8 +37,13 @@ NAME = "dynamo"
 API_VERSION = "nvidia.com/v1beta1"
 KIND = "DynamoGraphDeployment"
 ADAPTER_KIND = "DynamoGraphDeploymentScalingAdapter"
-DYNAMO_VERSION = "1.4.0"  # the release the saved CRD schemas belong to
+# The release of the runtime image (and of runtimeVersionOverride); the saved CRD schemas
+# are upstream main just after 1.4.0 (checks/data/crds/INDEX.md).
+DYNAMO_VERSION = "1.6.1"
 IMAGE = "nvcr.io/nvidia/ai-dynamo/vllm-runtime"
+# The vLLM that image runs: ai-dynamo 1.6.1's `vllm` extra pins vllm[flashinfer,otel,runai]
+# ==0.31.0 (PyPI); the plan is made for it (choosing.with_bundled_vllm).
+VLLM_VERSION = "0.31.0"
 FRONTEND = "Frontend"
 FRONTEND_PORT = 8000  # the operator's Frontend Service and HTTP port
 SYSTEM_PORT = 9090  # the operator's worker status port: /live and /health
@@ -132,6 +137,10 @@ class DynamoRuntime:
         ),
         Feature.NON_NVIDIA: "renders Dynamo's CUDA vLLM runtime image",
     }
+
+    def bundled_vllm(self, options: Options) -> str | None:
+        """The vLLM in our runtime image; an image of the user's brings one we do not know."""
+        return None if options.image else VLLM_VERSION
 
     def render(self, plan: Plan, options: Options) -> Rendered:
         token = tokens.resolve(plan, options)
@@ -464,12 +473,26 @@ def _image_decision(plan: Plan, options: Options) -> claims.Said:
     decision = Decision(
         topic="image",
         choice=str(ref),
-        reason=(
-            f"Dynamo's runtime image ships the vLLM build Dynamo {DYNAMO_VERSION} is tested with; "
-            f"the plan's vLLM {plan.engine_version} sized memory only"
-        ),
+        reason=_image_reason(plan, options),
     )
     return claims.said(decision, ref)
+
+
+def _image_reason(plan: Plan, options: Options) -> str:
+    if options.image:
+        return (
+            f"your image; its vLLM build is its own, the plan's vLLM {plan.engine_version} "
+            "sized memory only"
+        )
+    if plan.engine_version == VLLM_VERSION:
+        return (
+            f"Dynamo {DYNAMO_VERSION}'s runtime image runs vLLM {VLLM_VERSION}, the release "
+            "the plan sized memory for"
+        )
+    return (
+        f"Dynamo {DYNAMO_VERSION}'s runtime image runs vLLM {VLLM_VERSION}; the plan's vLLM "
+        f"{plan.engine_version} sized memory only"
+    )
 
 
 # --- around the graph -----------------------------------------------------------------------

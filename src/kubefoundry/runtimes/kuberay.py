@@ -42,9 +42,12 @@ from kubefoundry.runtimes.common.claims import At, Claim, Parsed
 
 NAME = "kuberay"
 COMPONENT = "ray"  # head and worker pods: the monitor and the disruption budget cover both
-RAY_VERSION = "2.52.0"
+RAY_VERSION = "2.60.0"
 RAY_IMAGE = "rayproject/ray-llm"
 RAY_IMAGE_FLAVOUR = "py311-cu128"
+# The vLLM that image runs: ray 2.60.0's `llm` extra pins vllm[audio]==0.29.0 (the wheels'
+# METADATA on PyPI); the plan is made for it (choosing.with_bundled_vllm).
+VLLM_VERSION = "0.29.0"
 IMPORT_PATH = "ray.serve.llm:build_openai_app"  # ships in the ray-llm image
 SERVE_PORT = 8000
 METRICS_PORT = 8080  # KubeRay starts every Ray node with --metrics-export-port=8080
@@ -116,6 +119,10 @@ class KubeRayRuntime:
         Feature.NON_NVIDIA: "renders the CUDA ray-llm image; use kserve for Intel Gaudi or Xeon",
     }
 
+    def bundled_vllm(self, options: Options) -> str | None:
+        """The vLLM in our ray-llm image; an image of the user's brings one we do not know."""
+        return None if options.image else VLLM_VERSION
+
     def render(self, plan: Plan, options: Options) -> Rendered:
         check_parallelism(plan)
         token = tokens.resolve(plan, options)
@@ -153,7 +160,7 @@ def image(options: Options) -> str:
 
 
 def ray_version(image_ref: str) -> str:
-    """The Ray version an image carries, read from its tag (``2.52.0-py311-cu128``)."""
+    """The Ray version an image carries, read from its tag (``2.60.0-py311-cu128``)."""
     version = engine.image_tag(image_ref).split("-", 1)[0]
     if not _VERSION.fullmatch(version):
         raise InvalidInputError(
@@ -472,18 +479,21 @@ def _scaling_decision(plan: Plan) -> claims.Said:
 
 
 def _warnings(plan: Plan, options: Options) -> list[claims.Said | str]:
-    ref = Claim(
-        image(options),
-        _workers_at(plan, "template", "spec", "containers", 0, "image"),
-        "the vLLM bundled in {}",
-    )
-    out: list[claims.Said | str] = [
-        claims.said(
-            f"KubeRay serves with {ref}, not vLLM {plan.engine_version} that the memory plan "
-            "assumed; check the KV-cache size the engine logs at start.",
-            ref,
+    out: list[claims.Said | str] = []
+    if options.image or plan.engine_version != VLLM_VERSION:
+        bundled = "" if options.image else f" (vLLM {VLLM_VERSION})"
+        ref = Claim(
+            image(options),
+            _workers_at(plan, "template", "spec", "containers", 0, "image"),
+            "the vLLM bundled in {}" + bundled,
         )
-    ]
+        out.append(
+            claims.said(
+                f"KubeRay serves with {ref}, not vLLM {plan.engine_version} that the memory "
+                "plan assumed; check the KV-cache size the engine logs at start.",
+                ref,
+            )
+        )
     if plan.gpu not in RAY_ACCELERATOR:
         out.append(
             f"Ray Serve LLM has no accelerator type for {plan.gpu}; replicas are placed by GPU "

@@ -186,6 +186,32 @@ def test_every_engine_input_we_render_is_accepted(name: str, vllm_version: str) 
     assert problems(lines, vllm_version=vllm_version) == []
 
 
+# Samples of the runtimes whose image brings a vLLM of its own (KubeRay's ray-llm, Dynamo's
+# runtime image), with that release.
+BUNDLED = {
+    name: bundled
+    for name, sample in sorted(explained.SAMPLES.items())
+    if (bundled := base.bundled_vllm(registry.default().get(sample.runtime), sample.options))
+}
+
+
+def test_kuberay_and_dynamo_bring_their_own_vllm() -> None:
+    runtimes = {explained.SAMPLES[name].runtime for name in BUNDLED}
+    assert runtimes == {"kuberay", "dynamo"}
+
+
+@pytest.mark.parametrize(("name", "bundled"), sorted(BUNDLED.items()))
+def test_a_runtime_whose_image_brings_its_vllm_is_judged_by_that_release(
+    name: str, bundled: str
+) -> None:
+    """There is data for the image's vLLM, the plan is made for it, and what is rendered is
+    accepted by it."""
+    assert engine_options.has("vllm", bundled), f"run refresh_engine_options.py vllm {bundled}"
+    served = explained.serve(explained.SAMPLES[name])
+    assert served.plan.engine_version == bundled
+    assert problems(engine_lines(served.rendered.manifests), vllm_version=bundled) == []
+
+
 def test_every_runtime_has_a_sample_and_says_which_engine_judges_it() -> None:
     sampled = {s.runtime for s in explained.SAMPLES.values()}
     names = {r.name for r in registry.default().all()}

@@ -13,7 +13,7 @@ from tests.support import rendering
 
 from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.planning.plans import Plan
-from kubefoundry.runtimes import base, kuberay
+from kubefoundry.runtimes import base, choosing, kuberay, registry
 from kubefoundry.runtimes.common import engine
 
 RUNTIME = kuberay.KubeRayRuntime()
@@ -255,6 +255,28 @@ def test_a_gpu_ray_cannot_name_gets_no_accelerator_type_and_a_warning() -> None:
     assert any("accelerator type" in w for w in out.warnings)
 
 
+def test_the_plan_is_made_for_the_vllm_the_ray_llm_image_runs() -> None:
+    plan = rendering.plan("qwen2.5-7b", runtime="kuberay", vllm_version="0.34.0")
+    _, ours = choosing.choose(plan, base.Options(), registry=registry.default())
+    assert ours.engine_version == kuberay.VLLM_VERSION
+    assert any(d.topic == "engine" for d in ours.decisions)
+    assert not [w for w in RUNTIME.render(ours, base.Options()).warnings if "memory plan" in w]
+    # An image of the user's brings a vLLM we do not know: the plan keeps its own, and says so.
+    mine = base.Options(image="registry.example.com/ray-llm:2.60.0-py311-cu128")
+    _, theirs = choosing.choose(plan, mine, registry=registry.default())
+    assert theirs.engine_version == "0.34.0"
+    (warning,) = [w for w in RUNTIME.render(theirs, mine).warnings if "memory plan" in w]
+    assert "registry.example.com/ray-llm:2.60.0-py311-cu128, not vLLM 0.34.0" in warning
+
+
+def test_a_vllm_that_budgets_memory_otherwise_keeps_the_plan_and_warns() -> None:
+    plan = rendering.plan("qwen2.5-7b", runtime="kuberay", vllm_version="0.10.0")
+    _, chosen = choosing.choose(plan, base.Options(), registry=registry.default())
+    assert chosen.engine_version == "0.10.0"
+    (warning,) = [w for w in RUNTIME.render(chosen, base.Options()).warnings if "memory plan" in w]
+    assert f"(vLLM {kuberay.VLLM_VERSION}), not vLLM 0.10.0" in warning
+
+
 def test_traffic_goes_to_the_serve_service_kuberay_creates() -> None:
     plan = rendering.plan("qwen2.5-7b")
     out = RUNTIME.render(plan, base.Options(exposure="httproute"))
@@ -328,6 +350,10 @@ def _gpus(group: dict[str, Any]) -> str | None:
     return None if value is None else str(value)
 
 
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
 def test_same_substance_as_upstream_ray_serve_llm_sample() -> None:
     (theirs,) = rendering.find(_sample("ray-service.llm-serve.yaml"), "RayService")
     plan = rendering.plan("qwen2.5-7b", gpu="L4", gpu_count=4, context_length=1024)
@@ -356,10 +382,11 @@ def test_same_substance_as_upstream_ray_serve_llm_sample() -> None:
         assert _gpus(spec["headGroupSpec"]) is None
         (worker,) = spec["workerGroupSpecs"]
         assert worker["rayStartParams"]["num-gpus"] == _gpus(worker) == "4"
-    assert (
-        ours["spec"]["rayClusterConfig"]["rayVersion"]
-        == theirs["spec"]["rayClusterConfig"]["rayVersion"]
-    )
+    # The sample is a snapshot of upstream's: we pin its Ray release or a newer one.
+    our_version = ours["spec"]["rayClusterConfig"]["rayVersion"]
+    their_version = theirs["spec"]["rayClusterConfig"]["rayVersion"]
+    assert our_version == kuberay.RAY_VERSION
+    assert _release(our_version) >= _release(their_version)
     their_ports = {
         p["containerPort"]
         for p in _container(theirs["spec"]["rayClusterConfig"]["headGroupSpec"])["ports"]
