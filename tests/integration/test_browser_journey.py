@@ -117,7 +117,9 @@ def test_browse_deploy_follow_to_ready_scale_and_delete(
 
             page.get_by_role("link", name="Deployments").first.click()
             page.wait_for_url("**/deployments")
-            expect(page.get_by_role("link", name=name)).to_be_visible()
+            # Its row, by namespace too: other tests' deployments may share the model's name.
+            ours = page.locator(f'a[href="/deployments/{namespace}/{name}"]')
+            expect(ours).to_be_visible()
             shots(page, "deployments", shoot)
             page.goto(server + "/cluster")
             expect(page.get_by_role("heading", name="GPU pools")).to_be_visible()
@@ -127,6 +129,6 @@ def test_browse_deploy_follow_to_ready_scale_and_delete(
             page.get_by_role("button", name=f"Delete {name}").click()
             page.wait_for_url(f"**/deployments?namespace={namespace}&deleted={name}")
             expect(page.get_by_text("model cache")).to_be_visible()
-            expect(page.get_by_role("link", name=name)).to_have_count(0)
+            expect(page.locator(f'a[href="/deployments/{namespace}/{name}"]')).to_have_count(0)
         finally:
             browser.close()
