@@ -573,6 +573,13 @@ def _warnings(plan: Plan, *, many: bool) -> list[str]:
         )
     if not plan.prefix_caching:
         out.append("KAITO's config takes no on/off flags: vLLM's prefix caching stays on.")
+    if not kaito_sizing.in_catalog(plan.model_id) and plan.model_id.lower() not in PRESETS:
+        out.append(
+            f"{plan.model_id} is not in KAITO's model catalog ({kaito_sizing.CATALOG_VERSION}): "
+            "its controller reads the model's files from the Hugging Face Hub to size and "
+            "configure it, so it must reach huggingface.co (in an air-gapped cluster the "
+            "Workspace never starts)."
+        )
     extra = [t for t in plan.tolerations if t.get("key") not in _KAITO_TOLERATES]
     if extra:
         out.append(

@@ -84,6 +84,71 @@ CATALOG: dict[str, tuple[str, int, int, int]] = {
 }
 
 
+# Every model KAITO v0.11.0 registers from its catalog (the same file, its name fields,
+# lower case): one of these KAITO sizes and configures from what it ships; any other it
+# reads from the Hugging Face Hub when a Workspace asks for it.
+CATALOG_MODELS = frozenset(
+    {
+        "deepseek-ai/deepseek-r1-0528",
+        "deepseek-ai/deepseek-r1-distill-llama-8b",
+        "deepseek-ai/deepseek-r1-distill-qwen-14b",
+        "deepseek-ai/deepseek-v3-0324",
+        "google/gemma-3-27b-it",
+        "google/gemma-3-4b-it",
+        "google/gemma-4-26b-a4b-it",
+        "google/gemma-4-31b-it",
+        "google/gemma-4-e2b-it",
+        "google/gemma-4-e4b-it",
+        "meta-llama/llama-3.1-8b-instruct",
+        "meta-llama/llama-3.3-70b-instruct",
+        "microsoft/phi-3-medium-128k-instruct",
+        "microsoft/phi-3-medium-4k-instruct",
+        "microsoft/phi-3-mini-128k-instruct",
+        "microsoft/phi-3-mini-4k-instruct",
+        "microsoft/phi-3.5-mini-instruct",
+        "microsoft/phi-4",
+        "microsoft/phi-4-mini-instruct",
+        "minimaxai/minimax-m2.7",
+        "mistralai/ministral-3-14b-instruct-2512",
+        "mistralai/ministral-3-3b-instruct-2512",
+        "mistralai/ministral-3-8b-instruct-2512",
+        "mistralai/mistral-7b-instruct-v0.3",
+        "mistralai/mistral-7b-v0.3",
+        "mistralai/mistral-large-3-675b-instruct-2512",
+        "mistralai/mistral-medium-3.5-128b",
+        "mistralai/mistral-small-4-119b-2603",
+        "mistralai/mistral-small-4-119b-2603-nvfp4",
+        "moonshotai/kimi-k2.5",
+        "moonshotai/kimi-k2.6",
+        "nvidia/nemotron-cascade-2-30b-a3b",
+        "nvidia/nvidia-nemotron-3-nano-30b-a3b-bf16",
+        "nvidia/nvidia-nemotron-3-nano-4b-bf16",
+        "nvidia/nvidia-nemotron-3-super-120b-a12b-bf16",
+        "nvidia/nvidia-nemotron-nano-12b-v2-vl-bf16",
+        "nvidia/nvidia-nemotron-nano-9b-v2",
+        "openai/gpt-oss-120b",
+        "openai/gpt-oss-20b",
+        "qwen/qwen2.5-coder-32b-instruct",
+        "qwen/qwen2.5-coder-7b-instruct",
+        "qwen/qwen3-8b-awq",
+        "qwen/qwen3.5-122b-a10b",
+        "qwen/qwen3.5-122b-a10b-gptq-int4",
+        "qwen/qwen3.5-2b",
+        "qwen/qwen3.5-397b-a17b-gptq-int4",
+        "qwen/qwen3.5-4b",
+        "qwen/qwen3.5-9b",
+        "qwen/qwen3.6-27b",
+        "qwen/qwen3.6-35b-a3b",
+        "qwen/qwen3.6-35b-a3b-fp8",
+    }
+)
+
+
+def in_catalog(model_id: str) -> bool:
+    """Whether KAITO knows the model without asking the Hub."""
+    return model_id.lower() in CATALOG_MODELS
+
+
 def catalog_weights(model_id: str) -> Weights | None:
     """KAITO's own figures for a model in its catalog, None for any other."""
     row = CATALOG.get(model_id.lower())

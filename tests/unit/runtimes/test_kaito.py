@@ -394,3 +394,19 @@ def test_pinned_kaito_on_azure_plans_only_machines_kaito_provisions() -> None:
     assert plan.cost.instance_type in kaito_nodes.AZURE_SKUS
     (gpu,) = [d for d in plan.decisions if d.topic == "gpu"]
     assert any("as an instance type kaito provisions" in a.why_not for a in gpu.alternatives)
+
+
+def test_a_model_outside_kaitos_catalog_is_said_to_need_the_hub() -> None:
+    """Found running KAITO v0.11.0's controller: for qwen2.5-7b it fetched the model's file
+    list from huggingface.co to size it, and with no network the Workspace never started.
+    phi-3-mini is in KAITO's catalog (and a legacy preset) and needs nothing."""
+
+    def hub_warnings(model: str) -> list[str]:
+        out = RUNTIME.render(rendering.plan(model, gpu="L4"), base.Options())
+        return [w for w in out.warnings if "huggingface.co" in w]
+
+    (said,) = hub_warnings("qwen2.5-7b")
+    assert said.startswith("Qwen/Qwen2.5-7B-Instruct is not in KAITO's model catalog (KAITO")
+    assert "air-gapped" in said
+    assert hub_warnings("phi-3-mini") == []
+    assert hub_warnings("gpt-oss-20b") == []
