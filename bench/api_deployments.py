@@ -21,39 +21,23 @@ import argparse
 import concurrent.futures
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from fastapi.testclient import TestClient
 from kubernetes import client, config
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sandbox import cluster
 from kubefoundry.api.app import create_app
 from kubefoundry.cluster.connecting import Target
 from kubefoundry.core import identity
 
 GOALS_S = {"list": 0.200, "catalog": 0.100}
-
-
-@contextmanager
-def cluster(kubeconfig: Path | None) -> Iterator[Path]:
-    if kubeconfig is not None:
-        yield kubeconfig
-        return
-    from kubefoundry.checks import schemas
-    from kubefoundry.sandbox import building, running, starting
-
-    began = time.perf_counter()
-    binaries = building.build()
-    with tempfile.TemporaryDirectory(prefix="kf-bench-") as workdir:
-        crds = running.crd_files(schemas.default_crd_dirs())
-        with starting.started(binaries, workdir=Path(workdir), crds=crds) as sandbox:
-            print(f"sandbox up in {time.perf_counter() - began:.0f}s", file=sys.stderr)
-            yield sandbox.kubeconfig
 
 
 def root(name: str, namespace: str) -> dict[str, Any]:

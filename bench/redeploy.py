@@ -20,38 +20,21 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sandbox import cluster
 from kubefoundry.cluster import connecting
 from kubefoundry.deploy import discovering
 
 KUBEFOUNDRY = Path(sys.executable).parent / "kubefoundry"
 GOAL_S = 1.0
-
-
-@contextmanager
-def cluster(kubeconfig: Path | None) -> Iterator[Path]:
-    if kubeconfig is not None:
-        yield kubeconfig
-        return
-    from kubefoundry.checks import schemas
-    from kubefoundry.sandbox import building, running, starting
-
-    began = time.perf_counter()
-    binaries = building.build()
-    with tempfile.TemporaryDirectory(prefix="kf-bench-") as workdir:
-        crds = running.crd_files(schemas.default_crd_dirs())
-        with starting.started(binaries, workdir=Path(workdir), crds=crds) as sandbox:
-            print(f"sandbox up in {time.perf_counter() - began:.0f}s", file=sys.stderr)
-            yield sandbox.kubeconfig
 
 
 def run(*args: str) -> float:
