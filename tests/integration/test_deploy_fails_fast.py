@@ -76,27 +76,23 @@ def h100s_taken(api_client: client.ApiClient, namespace: str) -> Iterator[None]:
         core.delete_namespaced_pod(f"holder-{i}", namespace, grace_period_seconds=0)
 
 
+def _deploy(
+    control_plane: controlplane.ControlPlane, namespace: str, *pins: str
+) -> tuple[int, str, str, float]:
+    """``kubefoundry deploy qwen2.5-0.5b PINS`` into ``namespace`` (no monitoring, a 110 s
+    budget): its exit code, stderr, stderr on one line, and how long it took."""
+    began = time.monotonic()
+    code, _, err = kf(
+        control_plane, "deploy", "qwen2.5-0.5b", *pins, "-n", namespace,
+        "--monitoring", "none", "--timeout", "110",
+    )  # fmt: skip
+    return code, err, " ".join(err.split()), time.monotonic() - began
+
+
 def test_pods_nothing_will_place_fail_within_a_minute_with_the_shortfall(
     control_plane: controlplane.ControlPlane, namespace: str, h100s_taken: None
 ) -> None:
-    began = time.monotonic()
-    code, _, err = kf(
-        control_plane,
-        "deploy",
-        "qwen2.5-0.5b",
-        "--gpu",
-        "H100",
-        "--runtime",
-        "vllm",
-        "-n",
-        namespace,
-        "--monitoring",
-        "none",
-        "--timeout",
-        "110",
-    )
-    took = time.monotonic() - began
-    said = " ".join(err.split())
+    code, err, said, took = _deploy(control_plane, namespace, "--gpu", "H100", "--runtime", "vllm")
     assert code == 1, err
     assert took < 60, f"took {took:.0f}s: {err}"
     assert "cannot be scheduled: each asks for 1 nvidia.com/gpu" in said, err
@@ -115,13 +111,7 @@ def test_a_runtime_with_only_its_crds_is_refused_before_anything_is_applied(
 ) -> None:
     """KServe's CRDs are installed in the sandbox, its controller is not: the planner will
     not pick it, and pinned it is refused at once with what to install."""
-    began = time.monotonic()
-    code, _, err = kf(
-        control_plane, "deploy", "qwen2.5-0.5b", "--runtime", "kserve", "-n", namespace,
-        "--monitoring", "none", "--timeout", "110",
-    )  # fmt: skip
-    took = time.monotonic() - began
-    said = " ".join(err.split())
+    code, err, said, took = _deploy(control_plane, namespace, "--runtime", "kserve")
     assert code == 2, err
     assert took < 30, f"took {took:.0f}s"
     assert "only kserve's CRDs are installed" in said, err
@@ -140,23 +130,8 @@ def test_a_runtime_whose_operator_is_not_acting_fails_within_about_a_minute(
 ) -> None:
     """A controller seen (its Lease held, by a fake) that never acts on the root: the
     deploy fails after about a minute, naming the operator."""
-    began = time.monotonic()
     with operator_fakes.lease(api_client, "kserve"):
-        code, _, err = kf(
-            control_plane,
-            "deploy",
-            "qwen2.5-0.5b",
-            "--runtime",
-            "kserve",
-            "-n",
-            namespace,
-            "--monitoring",
-            "none",
-            "--timeout",
-            "110",
-        )
-    took = time.monotonic() - began
-    said = " ".join(err.split())
+        code, err, said, took = _deploy(control_plane, namespace, "--runtime", "kserve")
     assert code == 1, err
     assert took < 100, f"took {took:.0f}s"
     assert "has had no status and no pods for" in said, err
