@@ -5,7 +5,7 @@ starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, a st
 provisioner and the LeaderWorkerSet controller in a temporary folder, installs every CRD in
 ``shared/crds`` and registers the sandbox's fake GPU node pools, all through
 ``kubefoundry.sandbox`` (what ``kubefoundry sandbox up`` runs); each test gets its own
-namespace, deleted after it. The runtimes' real operators (KubeRay, KAITO) are built and run
+namespace, deleted after it. The runtimes' real operators (KubeRay, KAITO, KServe) are built and run
 only when a test of the session is marked ``@pytest.mark.operator(NAME)``, so a test run
 alone that needs none builds none. Skipped, with a message saying so, only where the Go toolchain is
 missing.

@@ -58,16 +58,16 @@ def test_deploy_ls_status_delete(control_plane: controlplane.ControlPlane, names
 def test_cluster_command_reports_each_operators_state(
     control_plane: controlplane.ControlPlane,
 ) -> None:
-    """The sandbox has KServe's CRDs but no KServe controller: installed, CRDs only, said
+    """The sandbox has Dynamo's CRDs but no Dynamo operator: installed, CRDs only, said
     with what to install; the planner may not pick it (not in installed_runtimes)."""
     code, out, err = kf(control_plane, "cluster", "-o", "json")
     assert code == 0, err
     facts = json.loads(out)
-    kserve = facts["operators"]["kserve"]
-    assert kserve["state"] == "crds-only"
-    assert kserve["version"] == "v1beta1"
-    assert "install KServe's controller" in kserve["fix"]
-    assert "kserve" not in facts["installed_runtimes"]
+    dynamo = facts["operators"]["dynamo"]
+    assert dynamo["state"] == "crds-only"
+    assert dynamo["version"] == "v1beta1"
+    assert "install the dynamo-platform Helm chart" in dynamo["fix"]
+    assert "dynamo" not in facts["installed_runtimes"]
     assert facts["unreadable"] == []
     # On an 80-column terminal every operator's evidence and fix is whole (folded, never cut
     # with an ellipsis: the label or Lease to look for is the point of the column).
@@ -77,7 +77,7 @@ def test_cluster_command_reports_each_operators_state(
     assert "…" not in table.split("Prometheus")[0], table
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
     seen = "".join(line.split("│")[-2] for line in table.splitlines() if "│" in line)
-    assert "installKServe'scontroller" in "".join(seen.split())  # whole, if folded
+    assert "installthedynamo-platformHelmchart" in "".join(seen.split())  # whole, if folded
 
 
 def test_status_of_an_unknown_deployment_is_a_clear_error(

@@ -281,10 +281,10 @@ def test_a_read_only_user_is_told_what_it_may_not_do(
     assert "Deployment" in hidden  # may read its namespace, not every namespace: said, not fatal
     facts, refused = discovering.discover(reader)
     assert any(line.startswith("nodes:") for line in refused)
-    # Leases hidden too: whether KServe's controller runs is unknown, and said why.
+    # Leases hidden too: whether Dynamo's operator runs is unknown, and said why.
     assert any(line.startswith("leases:") for line in refused)
-    assert facts.operators["kserve"].state == "unknown"
-    assert "Hidden: leases" in facts.operators["kserve"].evidence
+    assert facts.operators["dynamo"].state == "unknown"
+    assert "Hidden: leases" in facts.operators["dynamo"].evidence
     with pytest.raises(errors.ForbiddenError) as err:
         applying.apply(reader, manifests())
     assert err.value.hint

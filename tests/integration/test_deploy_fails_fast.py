@@ -109,18 +109,19 @@ def test_pods_nothing_will_place_fail_within_a_minute_with_the_shortfall(
 def test_a_runtime_with_only_its_crds_is_refused_before_anything_is_applied(
     control_plane: controlplane.ControlPlane, namespace: str, api_client: client.ApiClient
 ) -> None:
-    """KServe's CRDs are installed in the sandbox, its controller is not: the planner will
-    not pick it, and pinned it is refused at once with what to install."""
-    code, err, said, took = _deploy(control_plane, namespace, "--runtime", "kserve")
+    """Dynamo's CRDs are installed in the sandbox, its operator is not (it is not served as a
+    Go module): the planner will not pick it, and pinned it is refused at once with what to
+    install."""
+    code, err, said, took = _deploy(control_plane, namespace, "--runtime", "dynamo")
     assert code == 2, err
     assert took < 30, f"took {took:.0f}s"
-    assert "only kserve's CRDs are installed" in said, err
-    assert "the KServe controller manager is not running" in said
-    assert "install KServe's controller" in said
+    assert "only dynamo's CRDs are installed" in said, err
+    assert "the Dynamo operator is not running" in said
+    assert "install the dynamo-platform Helm chart" in said
     assert "Traceback" not in err
     objects = client.CustomObjectsApi(api_client)
     found = objects.list_namespaced_custom_object(
-        "serving.kserve.io", "v1beta1", namespace, "inferenceservices"
+        "nvidia.com", "v1alpha1", namespace, "dynamographdeployments"
     )
     assert found["items"] == []
 
@@ -130,13 +131,13 @@ def test_a_runtime_whose_operator_is_not_acting_fails_within_about_a_minute(
 ) -> None:
     """A controller seen (its Lease held, by a fake) that never acts on the root: the
     deploy fails after about a minute, naming the operator."""
-    with operator_fakes.lease(api_client, "kserve"):
-        code, err, said, took = _deploy(control_plane, namespace, "--runtime", "kserve")
+    with operator_fakes.lease(api_client, "dynamo"):
+        code, err, said, took = _deploy(control_plane, namespace, "--runtime", "dynamo")
     assert code == 1, err
     assert took < 100, f"took {took:.0f}s"
     assert "has had no status and no pods for" in said, err
-    assert "kserve's controller is not running" in said
-    print(f"operator-less kserve deploy failed in {took:.1f}s")
+    assert "dynamo's controller is not running" in said
+    print(f"operator-less dynamo deploy failed in {took:.1f}s")
 
 
 def test_a_namespace_that_does_not_exist_is_said_first(

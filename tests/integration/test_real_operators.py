@@ -1,7 +1,8 @@
 """The runtimes' real operators judge what we render (issue 11): the KubeRay operator
-(ray-operator v1.6.2) and KAITO's workspace controller (v0.11.0) run against the sandbox's
-API server, built from their Go modules like the control plane. Nothing here writes an
-operator's status: what the objects say, their operator wrote.
+(ray-operator v1.6.2), KAITO's workspace controller (v0.11.0) and KServe's controller manager
+(v0.20.0, Standard mode, its webhooks registered) run against the sandbox's API server, built
+from their Go modules like the control plane. Nothing here writes an operator's status: what
+the objects say, their operator wrote.
 
 - KubeRay: our RayService becomes the operator's RayCluster, whose head pod and GPU worker
   pods run (kwok) on the planned L4 nodes. The RayService stays not Ready: the operator asks
@@ -12,6 +13,12 @@ operator's status: what the objects say, their operator wrote.
   labels; they are found, counted and run on the L4 nodes KAITO's bring-your-own mode
   picked (GPU feature discovery's labels). The model is one of KAITO's catalog (it asks the
   Hugging Face Hub about any other, and the sandbox reaches no network).
+- KServe: our InferenceService and ServingRuntime become KServe's predictor Deployment, whose
+  container is our runtime's image and command with the plan's engine flags, on the planned
+  L4 nodes; KServe's verdict is the status. What it showed: it copies every annotation of
+  the InferenceService, our root marker among them, onto its Deployment (``ls`` listed the
+  deployment twice), writes an Ingress of its own for an InferenceService without the
+  cluster-local label, and hands KEDA only the scale-down window of our behavior.
 
 Delete leaves nothing but the model cache.
 """
@@ -27,6 +34,7 @@ from tests.support.deploys import deploy, eventually, pods_on_matching_gpu_nodes
 from kubefoundry.cluster import connecting, inspecting
 from kubefoundry.deploy import deploying, phases
 
+GPU = "nvidia.com/gpu"
 SETTLE_S = 120.0  # earlier tests' pods may still be giving their L4s back
 
 
@@ -139,6 +147,60 @@ def test_kaitos_controller_runs_our_workspace_and_its_pods_are_found_by_its_labe
     now = deploying.status(conn, name=name, namespace=namespace)
     assert (now.ready, now.wanted) == (plan.replicas, plan.replicas), now
     assert (now.phase is phases.Phase.READY) == bool(phases.root_ready(found)), (now, found)
+
+    deploying.delete(conn, name=name, namespace=namespace)
+    _only_the_cache_left(conn, done)
+
+
+@pytest.mark.operator("kserve")
+def test_kserve_runs_our_inferenceservice_and_its_verdict_is_the_status(
+    conn: connecting.Connection, namespace: str
+) -> None:
+    done = deploy(conn, model="qwen2.5-7b", runtime="kserve", gpu="L4", replicas=1)
+    plan, name = done.result.plan, done.result.plan.name
+    apps = client.AppsV1Api(conn.api)
+
+    # KServe's Deployment for the predictor, owned by our InferenceService (KServe made it).
+    def predictor() -> Any:
+        found = apps.list_namespaced_deployment(namespace).items
+        return next((d for d in found if d.metadata.name == f"{name}-predictor"), None)
+
+    eventually(lambda: predictor() is not None, timeout_s=SETTLE_S, what="KServe's Deployment")
+    made = predictor()
+    (owner,) = made.metadata.owner_references
+    assert (owner.kind, owner.name) == ("InferenceService", name)
+    assert made.metadata.name not in {a.name for a in done.applied}
+    # Our ServingRuntime's image and command, with the plan's engine flags KServe appended.
+    rendered = {m["kind"]: m for m in done.result.rendered.manifests}
+    (ours,) = rendered["ServingRuntime"]["spec"]["containers"]
+    model = rendered["InferenceService"]["spec"]["predictor"]["model"]
+    (container,) = made.spec.template.spec.containers
+    assert (container.image, container.command) == (ours["image"], ours["command"])
+    assert container.args == model["args"]
+    assert container.resources.limits["nvidia.com/gpu"] == model["resources"]["limits"][GPU]
+
+    eventually(
+        lambda: _all_running(conn, name, namespace, plan.replicas),
+        timeout_s=SETTLE_S,
+        what="the predictor pods Running",
+    )
+    assert len(pods_on_matching_gpu_nodes(conn, done)) == plan.replicas
+
+    # Ready is KServe's verdict on the InferenceService, and then ours.
+    def ready() -> bool:
+        return deploying.status(conn, name=name, namespace=namespace).phase is phases.Phase.READY
+
+    eventually(ready, timeout_s=SETTLE_S, what="the InferenceService Ready")
+    found = inspecting.root(conn, deploying.ROOT_KINDS, name=name, namespace=namespace)
+    assert found is not None
+    assert phases.root_ready(found), found
+
+    # KServe copies our annotations, the root's among them, onto its Deployment: it is still
+    # one deployment (`ls` listed two).
+    roots = inspecting.roots(conn, deploying.ROOT_KINDS, namespace=namespace)
+    assert [(r["kind"], r["metadata"]["name"]) for r in roots] == [("InferenceService", name)]
+    # No exposure asked: KServe writes no Ingress of its own.
+    assert not client.NetworkingV1Api(conn.api).list_namespaced_ingress(namespace).items
 
     deploying.delete(conn, name=name, namespace=namespace)
     _only_the_cache_left(conn, done)

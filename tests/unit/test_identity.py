@@ -93,6 +93,20 @@ def test_readers_of_an_object() -> None:
     assert identity.deployment_of(bare) == "obj"  # its own name when unlabelled
     assert identity.model_of(bare) is None
     assert identity.summary_of(bare) is None
+
+
+def test_what_an_operator_made_from_a_root_is_no_root_though_it_copies_the_annotation() -> None:
+    """KServe copies every annotation of our InferenceService onto the predictor Deployment it
+    makes and controls; `ls` listed that Deployment as a second deployment of the same name."""
+    annotations = {identity.ROOT: "true"}
+    made = _root(
+        annotations=annotations,
+        ownerReferences=[{"kind": "InferenceService", "name": "chat", "controller": True}],
+    )
+    assert not identity.is_root(made)
+    # An owner that does not control it (a garbage-collection link alone) leaves it a root.
+    linked = _root(annotations=annotations, ownerReferences=[{"kind": "ConfigMap", "name": "x"}])
+    assert identity.is_root(linked)
     assert identity.summary_of({"metadata": {}}) is None
 
 

@@ -71,3 +71,46 @@ def test_each_stand_in_carries_the_pod_label_its_runtime_declares(key: str) -> N
 def test_an_unknown_operator_is_refused_before_any_build() -> None:
     with pytest.raises(InvalidInputError, match="Unknown sandbox operator dynamo"):
         building.build(operators=("dynamo",))
+
+
+def test_an_operators_webhooks_are_called_at_the_loopback_url_with_their_own_paths() -> None:
+    """KServe's config/webhook/manifests.yaml shape: service references, selectors, rules."""
+    theirs = [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": "inferenceservice.serving.kserve.io"},
+            "webhooks": [
+                {
+                    "name": "inferenceservice.kserve-webhook-server.pod-mutator",
+                    "clientConfig": {
+                        "service": {"name": "$(webhookServiceName)", "path": "/mutate-pods"}
+                    },
+                    "objectSelector": {"matchExpressions": [{"key": "k", "operator": "Exists"}]},
+                    "failurePolicy": "Fail",
+                }
+            ],
+        },
+        {"kind": "ValidatingWebhookConfiguration", "metadata": {"name": "empty"}},
+    ]
+    mutating, empty = components.webhooks_at(theirs, "https://127.0.0.1:9443", b"PEM")
+    (hook,) = mutating["webhooks"]
+    assert hook["clientConfig"] == {"url": "https://127.0.0.1:9443/mutate-pods", "caBundle": "UEVN"}
+    assert hook["objectSelector"] == theirs[0]["webhooks"][0]["objectSelector"]
+    assert hook["failurePolicy"] == "Fail"
+    assert empty["webhooks"] == []
+    assert "url" not in theirs[0]["webhooks"][0]["clientConfig"]  # theirs left as they were
+
+
+def test_kserves_configmap_is_its_release_in_standard_mode() -> None:
+    release = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "inferenceservice-config", "namespace": "elsewhere"},
+        "data": {"deploy": '{"defaultDeploymentMode": "Serverless"}', "ingress": "{}"},
+    }
+    config = components.kserve_config(release)
+    assert config["metadata"] == {"name": "inferenceservice-config", "namespace": "kserve"}
+    assert yaml.safe_load(config["data"]["deploy"]) == {"defaultDeploymentMode": "Standard"}
+    assert config["data"]["ingress"] == "{}"
+    assert "Serverless" in release["data"]["deploy"]  # the release's own copy untouched

@@ -99,8 +99,14 @@ def model_cache_selector(model: str) -> str:
 
 
 def is_root(obj: Mapping[str, Any]) -> bool:
-    """Whether ``obj`` is a deployment's root (the annotation, not a label: no selector)."""
-    return _annotations(obj).get(ROOT) == "true"
+    """Whether ``obj`` is a deployment's root (the annotation, not a label: no selector).
+
+    An object another controls is not, whatever it carries: an operator may copy the root's
+    annotations onto what it makes (KServe's predictor Deployment carries every annotation of
+    its InferenceService), and we write no controller reference on a root."""
+    meta = obj.get("metadata") or {}
+    controlled = any(ref.get("controller") for ref in meta.get("ownerReferences") or ())
+    return _annotations(obj).get(ROOT) == "true" and not controlled
 
 
 def deployment_of(obj: Mapping[str, Any]) -> str:

@@ -163,8 +163,10 @@ def inference_service(
     meta = labels.metadata(
         plan, plan.name, runtime=NAME, component=PREDICTOR, annotations=annotations
     )
-    if options.exposure != "none":  # our route is the way in; KServe makes none of its own
-        meta["labels"][VISIBILITY] = "cluster-local"
+    # KServe makes no Ingress of its own: with exposure "none" the model stays in the cluster
+    # (without this label KServe's Standard mode writes an Ingress of its configured class
+    # for <name>-<namespace>.example.com), otherwise our route is the way in.
+    meta["labels"][VISIBILITY] = "cluster-local"
     predictor: dict[str, Any] = {
         **_replicas(plan),
         # A new pod needs the old one's GPUs: replace, never surge, on a full node.
@@ -221,12 +223,9 @@ def _replicas(plan: Plan) -> dict[str, Any]:
         "minReplicas": s.min_replicas,
         "maxReplicas": s.max_replicas,
         "autoScaling": {
-            "behavior": {
-                "scaleDown": {
-                    "stabilizationWindowSeconds": s.cooldown_s,
-                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
-                }
-            },
+            # KServe hands KEDA only the stabilization windows of this behavior (its
+            # v0.20 KEDA reconciler): a scale-down step policy would be dropped unsaid.
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": s.cooldown_s}},
             # KServe passes target.value to KEDA's threshold, averaged per replica.
             "metrics": [
                 {
@@ -342,7 +341,11 @@ def _scaling_decision(plan: Plan) -> claims.Said:
             f"KServe autoscalerClass keda on {s.signal} (target {target} per replica), "
             f"{low}–{high}, {window}"
         ),
-        reason="KServe owns the ScaledObject, so the InferenceService stays the one source",
+        reason=(
+            "KServe owns the ScaledObject, so the InferenceService stays the one source; it "
+            "passes KEDA only the scale-down window, so scale-in is not held to one pod a "
+            "minute as on the runtimes whose ScaledObject we write"
+        ),
         alternatives=(Alternative("our own ScaledObject", "KServe would fight it for replicas"),),
     )
     return claims.said(decision, low, high, target, window)

@@ -2,8 +2,8 @@
 
 The build script (in a KubeFoundry checkout, beside ``hack/testcluster``) builds the control
 plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler in one binary), kwok, the
-LeaderWorkerSet controller and the runtimes' operators the sandbox runs (KubeRay's and
-KAITO's) into ``~/.cache/kubefoundry/testcluster/<k8s version>/bin``, reusing what is there;
+LeaderWorkerSet controller and the runtimes' operators the sandbox runs (KubeRay's, KAITO's
+and KServe's) into ``~/.cache/kubefoundry/testcluster/<k8s version>/bin``, reusing what is there;
 the first build takes several minutes. Its output lines are handed to ``on_output`` as they
 come, so the CLI can show progress.
 """
@@ -30,7 +30,7 @@ GO_INSTALL_HINT = (
 
 # The runtimes' real operators the sandbox can run, each with its CRDs (the same module
 # version's, so the CRDs and the controller agree).
-OPERATORS = ("kuberay", "kaito")
+OPERATORS = ("kuberay", "kaito", "kserve")
 BASE = ("testcluster", "kwok", "lws")
 
 
@@ -38,6 +38,7 @@ BASE = ("testcluster", "kwok", "lws")
 class Operator:
     binary: Path
     crds: Path  # a folder of controller-gen CRD files
+    config: Path | None = None  # the module's config folder, where the operator needs it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +122,11 @@ def build(
         kwok=Path(found["kwok"]),
         lws=Path(found["lws"]),
         operators={
-            name: Operator(binary=Path(found[name]), crds=Path(found[f"{name}_crds"]))
+            name: Operator(
+                binary=Path(found[name]),
+                crds=Path(found[f"{name}_crds"]),
+                config=Path(found[f"{name}_config"]) if f"{name}_config" in found else None,
+            )
             for name in operators
         },
     )

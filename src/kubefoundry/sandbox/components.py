@@ -37,8 +37,18 @@ Pure: paths and ports in, argv out. Every flag is upstream's own; what each one 
   and validation run in the controller too), no leader election (it finds its Lease's
   namespace only in a pod), no metrics. It turns a Workspace into a StatefulSet or
   Deployment and an InferenceSet into Workspaces.
+- KServe's controller manager (``cmd/manager``): the admin kubeconfig, no leader election, no
+  metrics; its namespace (``POD_NAMESPACE``) holds the ``inferenceservice-config`` ConfigMap
+  of its own release, set to the Standard (plain Deployment) mode as a Helm install with
+  ``deploymentMode=Standard`` is; its admission webhooks (InferenceService defaulting and
+  validation, ServingRuntime validation, the pod mutator) serve on a loopback port with a
+  ``testcluster certgen`` certificate in the folder controller-runtime reads
+  (``$TMPDIR/k8s-webhook-server/serving-certs``; it has no flag), registered from its own
+  ``config/webhook/manifests.yaml`` with each service reference replaced by that URL. It
+  turns an InferenceService into a Deployment, Service and autoscaler objects and judges
+  the InferenceService Ready from that Deployment.
 
-The three controllers run as processes on this machine, without leader election: a
+The four controllers run as processes on this machine, without leader election: a
 leader-elected controller exits when it cannot renew its Lease for 10 s (a test stalls the API
 server longer than that), and nothing here restarts it as a kubelet would. Discovery, which
 counts a runtime as installed only where its controller is seen running (a Lease, a ready
@@ -80,10 +90,13 @@ class Ports:
     provisioner: int
     kuberay_health: int
     kaito_health: int
+    kserve_webhook: int
+    kserve_health: int
 
 
 PORTS = len(dataclasses.fields(Ports))
 KAITO_NAMESPACE = "kaito-workspace"  # RELEASE_NAMESPACE: where KAITO keeps its own objects
+KSERVE_NAMESPACE = "kserve"  # POD_NAMESPACE: where KServe reads inferenceservice-config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +115,11 @@ STAND_INS = {
         "kuberay-operator", "kuberay-system", {"app.kubernetes.io/name": "kuberay-operator"}
     ),
     "kaito": StandIn("kaito-workspace", KAITO_NAMESPACE, {"app.kubernetes.io/name": "workspace"}),
+    "kserve": StandIn(
+        "kserve-controller-manager",
+        KSERVE_NAMESPACE,
+        {"control-plane": "kserve-controller-manager"},
+    ),
 }
 
 
@@ -150,6 +168,14 @@ class Layout:
     @property
     def lws_config(self) -> Path:
         return self.workdir / "lws-config.yaml"
+
+    @property
+    def kserve_tmp(self) -> Path:  # KServe's TMPDIR
+        return self.workdir / "kserve-tmp"
+
+    @property
+    def kserve_certs(self) -> Path:  # where controller-runtime's webhook server reads its pair
+        return self.kserve_tmp / "k8s-webhook-server" / "serving-certs"
 
     @property
     def operator_crds(self) -> Path:  # the operators' CRDs, as <plural>.<group>.yaml
@@ -293,6 +319,47 @@ def kaito(binary: Path, layout: Layout, ports: Ports) -> tuple[list[str], dict[s
         f"--health-probe-bind-address=127.0.0.1:{ports.kaito_health}",
     ]
     return argv, {"RELEASE_NAMESPACE": KAITO_NAMESPACE, "CLOUD_PROVIDER": "aws"}
+
+
+def kserve(binary: Path, layout: Layout, ports: Ports) -> tuple[list[str], dict[str, str]]:
+    """KServe's argv and environment: its namespace and the folder its webhook certificate is
+    read from (controller-runtime's default, under ``TMPDIR``). Its webhook server listens on
+    every interface (KServe has no flag for the host)."""
+    argv = [
+        str(binary),
+        f"--kubeconfig={layout.kubeconfig}",
+        "--leader-elect=false",
+        "--metrics-addr=0",
+        f"--health-probe-addr=127.0.0.1:{ports.kserve_health}",
+        f"--webhook-port={ports.kserve_webhook}",
+    ]
+    return argv, {"POD_NAMESPACE": KSERVE_NAMESPACE, "TMPDIR": str(layout.kserve_tmp)}
+
+
+def kserve_config(release: dict[str, Any]) -> dict[str, Any]:
+    """KServe's ``inferenceservice-config`` of its own release (``config/configmap``), in the
+    Standard deployment mode: InferenceServices become plain Deployments (the default,
+    Serverless, needs Knative)."""
+    config = {**release, "data": dict(release["data"])}
+    config["metadata"] = {"name": release["metadata"]["name"], "namespace": KSERVE_NAMESPACE}
+    config["data"]["deploy"] = '{"defaultDeploymentMode": "Standard"}'
+    return config
+
+
+def webhooks_at(
+    configurations: list[dict[str, Any]], url: str, ca_pem: bytes
+) -> list[dict[str, Any]]:
+    """An operator's own webhook configurations, each service reference replaced by ``url``
+    (the loopback server) with the path it named, trusting ``ca_pem``."""
+    bundle = base64.b64encode(ca_pem).decode()
+    out = []
+    for configuration in configurations:
+        hooks = []
+        for hook in configuration.get("webhooks", []):
+            path = hook["clientConfig"].get("service", {}).get("path", "")
+            hooks.append({**hook, "clientConfig": {"url": url + path, "caBundle": bundle}})
+        out.append({**configuration, "webhooks": hooks})
+    return out
 
 
 def controller_stand_in(stand_in: StandIn) -> list[dict[str, Any]]:

@@ -6,9 +6,9 @@
 2. the CRDs, until every one is Established;
 3. the LeaderWorkerSet controller (when its CRD is among them: it watches that kind from the
    start) and then its webhook configurations;
-4. the runtimes' operators that were built (KubeRay, KAITO), their CRDs being the ones of the
-   operator's own version (they replace the same CRDs among ``crds``), each in the namespace
-   its chart would install it in;
+4. the runtimes' operators that were built (KubeRay, KAITO, KServe), their CRDs being the
+   ones of the operator's own version (they replace the same CRDs among ``crds``), each in
+   the namespace its chart would install it in;
 5. the node pools, until kwok reports every node Ready.
 
 The state file is written as soon as processes run. Anything that fails stops what was
@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from kubefoundry.cluster import bootstrapping, connecting
 from kubefoundry.sandbox import building, components, pools, processes, running
@@ -218,6 +220,39 @@ class _Starter:
             url = f"http://127.0.0.1:{ports.kaito_health}/readyz"
             self.run("kaito-workspace", argv, url, env=env)
             self.stand_in(conn, "kaito")
+        if "kserve" in built:
+            self.kserve(conn, built["kserve"])
+
+    def kserve(self, conn: connecting.Connection, operator: building.Operator) -> None:
+        """KServe's manager: its ConfigMap first (it reads it at start), then the process,
+        then its webhooks (registered only once they answer: they fail closed)."""
+        layout, ports = self.layout, self.ports
+        if operator.config is None:
+            raise processes.StartError("KServe's build named no config folder (kserve_config=)")
+        release = yaml.safe_load(
+            (operator.config / "configmap" / "inferenceservice.yaml").read_text()
+        )
+        objects = [
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": components.KSERVE_NAMESPACE},
+            },
+            components.kserve_config(release),
+        ]
+        bootstrapping.apply_objects(conn, objects, field_manager=FIELD_MANAGER)
+        _tool(self.binaries.testcluster, "certgen", layout.kserve_certs)
+        argv, env = components.kserve(operator.binary, layout, ports)
+        url = f"http://127.0.0.1:{ports.kserve_health}/readyz"
+        self.run("kserve-controller-manager", argv, url, env=env)
+        manifests = (operator.config / "webhook" / "manifests.yaml").read_text()
+        hooks = components.webhooks_at(
+            [d for d in yaml.safe_load_all(manifests) if d],
+            f"https://127.0.0.1:{ports.kserve_webhook}",
+            (layout.kserve_certs / "tls.crt").read_bytes(),
+        )
+        bootstrapping.apply_objects(conn, hooks, field_manager=FIELD_MANAGER)
+        self.stand_in(conn, "kserve")
 
     def stand_in(self, conn: connecting.Connection, name: str) -> None:
         """The stand-in of a controller that now runs (``components.STAND_INS``)."""

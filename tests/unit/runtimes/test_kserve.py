@@ -157,6 +157,15 @@ def test_token_is_a_secret_reference_and_the_cache_is_mounted() -> None:
     assert volume["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
 
 
+def test_no_exposure_keeps_kserve_from_writing_an_ingress_of_its_own() -> None:
+    """Seen with KServe v0.20's manager in the sandbox: an InferenceService without the
+    cluster-local label got an Ingress (class istio, host <name>-<namespace>.example.com)."""
+    out = RUNTIME.render(_qwen(), base.Options(exposure="none"))
+    isvc = _one(out.manifests, "InferenceService")
+    assert isvc["metadata"]["labels"][kserve.VISIBILITY] == "cluster-local"
+    assert not [m for m in out.manifests if m["kind"] in ("Ingress", "HTTPRoute", "ApisixRoute")]
+
+
 @pytest.mark.parametrize("exposure", ["httproute", "ingress", "apisix"])
 def test_exposure_targets_the_predictor_service_and_turns_kserves_own_off(
     exposure: base.Exposure,
