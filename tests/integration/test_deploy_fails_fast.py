@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client
 from tests.integration.test_cli_cluster import kf
 from tests.support import controlplane, operator_fakes, rbac
+from tests.support.deploys import gateway
 
 from kubefoundry.sandbox import components
 
@@ -294,3 +295,31 @@ def test_a_stalled_api_server_ends_the_watch_when_timeout_says(
         except Exception:
             assert time.monotonic() < deadline, "the API server did not come back"
             time.sleep(0.5)
+
+
+def test_a_route_to_a_gateway_that_does_not_exist_is_refused_before_anything_is_applied(
+    control_plane: controlplane.ControlPlane, namespace: str, api_client: client.ApiClient
+) -> None:
+    """llm-d's HTTPRoute attaches to the Gateway `inference-gateway`, which this namespace
+    lacks: the route would be stored and serve nothing. Refused, naming the Gateway and both
+    ways out; a Gateway in another namespace, named NAMESPACE/NAME, is found."""
+    with operator_fakes.accepted_gateway_class(api_client):  # FAKE: llm-d's Gateway controller
+        code, err, said, took = _deploy(control_plane, namespace, "--runtime", "llmd")
+        assert code == 2, err
+        assert took < 30, f"took {took:.0f}s"
+        assert f"attaches to Gateway {namespace}/inference-gateway, which does not exist" in said
+        assert "Nothing was applied" in said
+        assert "--gateway: NAME, or NAMESPACE/NAME" in said  # the CLI words the field
+        assert "Traceback" not in err
+        assert client.AppsV1Api(api_client).list_namespaced_deployment(namespace).items == []
+        with gateway(api_client, namespace="default", name="shared"):
+            code, _, err = kf(
+                control_plane, "deploy", "qwen2.5-0.5b", "--runtime", "llmd", "-n", namespace,
+                "--gateway", "default/shared", "--monitoring", "none", "--no-wait",
+            )  # fmt: skip
+    assert code == 0, err
+    route = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", namespace, "httproutes"
+    )["items"][0]
+    (parent,) = route["spec"]["parentRefs"]  # the API server defaults group and kind
+    assert (parent["namespace"], parent["name"], parent["kind"]) == ("default", "shared", "Gateway")

@@ -29,18 +29,22 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from tests.support.deploys import deploy, eventually, pods_on_matching_gpu_nodes
+from tests.support import operator_fakes
+from tests.support.deploys import deploy, eventually, gateway, pods_on_matching_gpu_nodes
 
 from kubefoundry.cluster import connecting, inspecting
+from kubefoundry.core.errors import InvalidInputError
 from kubefoundry.deploy import deploying, phases
 
 GPU = "nvidia.com/gpu"
 SETTLE_S = 120.0  # earlier tests' pods may still be giving their L4s back
 
 
-def _custom(conn: connecting.Connection, group: str, plural: str, namespace: str) -> list[Any]:
+def _custom(
+    conn: connecting.Connection, group: str, plural: str, namespace: str, version: str = "v1"
+) -> list[Any]:
     api = client.CustomObjectsApi(conn.api)
-    return list(api.list_namespaced_custom_object(group, "v1", namespace, plural)["items"])
+    return list(api.list_namespaced_custom_object(group, version, namespace, plural)["items"])
 
 
 def _all_running(conn: connecting.Connection, name: str, namespace: str, count: int) -> bool:
@@ -204,3 +208,76 @@ def test_kserve_runs_our_inferenceservice_and_its_verdict_is_the_status(
 
     deploying.delete(conn, name=name, namespace=namespace)
     _only_the_cache_left(conn, done)
+
+
+@pytest.mark.operator("kserve", "llmisvc")  # discovery reads KServe as its manager
+def test_kserves_llm_controller_runs_our_llminferenceservice_behind_its_gateway(
+    conn: connecting.Connection, namespace: str, api_client: client.ApiClient
+) -> None:
+    """KServe v0.20's LLMInferenceService controller, its presets installed as its chart does.
+    Without the Gateway its managed route attaches to (KServe's default), the deploy is
+    refused before anything is applied: KServe would mark the service RefsInvalid and make no
+    endpoint picker (it did, before the check). With one, KServe makes the vLLM Deployment
+    from our template on the L4 nodes, the endpoint picker, the InferencePool and the
+    HTTPRoute on that Gateway; no Gateway controller programs the Gateway here, so the
+    service stays not Ready, and the status says so in KServe's words."""
+    llm = {"llm_inference_service": True}
+    fields: dict[str, Any] = {"model": "qwen2.5-7b", "runtime": "kserve", "gpu": "L4"}
+    with pytest.raises(InvalidInputError, match="kserve/kserve-ingress-gateway"):
+        deploy(conn, **fields, replicas=1, serving=llm)
+    assert not _custom(conn, "serving.kserve.io", "llminferenceservices", namespace, "v1alpha2")
+
+    with (
+        operator_fakes.accepted_gateway_class(api_client),  # FAKE: a Gateway implementation
+        gateway(api_client, namespace="kserve", name="kserve-ingress-gateway"),
+    ):
+        done = deploy(conn, **fields, replicas=1, serving=llm)
+        plan, name = done.result.plan, done.result.plan.name
+        apps = client.AppsV1Api(conn.api)
+
+        def workload() -> Any:
+            found = apps.list_namespaced_deployment(namespace).items
+            return next((d for d in found if d.metadata.name == f"{name}-kserve"), None)
+
+        eventually(lambda: workload() is not None, timeout_s=SETTLE_S, what="KServe's vLLM")
+        (ours,) = done.result.rendered.manifests[0]["spec"]["template"]["containers"]
+        made = {c.name: c for c in workload().spec.template.spec.containers}["main"]
+        env = {e.name: e.value for e in made.env or []}
+        wanted = {e["name"]: e["value"] for e in ours["env"]}
+        assert env["VLLM_ADDITIONAL_ARGS"] == wanted["VLLM_ADDITIONAL_ARGS"]
+        assert made.resources.limits[GPU] == ours["resources"]["limits"][GPU]
+        eventually(
+            lambda: _all_running(conn, name, namespace, plan.replicas),
+            timeout_s=SETTLE_S,
+            what="the vLLM pods Running",
+        )
+        assert len(pods_on_matching_gpu_nodes(conn, done)) == plan.replicas
+
+        # The endpoint picker, InferencePool and HTTPRoute: KServe's, on the Gateway.
+        eventually(
+            lambda: (
+                workload() is not None
+                and any(
+                    d.metadata.name == f"{name}-kserve-router-scheduler"
+                    for d in apps.list_namespaced_deployment(namespace).items
+                )
+            ),
+            timeout_s=SETTLE_S,
+            what="KServe's endpoint picker",
+        )
+        (pool,) = _custom(conn, "inference.networking.k8s.io", "inferencepools", namespace, "v1")
+        assert pool["metadata"]["ownerReferences"][0]["name"] == name
+        (route,) = _custom(conn, "gateway.networking.k8s.io", "httproutes", namespace, "v1")
+        (parent,) = route["spec"]["parentRefs"]
+        assert (parent["namespace"], parent["name"]) == ("kserve", "kserve-ingress-gateway")
+
+        def told() -> bool:
+            return "it says" in deploying.status(conn, name=name, namespace=namespace).message
+
+        eventually(told, timeout_s=SETTLE_S, what="KServe's own words in the status")
+        now = deploying.status(conn, name=name, namespace=namespace)
+        assert now.phase is not phases.Phase.READY, now
+        assert (now.ready, now.wanted) == (plan.replicas, plan.replicas), now
+
+        deploying.delete(conn, name=name, namespace=namespace)
+        _only_the_cache_left(conn, done)

@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 from tests.support import controlplane, operator_fakes
-from tests.support.deploys import deploy, eventually, pods_on_matching_gpu_nodes, watch
+from tests.support.deploys import (
+    deploy,
+    eventually,
+    gateway,
+    pods_on_matching_gpu_nodes,
+    watch,
+)
 
 from kubefoundry.catalog import models
 from kubefoundry.cluster import connecting, inspecting
@@ -112,8 +118,12 @@ def test_deployment_runtimes_come_up_running_on_the_planned_gpu_nodes(
     pool: str,
 ) -> None:
     if request_fields["runtime"] == "llmd":
-        # FAKE: an accepted GatewayClass, so llm-d's InferencePool counts as served.
-        with operator_fakes.accepted_gateway_class(api_client):
+        # FAKE: an accepted GatewayClass, so llm-d's InferencePool counts as served; and the
+        # Gateway its HTTPRoute attaches to (a deploy without one is refused).
+        with (
+            operator_fakes.accepted_gateway_class(api_client),
+            gateway(api_client, namespace=conn.namespace, name="inference-gateway"),
+        ):
             done = deploy(conn, **request_fields)
     else:
         done = deploy(conn, **request_fields)

@@ -3,8 +3,10 @@ deploy each runtime (tests/integration)."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubernetes import client
@@ -19,12 +21,14 @@ OPTIONS = base.Options(monitoring="none")
 
 
 def deploy(conn: connecting.Connection, **request: Any) -> deploying.Deployed:
-    """Deploy as the CLI does: planned against the facts discovered from the sandbox."""
+    """Deploy as the CLI does: planned against the facts discovered from the sandbox, with the
+    spec's serving options (monitoring off: the sandbox runs no Prometheus)."""
     facts, refused = discovering.discover(conn)
     assert refused == []
     wanted = DeploymentSpec.model_validate(request)
     entry = models.ModelCatalog.load().get(wanted.model)
-    return deploying.deploy(wanted, entry, conn=conn, options=OPTIONS, facts=facts, token=None)
+    options = dataclasses.replace(base.Options.from_spec(wanted), monitoring=OPTIONS.monitoring)
+    return deploying.deploy(wanted, entry, conn=conn, options=options, facts=facts, token=None)
 
 
 def watch(
@@ -75,3 +79,25 @@ def _gpus_requested(pod: dict[str, Any]) -> int:
         int(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0))
         for c in pod["spec"]["containers"]
     )
+
+
+@contextlib.contextmanager
+def gateway(api: client.ApiClient, *, namespace: str, name: str) -> Iterator[None]:
+    """A Gateway object (of the fake GatewayClass ``kf-fake``; no controller programs it),
+    for routes to attach to, deleted after the block."""
+    objects = client.CustomObjectsApi(api)
+    group, version, plural = "gateway.networking.k8s.io", "v1", "gateways"
+    body = {
+        "apiVersion": f"{group}/{version}",
+        "kind": "Gateway",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "gatewayClassName": "kf-fake",
+            "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
+        },
+    }
+    objects.create_namespaced_custom_object(group, version, namespace, plural, body)
+    try:
+        yield
+    finally:
+        objects.delete_namespaced_custom_object(group, version, namespace, plural, name)

@@ -22,7 +22,9 @@ Host = Annotated[str | None, typer.Option("--host", help="Hostname for the route
 Gateway = Annotated[
     str | None,
     typer.Option(
-        "--gateway", help="Gateway the HTTPRoute attaches to.", show_default="inference-gateway"
+        "--gateway",
+        help="Gateway the HTTPRoute attaches to: NAME or NAMESPACE/NAME.",
+        show_default="inference-gateway",
     ),
 ]
 Monitoring = Annotated[

@@ -74,6 +74,25 @@ def namespace_exists(conn: Connection, name: str) -> bool | None:
     return True
 
 
+GATEWAYS = ("gateway.networking.k8s.io", "v1", "gateways")
+
+
+def gateway_names(conn: Connection, namespace: str) -> set[str] | None:
+    """The Gateways in ``namespace``; None when the Gateway API is not served. A refusal
+    (RBAC) raises ``ForbiddenError``."""
+    group, version, plural = GATEWAYS
+    try:
+        found = client.CustomObjectsApi(conn.api).list_namespaced_custom_object(
+            group, version, namespace, plural
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise errors.translate(exc, verb="list", kind="Gateway", namespace=namespace) from None
+    items: list[dict[str, Any]] = found.get("items", []) if isinstance(found, dict) else []
+    return {item["metadata"]["name"] for item in items}
+
+
 def namespaces(conn: Connection) -> list[str]:
     """The namespaces this connection may list; empty when it may not."""
     try:

@@ -13,14 +13,24 @@ field, a JSON path).
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from kubefoundry.core import choices, files
 from kubefoundry.core.errors import InvalidInputError
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class WorkloadSpec(BaseModel):
@@ -91,11 +101,27 @@ class ServingSpec(BaseModel):
 
     exposure: choices.Exposure = Field("none", description="How clients reach the model.")
     host: str | None = Field(None, description="Hostname for the route.")
-    gateway: str = Field("inference-gateway", description="Gateway an HTTPRoute attaches to.")
+    gateway: str = Field(
+        "inference-gateway",
+        description="Gateway an HTTPRoute attaches to: NAME (in the deployment's namespace) "
+        "or NAMESPACE/NAME.",
+    )
     monitoring: choices.Monitoring = Field(
         "servicemonitor", description="Prometheus Operator object that scrapes the pods."
     )
     token: TokenSpec = Field(default_factory=lambda: TokenSpec())
+
+    @field_validator("gateway")
+    @classmethod
+    def _gateway_ref(cls, value: str) -> str:
+        parts = value.split("/")
+        if len(parts) > 2 or not all(_DNS_LABEL.fullmatch(part) for part in parts):
+            raise ValueError(
+                "a Gateway's name (lowercase letters, digits and '-'), or NAMESPACE/NAME for "
+                "one in another namespace"
+            )
+        return value
+
     cache: CacheSpec = Field(default_factory=lambda: CacheSpec())
     disaggregated: bool = Field(
         False, description="Split prefill and decode (dynamo, llmd, kserve)."

@@ -25,7 +25,7 @@ from kubefoundry.core import identity, naming
 from kubefoundry.core.errors import InvalidInputError, NotFoundError, PermanentError, Remedy
 from kubefoundry.core.facts import ClusterFacts
 from kubefoundry.core.spec import DeploymentSpec
-from kubefoundry.deploy import discovering, phases, rendering, stalls
+from kubefoundry.deploy import discovering, gateways, phases, rendering, stalls
 from kubefoundry.runtimes import base, registry
 
 # What each runtime declares (``cluster_side``), gathered by the registry: the kinds that can
@@ -76,6 +76,9 @@ def deploy(
     if too_big:
         raise too_big
     manifests = result.rendered.manifests
+    no_gateway = gateways.missing(conn, manifests, namespace)
+    if no_gateway:
+        raise no_gateway
     missing = access.missing_for_apply(conn, manifests, namespace=namespace)
     if missing:
         raise ForbiddenError(

@@ -106,7 +106,8 @@ class Options:
         return cls(
             exposure=serving.exposure,
             host=serving.host,
-            gateway=serving.gateway,
+            gateway=serving.gateway.rpartition("/")[2],
+            gateway_namespace=serving.gateway.rpartition("/")[0] or None,
             monitoring=serving.monitoring,
             token=TokenOptions(
                 source=serving.token.source,

@@ -47,6 +47,11 @@ Pure: paths and ports in, argv out. Every flag is upstream's own; what each one 
   ``config/webhook/manifests.yaml`` with each service reference replaced by that URL. It
   turns an InferenceService into a Deployment, Service and autoscaler objects and judges
   the InferenceService Ready from that Deployment.
+- KServe's LLMInferenceService controller (``cmd/llmisvc``, the same module): the same
+  settings (its own webhook port and certificate folder), the same ConfigMap, and its
+  release's presets (the ``LLMInferenceServiceConfig`` objects of ``config/llmisvcconfig``)
+  in its namespace, as its chart installs them. It turns an LLMInferenceService into the
+  vLLM Deployment and, with a Gateway, the endpoint picker, InferencePool and HTTPRoute.
 
 The four controllers run as processes on this machine, without leader election: a
 leader-elected controller exits when it cannot renew its Lease for 10 s (a test stalls the API
@@ -92,6 +97,8 @@ class Ports:
     kaito_health: int
     kserve_webhook: int
     kserve_health: int
+    llmisvc_webhook: int
+    llmisvc_health: int
 
 
 PORTS = len(dataclasses.fields(Ports))
@@ -169,13 +176,11 @@ class Layout:
     def lws_config(self) -> Path:
         return self.workdir / "lws-config.yaml"
 
-    @property
-    def kserve_tmp(self) -> Path:  # KServe's TMPDIR
-        return self.workdir / "kserve-tmp"
+    def tmp(self, name: str) -> Path:  # a controller's TMPDIR
+        return self.workdir / f"{name}-tmp"
 
-    @property
-    def kserve_certs(self) -> Path:  # where controller-runtime's webhook server reads its pair
-        return self.kserve_tmp / "k8s-webhook-server" / "serving-certs"
+    def serving_certs(self, name: str) -> Path:  # where controller-runtime's webhook server
+        return self.tmp(name) / "k8s-webhook-server" / "serving-certs"  # reads its pair
 
     @property
     def operator_crds(self) -> Path:  # the operators' CRDs, as <plural>.<group>.yaml
@@ -321,19 +326,22 @@ def kaito(binary: Path, layout: Layout, ports: Ports) -> tuple[list[str], dict[s
     return argv, {"RELEASE_NAMESPACE": KAITO_NAMESPACE, "CLOUD_PROVIDER": "aws"}
 
 
-def kserve(binary: Path, layout: Layout, ports: Ports) -> tuple[list[str], dict[str, str]]:
-    """KServe's argv and environment: its namespace and the folder its webhook certificate is
-    read from (controller-runtime's default, under ``TMPDIR``). Its webhook server listens on
-    every interface (KServe has no flag for the host)."""
+def kserve(
+    name: str, binary: Path, layout: Layout, *, webhook: int, health: int
+) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of KServe's manager or LLMInferenceService controller (the
+    same flags): its namespace and the folder its webhook certificate is read from
+    (controller-runtime's default, under ``TMPDIR``). Its webhook server listens on every
+    interface (KServe has no flag for the host)."""
     argv = [
         str(binary),
         f"--kubeconfig={layout.kubeconfig}",
         "--leader-elect=false",
         "--metrics-addr=0",
-        f"--health-probe-addr=127.0.0.1:{ports.kserve_health}",
-        f"--webhook-port={ports.kserve_webhook}",
+        f"--health-probe-addr=127.0.0.1:{health}",
+        f"--webhook-port={webhook}",
     ]
-    return argv, {"POD_NAMESPACE": KSERVE_NAMESPACE, "TMPDIR": str(layout.kserve_tmp)}
+    return argv, {"POD_NAMESPACE": KSERVE_NAMESPACE, "TMPDIR": str(layout.tmp(name))}
 
 
 def kserve_config(release: dict[str, Any]) -> dict[str, Any]:
@@ -344,6 +352,11 @@ def kserve_config(release: dict[str, Any]) -> dict[str, Any]:
     config["metadata"] = {"name": release["metadata"]["name"], "namespace": KSERVE_NAMESPACE}
     config["data"]["deploy"] = '{"defaultDeploymentMode": "Standard"}'
     return config
+
+
+def in_kserve_namespace(obj: dict[str, Any]) -> dict[str, Any]:
+    """A KServe release object (an LLMInferenceServiceConfig preset) in KServe's namespace."""
+    return {**obj, "metadata": {**obj["metadata"], "namespace": KSERVE_NAMESPACE}}
 
 
 def webhooks_at(

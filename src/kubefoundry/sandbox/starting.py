@@ -221,38 +221,58 @@ class _Starter:
             self.run("kaito-workspace", argv, url, env=env)
             self.stand_in(conn, "kaito")
         if "kserve" in built:
-            self.kserve(conn, built["kserve"])
+            self.kserve(conn, "kserve", built["kserve"], ports.kserve_webhook, ports.kserve_health)
+        if "llmisvc" in built:
+            self.kserve(
+                conn, "llmisvc", built["llmisvc"], ports.llmisvc_webhook, ports.llmisvc_health
+            )
 
-    def kserve(self, conn: connecting.Connection, operator: building.Operator) -> None:
-        """KServe's manager: its ConfigMap first (it reads it at start), then the process,
-        then its webhooks (registered only once they answer: they fail closed)."""
-        layout, ports = self.layout, self.ports
-        if operator.config is None:
-            raise processes.StartError("KServe's build named no config folder (kserve_config=)")
-        release = yaml.safe_load(
-            (operator.config / "configmap" / "inferenceservice.yaml").read_text()
+    def kserve(
+        self,
+        conn: connecting.Connection,
+        name: str,
+        operator: building.Operator,
+        webhook: int,
+        health: int,
+    ) -> None:
+        """KServe's manager (``kserve``) or LLMInferenceService controller (``llmisvc``): its
+        ConfigMap first, as it reads it at start; then the process; then its webhooks,
+        registered only once they answer (they fail closed); then the LLMInferenceService
+        controller's presets, which its webhook validates."""
+        layout, config = self.layout, operator.config
+        if config is None:
+            raise processes.StartError(f"the {name} build named no config folder")
+        release = yaml.safe_load((config / "configmap" / "inferenceservice.yaml").read_text())
+        namespace = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": components.KSERVE_NAMESPACE},
+        }
+        bootstrapping.apply_objects(
+            conn, [namespace, components.kserve_config(release)], field_manager=FIELD_MANAGER
         )
-        objects = [
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": components.KSERVE_NAMESPACE},
-            },
-            components.kserve_config(release),
-        ]
-        bootstrapping.apply_objects(conn, objects, field_manager=FIELD_MANAGER)
-        _tool(self.binaries.testcluster, "certgen", layout.kserve_certs)
-        argv, env = components.kserve(operator.binary, layout, ports)
-        url = f"http://127.0.0.1:{ports.kserve_health}/readyz"
-        self.run("kserve-controller-manager", argv, url, env=env)
-        manifests = (operator.config / "webhook" / "manifests.yaml").read_text()
-        hooks = components.webhooks_at(
-            [d for d in yaml.safe_load_all(manifests) if d],
-            f"https://127.0.0.1:{ports.kserve_webhook}",
-            (layout.kserve_certs / "tls.crt").read_bytes(),
+        _tool(self.binaries.testcluster, "certgen", layout.serving_certs(name))
+        argv, env = components.kserve(name, operator.binary, layout, webhook=webhook, health=health)
+        url = f"http://127.0.0.1:{health}/readyz"
+        self.run(f"{name}-controller-manager", argv, url, env=env)
+        hooks = config / "webhook" / ("manifests.yaml" if name == "kserve" else "llmisvc")
+        if hooks.is_dir():
+            hooks = hooks / "manifests.yaml"
+        configurations = components.webhooks_at(
+            _documents(hooks),
+            f"https://127.0.0.1:{webhook}",
+            (layout.serving_certs(name) / "tls.crt").read_bytes(),
         )
-        bootstrapping.apply_objects(conn, hooks, field_manager=FIELD_MANAGER)
-        self.stand_in(conn, "kserve")
+        bootstrapping.apply_objects(conn, configurations, field_manager=FIELD_MANAGER)
+        if name == "kserve":
+            self.stand_in(conn, "kserve")
+        else:
+            presets = sorted((config / "llmisvcconfig").glob("config-*.yaml"))
+            bootstrapping.apply_objects(
+                conn,
+                [components.in_kserve_namespace(d) for p in presets for d in _documents(p)],
+                field_manager=FIELD_MANAGER,
+            )
 
     def stand_in(self, conn: connecting.Connection, name: str) -> None:
         """The stand-in of a controller that now runs (``components.STAND_INS``)."""
@@ -313,6 +333,10 @@ def _with_operator_crds(
             theirs[name] = layout.operator_crds / f"{name}.yaml"
             theirs[name].write_bytes(source.read_bytes())
     return [p for p in crds if p.stem not in theirs] + sorted(theirs.values())
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
 def _tool(binary: Path, command: str, path: Path) -> None:
