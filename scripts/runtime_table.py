@@ -25,7 +25,7 @@ def table() -> str:
     rows = [head + " |", rule]
     for r in registry.default().all():
         cells = ["no" if f in r.limits else "yes" for f in features]
-        requires = ", ".join(r.requires) or "-"
+        requires = base.requirement_text(r)
         rows.append(
             f"| [{r.name}]({r.name}.md) | {r.summary} | {requires} | " + " | ".join(cells) + " |"
         )

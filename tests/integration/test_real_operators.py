@@ -210,7 +210,7 @@ def test_kserve_runs_our_inferenceservice_and_its_verdict_is_the_status(
     _only_the_cache_left(conn, done)
 
 
-@pytest.mark.operator("kserve", "llmisvc")  # discovery reads KServe as its manager
+@pytest.mark.operator("llmisvc")  # alone: the mode needs only its own controller
 def test_kserves_llm_controller_runs_our_llminferenceservice_behind_its_gateway(
     conn: connecting.Connection, namespace: str, api_client: client.ApiClient
 ) -> None:

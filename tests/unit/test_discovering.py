@@ -11,7 +11,11 @@ from tests.conftest import SHARED
 from tests.support import rendering
 
 from kubefoundry.catalog import gpus, instances
+from kubefoundry.core.errors import InvalidInputError
+from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.deploy import discovering
+from kubefoundry.deploy import rendering as deploy_rendering
+from kubefoundry.runtimes import base
 
 GPUS = gpus.load()
 INSTANCES = instances.load()
@@ -218,3 +222,36 @@ def test_the_planner_only_offers_what_the_discovered_cluster_has(
     pool = facts.gpu_pools()[0]
     for key, value in plan.node_selector.items():
         assert pool.labels.get(key) == value, "the node selector must match the real nodes"
+
+
+def test_each_kserve_mode_is_planned_only_where_its_own_controller_runs() -> None:
+    """KServe's manager reconciles InferenceServices; LLMInferenceServices have a controller
+    of their own (installed by its own chart). A cluster running only the first cannot take
+    the second mode, and the refusal names the missing controller."""
+    served = _served(
+        "kserve/inferenceservices.serving.kserve.io.yaml",
+        "kserve/llminferenceservices.serving.kserve.io.yaml",
+    )
+    manager = {  # the chart's pod, running and ready
+        "metadata": {
+            "name": "kserve-controller-manager-0",
+            "namespace": "kserve",
+            "labels": {"control-plane": "kserve-controller-manager"},
+        },
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    facts = discovering.facts_from(
+        nodes=EKS, served=served, pods=[manager], gpus=GPUS, instances=INSTANCES
+    )
+    assert facts.operators["kserve"].state == "running"
+    assert facts.operators["kserve-llmisvc"].state == "crds-only"
+    request = DeploymentSpec.model_validate({"model": "qwen2.5-7b", "runtime": "kserve"})
+    entry = rendering.catalog().get("qwen2.5-7b")
+    runtime, _ = deploy_rendering.plan(request, entry, facts=facts)
+    assert runtime.name == "kserve"
+    llm = base.Options(llm_inference_service=True)
+    with pytest.raises(InvalidInputError) as refused:
+        deploy_rendering.plan(request, entry, options=llm, facts=facts)
+    said = refused.value.message
+    assert "only kserve-llmisvc's CRDs are installed" in said, said
+    assert "llmisvc-controller-manager" in said

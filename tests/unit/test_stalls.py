@@ -44,13 +44,15 @@ def ago(seconds: float) -> str:
     return (NOW - datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def root(*, status: Any = None, age_s: float = 5, runtime: str = "vllm") -> dict[str, Any]:
+def root(
+    *, status: Any = None, age_s: float = 5, runtime: str = "vllm", kind: str = "Deployment"
+) -> dict[str, Any]:
     meta = {
         "name": "big",
         "creationTimestamp": ago(age_s),
         "labels": {"kubefoundry.io/deployment": "big", "kubefoundry.io/runtime": runtime},
     }
-    out: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta}
+    out: dict[str, Any] = {"apiVersion": "apps/v1", "kind": kind, "metadata": meta}
     if status is not None:
         out["status"] = status
     return out
@@ -164,11 +166,15 @@ def test_without_facts_or_for_other_reasons_it_is_still_scheduling() -> None:
 
 
 def test_a_root_no_operator_acts_on_fails_after_a_minute_naming_the_operator() -> None:
-    silent = root(age_s=stalls.SILENT_OPERATOR_S + 5, runtime="kserve")
+    silent = root(age_s=stalls.SILENT_OPERATOR_S + 5, runtime="kserve", kind="InferenceService")
     got = deploying.progress(silent, [], now=NOW)
     assert got.phase is phases.Phase.FAILED
     assert "no status and no pods for 65s" in got.message
-    assert "kserve's controller is not running (install the kserve operator" in got.message
+    assert "kserve's controller is not running (install the kserve operator:" in got.message
+    # KServe's other mode has a controller of its own: the one named is the root kind's.
+    llm = root(age_s=600, runtime="kserve", kind="LLMInferenceService")
+    said = deploying.progress(llm, [], now=NOW).message
+    assert "(install the kserve-llmisvc operator:" in said, said
     young = root(age_s=10, runtime="kserve")
     assert deploying.progress(young, [], now=NOW).phase is phases.Phase.WAITING
     answered = root(age_s=600, runtime="kserve", status={"conditions": []})

@@ -33,6 +33,7 @@ def runtimes(fmt: output.OutputFormat = None, as_json: output.JsonFlag = False) 
 def _table(everything: tuple[base.Runtime, ...]) -> None:
     from rich.table import Table
 
+    from kubefoundry.runtimes import base
     from kubefoundry.runtimes.common import engine_options
 
     table = Table(title="Runtimes (preferred first when none is pinned)", show_lines=True)
@@ -42,5 +43,5 @@ def _table(everything: tuple[base.Runtime, ...]) -> None:
     for r in everything:
         cannot = "\n".join(f"{feature.value}: {why}" for feature, why in r.limits.items())
         checked = engine_options.validated(r.name) or "-"
-        table.add_row(r.name, r.summary, ", ".join(r.requires) or "-", checked, cannot)
+        table.add_row(r.name, r.summary, base.requirement_text(r), checked, cannot)
     output.console().print(table)

@@ -29,7 +29,7 @@ from kubefoundry.core import identity, naming, timestamps
 from kubefoundry.core.errors import KubeFoundryError
 from kubefoundry.core.facts import ClusterFacts, NodePool
 from kubefoundry.deploy import phases
-from kubefoundry.runtimes import registry
+from kubefoundry.runtimes import base, registry
 
 UNSCHEDULABLE_GRACE_S = 20.0
 SILENT_OPERATOR_S = 60.0
@@ -102,6 +102,15 @@ def unschedulable(
     return phases.Progress(phases.Phase.FAILED, text)
 
 
+def _operators_of(kind: str, runtime: base.Runtime) -> tuple[str, ...]:
+    """The operators that act on a root of ``kind``: the one whose CRD is that kind's where
+    the runtime has several (KServe: the manager for an InferenceService, its
+    LLMInferenceService controller for those), else all the runtime needs."""
+    side = runtime.cluster_side
+    crds = {r.kind.crd for r in side.roots if r.kind.kind == kind}
+    return tuple(o.key for o in side.operators if o.crd in crds) or runtime.requires
+
+
 def silent_operator(
     root: Mapping[str, Any],
     pods: Sequence[Mapping[str, Any]],
@@ -121,7 +130,7 @@ def silent_operator(
     operators: tuple[str, ...] = ()
     if runtime:
         try:
-            operators = (runtimes or registry.default()).get(runtime).requires
+            operators = _operators_of(kind, (runtimes or registry.default()).get(runtime))
         except KubeFoundryError:  # an unknown runtime label: name the kind's controller
             operators = ()
     who = (

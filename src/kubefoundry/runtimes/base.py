@@ -209,6 +209,19 @@ def needs(plan: Plan, options: Options) -> set[Feature]:
     return out
 
 
+def required(runtime: Runtime, options: Options) -> tuple[str, ...]:
+    """The operators a render with ``options`` needs running: the runtime's own answer where
+    its modes need different controllers (``requires_for``), else all it ``requires``."""
+    chooser = getattr(runtime, "requires_for", None)
+    return tuple(chooser(options)) if chooser is not None else runtime.requires
+
+
+def requirement_text(runtime: Runtime) -> str:
+    """What the runtime needs running, for a table: its own words where modes differ."""
+    said = getattr(runtime, "requires_text", None)
+    return str(said) if said else ", ".join(runtime.requires) or "-"
+
+
 def refusal(runtime: Runtime, plan: Plan, options: Options) -> str | None:
     """Why ``runtime`` cannot serve this plan, or None when it can.
 

@@ -39,7 +39,7 @@ def unavailable(
         return reason
     if facts is None:
         return None
-    missing = [r for r in runtime.requires if r not in facts.installed_runtimes]
+    missing = [r for r in base.required(runtime, options) if r not in facts.installed_runtimes]
     if pinned:
         missing = [r for r in missing if _state(facts, r) != "unknown"]
     if missing:
@@ -102,7 +102,9 @@ def choose(
                 if fits
                 else "No runtime can; change the plan (GPU, context, disaggregation).",
             )
-        unseen = [r for r in runtime.requires if facts and _state(facts, r) == "unknown"]
+        unseen = [
+            r for r in base.required(runtime, options) if facts and _state(facts, r) == "unknown"
+        ]
         reason = "pinned by you" + "".join(
             f"; whether {r}'s controller runs is unknown here ({_why_not(facts, r)})"
             for r in unseen
@@ -117,7 +119,7 @@ def choose(
         if reason is None and chosen is None:
             chosen = runtime
         elif reason is None:
-            rejected.append(Alternative(runtime.name, _also_possible(runtime, chosen)))
+            rejected.append(Alternative(runtime.name, _also_possible(runtime, chosen, options)))
         else:
             rejected.append(Alternative(runtime.name, reason))
     if chosen is None:
@@ -137,10 +139,12 @@ def choose(
     return chosen, _with(plan, chosen, decision, options)
 
 
-def _also_possible(runtime: base.Runtime, chosen: base.Runtime | None) -> str:
+def _also_possible(
+    runtime: base.Runtime, chosen: base.Runtime | None, options: base.Options
+) -> str:
     first = chosen.name if chosen else "the first choice"
-    if runtime.requires:
-        return f"works too, but adds {', '.join(runtime.requires)} to run; {first} does not need it"
+    if needs := base.required(runtime, options):
+        return f"works too, but adds {', '.join(needs)} to run; {first} does not need it"
     return f"works too; {first} comes first in the preference order"
 
 

@@ -45,6 +45,7 @@ VISIBILITY = "networking.kserve.io/visibility"
 STANDARD = "Standard"  # v0.20's name for RawDeployment (which it still reads, as deprecated)
 
 
+LLM_OPERATOR = "kserve-llmisvc"  # the LLMInferenceService controller's key
 INFERENCE_SERVICE = Kind(SERVING, "v1beta1", "InferenceService", "inferenceservices")
 LLM_INFERENCE_SERVICE = Kind(SERVING, "v1alpha2", "LLMInferenceService", "llminferenceservices")
 SERVING_RUNTIME = Kind(SERVING, "v1alpha1", "ServingRuntime", "servingruntimes")
@@ -69,11 +70,27 @@ CLUSTER_SIDE = ClusterSide(
             # config/manager's pod label and config/webhook's Service.
             Controller(
                 "the KServe controller manager",
-                install="install KServe's controller (helm install kserve "
-                "oci://ghcr.io/kserve/charts/kserve) or start kserve-controller-manager",
+                install="install KServe's controller (helm install kserve-resources "
+                "oci://ghcr.io/kserve/charts/kserve-resources) or start "
+                "kserve-controller-manager",
                 leases=("kserve-controller-manager-leader-lock",),
                 pods=("control-plane=kserve-controller-manager",),
                 webhook_services=("kserve-webhook-server-service",),
+            ),
+        ),
+        Operator(
+            LLM_OPERATOR,
+            LLM_INFERENCE_SERVICE.crd,
+            # cmd/llmisvc's LeaderElectionID, and the kserve-llmisvc-resources chart's pod
+            # label and webhook Service: a controller of its own, installed apart.
+            Controller(
+                "KServe's LLMInferenceService controller",
+                install="install it (helm install kserve-llmisvc-resources "
+                "oci://ghcr.io/kserve/charts/kserve-llmisvc-resources) or start "
+                "llmisvc-controller-manager",
+                leases=("llminferenceservice-kserve-controller-manager",),
+                pods=("control-plane=llmisvc-controller-manager",),
+                webhook_services=("llmisvc-webhook-server-service",),
             ),
         ),
     ),
@@ -86,6 +103,7 @@ class KServeRuntime:
         "KServe InferenceService + vLLM ServingRuntime (NVIDIA, Xeon, Gaudi); LLMInferenceService"
     )
     requires: tuple[str, ...] = CLUSTER_SIDE.requires
+    requires_text = f"{NAME} (InferenceService) or {LLM_OPERATOR} (LLMInferenceService)"
     cluster_side = CLUSTER_SIDE
     limits: Mapping[Feature, str] = {
         Feature.MULTI_NODE: (
@@ -97,6 +115,11 @@ class KServeRuntime:
             "metric KEDA reads, so nothing wakes the model; Knative mode is not rendered"
         ),
     }
+
+    def requires_for(self, options: Options) -> tuple[str, ...]:
+        """Each mode's own controller: KServe's manager reconciles InferenceServices, a
+        separate controller (its own chart) LLMInferenceServices."""
+        return (LLM_OPERATOR,) if _llm(options) else (NAME,)
 
     def render(self, plan: Plan, options: Options) -> Rendered:
         if _llm(options):  # one pool per ISVC

@@ -127,6 +127,11 @@ STAND_INS = {
         KSERVE_NAMESPACE,
         {"control-plane": "kserve-controller-manager"},
     ),
+    "kserve-llmisvc": StandIn(
+        "llmisvc-controller-manager",
+        KSERVE_NAMESPACE,
+        {"control-plane": "llmisvc-controller-manager"},
+    ),
 }
 
 

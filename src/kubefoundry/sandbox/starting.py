@@ -264,9 +264,8 @@ class _Starter:
             (layout.serving_certs(name) / "tls.crt").read_bytes(),
         )
         bootstrapping.apply_objects(conn, configurations, field_manager=FIELD_MANAGER)
-        if name == "kserve":
-            self.stand_in(conn, "kserve")
-        else:
+        self.stand_in(conn, "kserve" if name == "kserve" else "kserve-llmisvc")
+        if name == "llmisvc":
             presets = sorted((config / "llmisvcconfig").glob("config-*.yaml"))
             bootstrapping.apply_objects(
                 conn,
