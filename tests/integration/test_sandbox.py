@@ -32,6 +32,7 @@ from kubefoundry.core import identity
 from kubefoundry.core.spec import DeploymentSpec
 from kubefoundry.deploy import deploying, discovering, phases, rendering
 from kubefoundry.runtimes import base
+from kubefoundry.runtimes.common import scaling
 
 OPTIONS = base.Options(monitoring="none")
 SETTLE_S = 90.0  # pods of an earlier test's namespace may still be freeing GPUs
@@ -220,6 +221,44 @@ def test_a_dynamo_graph_is_ready_once_its_operator_says_so(
     final = watch(conn, done, timeout_s=10)
     assert final.phase is phases.Phase.READY, final
     assert deploying.status(conn, name=name, namespace=namespace).phase is phases.Phase.READY
+
+
+def test_dynamos_scaler_scales_the_adapter_its_operator_makes(
+    conn: connecting.Connection, api_client: client.ApiClient
+) -> None:
+    """The ScaledObject applied for an autoscaled Dynamo graph scales a
+    DynamoGraphDeploymentScalingAdapter, which only Dynamo's operator makes, and only for a
+    component the graph opts in. SIMULATED: no Dynamo operator runs here; its documented rule
+    is played by ``operator_fakes.dynamo_scaling_adapters``. The target exists in the
+    cluster, and scaling it through its scale subresource (as KEDA's HPA does) sets the
+    replicas the operator hands the graph."""
+    with operator_fakes.lease(api_client, "dynamo"):  # FAKE: no such controller runs here
+        done = deploy(conn, model="qwen2.5-7b", runtime="dynamo")
+    plan, namespace = done.result.plan, done.namespace
+    assert scaling.wants_scaler(plan), plan.autoscaling  # the default tier autoscales
+    objects = client.CustomObjectsApi(conn.api)
+    (scaler,) = objects.list_namespaced_custom_object(
+        "keda.sh", "v1alpha1", namespace, "scaledobjects"
+    )["items"]
+    target = scaler["spec"]["scaleTargetRef"]
+    group, _, version = target["apiVersion"].partition("/")
+    plural = operator_fakes.ADAPTER_CRD["spec"]["names"]["plural"]
+    manifests = done.result.rendered.manifests
+    with operator_fakes.dynamo_scaling_adapters(api_client, manifests, namespace=namespace) as made:
+        assert [a["spec"]["dgdRef"]["componentName"] for a in made] == ["VllmDecodeWorker"]
+        assert target["kind"] == made[0]["kind"]
+        adapter = objects.get_namespaced_custom_object(
+            group, version, namespace, plural, target["name"]
+        )
+        assert adapter["metadata"]["uid"] == made[0]["metadata"]["uid"]
+        wanted = plan.autoscaling.max_replicas
+        objects.patch_namespaced_custom_object_scale(
+            group, version, namespace, plural, target["name"], {"spec": {"replicas": wanted}}
+        )
+        scaled = objects.get_namespaced_custom_object(
+            group, version, namespace, plural, target["name"]
+        )
+        assert scaled["spec"]["replicas"] == wanted
 
 
 def test_delete_garbage_collects_everything_but_the_model_cache(

@@ -3,9 +3,8 @@
 Discovery counts a runtime as installed only where its operator's controller runs
 (``deploy.controllers``): a held, fresh leader-election Lease, ready controller pods, a ready
 webhook endpoint, or, for InferencePool, a GatewayClass an implementing Gateway controller
-accepted. The sandbox runs the real LeaderWorkerSet and KubeRay controllers with leader
-election on (their Leases are real) and KAITO's with a stand-in Deployment (``sandbox/
-components.controller_stand_in``: it cannot hold a Lease out of cluster); no KServe or
+accepted. The sandbox runs the real LeaderWorkerSet, KubeRay, KAITO and KServe controllers,
+each seen through a stand-in Deployment (``sandbox/components.controller_stand_in``); no
 Dynamo controller and no Gateway controller runs there, so they leave none of those signs.
 Where a test deploys through such a runtime (and writes the operator's status by hand, as
 its own fake), these stand in for the controller's sign, named as fakes in the objects themselves:
@@ -13,7 +12,10 @@ its own fake), these stand in for the controller's sign, named as fakes in the o
 - ``lease``: the operator's declared Lease, held by ``HOLDER``, for ``duration_s``;
 - ``accepted_gateway_class``: a GatewayClass of a controller that implements InferencePool,
   marked Accepted as that controller would (with a stand-in GatewayClass CRD where the
-  sandbox has none).
+  sandbox has none);
+- ``dynamo_scaling_adapters``: the DynamoGraphDeploymentScalingAdapters the Dynamo operator
+  would make for a graph (``tests/support/dynamo_fake``'s documented rule), on a stand-in of
+  their CRD with the real one's scale subresource (the sandbox installs none).
 
 Each is removed when its ``with`` block ends, so a test that looks for a missing controller
 sees none.
@@ -25,8 +27,10 @@ import contextlib
 import datetime
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from kubernetes import client
+from tests.support import dynamo_fake
 
 from kubefoundry.runtimes import registry
 
@@ -111,8 +115,15 @@ GATEWAY_CLASS_CRD = {
 
 @contextlib.contextmanager
 def _gateway_class_crd(api: client.ApiClient) -> Iterator[None]:
+    with _crd(api, GATEWAY_CLASS_CRD):
+        yield
+
+
+@contextlib.contextmanager
+def _crd(api: client.ApiClient, body: dict[str, Any]) -> Iterator[None]:
+    """A stand-in CRD for the block, unless the sandbox already has one of that name."""
     crds = client.ApiextensionsV1Api(api)
-    name = GATEWAY_CLASS_CRD["metadata"]["name"]  # type: ignore[index]
+    name = body["metadata"]["name"]
     try:
         crds.read_custom_resource_definition(name)
         yield  # already there (a sandbox that installs it): leave it
@@ -120,18 +131,79 @@ def _gateway_class_crd(api: client.ApiClient) -> Iterator[None]:
     except client.ApiException as exc:
         if exc.status != 404:
             raise
-    crds.create_custom_resource_definition(GATEWAY_CLASS_CRD)
+    crds.create_custom_resource_definition(body)
     deadline = time.monotonic() + 30
     while not any(
         c.type == "Established" and c.status == "True"
         for c in crds.read_custom_resource_definition(name).status.conditions or []
     ):
-        assert time.monotonic() < deadline, "the GatewayClass CRD was not established in 30s"
+        assert time.monotonic() < deadline, f"the {name} CRD was not established in 30s"
         time.sleep(0.2)
     try:
         yield
     finally:
         crds.delete_custom_resource_definition(name)
+
+
+def _adapter_version(name: str, *, storage: bool) -> dict[str, Any]:
+    return {
+        "name": name,
+        "served": True,
+        "storage": storage,
+        # The real CRD's scale subresource: what KEDA's HPA reads and writes.
+        "subresources": {
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.selector",
+            },
+        },
+        "schema": {
+            "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        },
+    }
+
+
+ADAPTER_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "dynamographdeploymentscalingadapters.nvidia.com"},
+    "spec": {
+        "group": dynamo_fake.GROUP,
+        "names": {
+            "kind": dynamo_fake.ADAPTER_KIND,
+            "listKind": f"{dynamo_fake.ADAPTER_KIND}List",
+            "plural": "dynamographdeploymentscalingadapters",
+            "singular": "dynamographdeploymentscalingadapter",
+        },
+        "scope": "Namespaced",
+        "versions": [
+            _adapter_version("v1alpha1", storage=False),
+            _adapter_version("v1beta1", storage=True),
+        ],
+    },
+}
+
+
+@contextlib.contextmanager
+def dynamo_scaling_adapters(
+    api: client.ApiClient, manifests: list[dict[str, Any]], *, namespace: str
+) -> Iterator[list[dict[str, Any]]]:
+    """FAKE: the adapters Dynamo's operator would make for the graphs among ``manifests``,
+    created in ``namespace`` (and the stand-in CRD they need) for the block."""
+    objects = client.CustomObjectsApi(api)
+    plural = ADAPTER_CRD["spec"]["names"]["plural"]
+    with _crd(api, ADAPTER_CRD):
+        made = []
+        for adapter in dynamo_fake.adapters(manifests):
+            adapter["metadata"]["annotations"] = {"kubefoundry.io/fake": HOLDER}
+            made.append(
+                objects.create_namespaced_custom_object(
+                    dynamo_fake.GROUP, "v1beta1", namespace, plural, adapter
+                )
+            )
+        yield made
 
 
 @contextlib.contextmanager
