@@ -52,6 +52,18 @@ def _all_running(conn: connecting.Connection, name: str, namespace: str, count: 
     return len(pods) == count and all(p["status"].get("phase") == "Running" for p in pods)
 
 
+def _made_deployment(conn: connecting.Connection, namespace: str, name: str) -> Any:
+    """The Deployment ``name`` an operator makes, once it exists."""
+    apps = client.AppsV1Api(conn.api)
+
+    def found() -> Any:
+        made = apps.list_namespaced_deployment(namespace).items
+        return next((d for d in made if d.metadata.name == name), None)
+
+    eventually(lambda: found() is not None, timeout_s=SETTLE_S, what=f"the operator's {name}")
+    return found()
+
+
 def _only_the_cache_left(conn: connecting.Connection, done: deploying.Deployed) -> None:
     """Nothing of the deployment is left but the model cache, where it rendered one (KAITO
     downloads the model itself and has none)."""
@@ -162,15 +174,8 @@ def test_kserve_runs_our_inferenceservice_and_its_verdict_is_the_status(
 ) -> None:
     done = deploy(conn, model="qwen2.5-7b", runtime="kserve", gpu="L4", replicas=1)
     plan, name = done.result.plan, done.result.plan.name
-    apps = client.AppsV1Api(conn.api)
-
     # KServe's Deployment for the predictor, owned by our InferenceService (KServe made it).
-    def predictor() -> Any:
-        found = apps.list_namespaced_deployment(namespace).items
-        return next((d for d in found if d.metadata.name == f"{name}-predictor"), None)
-
-    eventually(lambda: predictor() is not None, timeout_s=SETTLE_S, what="KServe's Deployment")
-    made = predictor()
+    made = _made_deployment(conn, namespace, f"{name}-predictor")
     (owner,) = made.metadata.owner_references
     assert (owner.kind, owner.name) == ("InferenceService", name)
     assert made.metadata.name not in {a.name for a in done.applied}
@@ -233,15 +238,9 @@ def test_kserves_llm_controller_runs_our_llminferenceservice_behind_its_gateway(
     ):
         done = deploy(conn, **fields, replicas=1, serving=llm)
         plan, name = done.result.plan, done.result.plan.name
-        apps = client.AppsV1Api(conn.api)
-
-        def workload() -> Any:
-            found = apps.list_namespaced_deployment(namespace).items
-            return next((d for d in found if d.metadata.name == f"{name}-kserve"), None)
-
-        eventually(lambda: workload() is not None, timeout_s=SETTLE_S, what="KServe's vLLM")
+        vllm = _made_deployment(conn, namespace, f"{name}-kserve")
         (ours,) = done.result.rendered.manifests[0]["spec"]["template"]["containers"]
-        made = {c.name: c for c in workload().spec.template.spec.containers}["main"]
+        made = {c.name: c for c in vllm.spec.template.spec.containers}["main"]
         env = {e.name: e.value for e in made.env or []}
         wanted = {e["name"]: e["value"] for e in ours["env"]}
         assert env["VLLM_ADDITIONAL_ARGS"] == wanted["VLLM_ADDITIONAL_ARGS"]
@@ -254,17 +253,7 @@ def test_kserves_llm_controller_runs_our_llminferenceservice_behind_its_gateway(
         assert len(pods_on_matching_gpu_nodes(conn, done)) == plan.replicas
 
         # The endpoint picker, InferencePool and HTTPRoute: KServe's, on the Gateway.
-        eventually(
-            lambda: (
-                workload() is not None
-                and any(
-                    d.metadata.name == f"{name}-kserve-router-scheduler"
-                    for d in apps.list_namespaced_deployment(namespace).items
-                )
-            ),
-            timeout_s=SETTLE_S,
-            what="KServe's endpoint picker",
-        )
+        _made_deployment(conn, namespace, f"{name}-kserve-router-scheduler")
         (pool,) = _custom(conn, "inference.networking.k8s.io", "inferencepools", namespace, "v1")
         assert pool["metadata"]["ownerReferences"][0]["name"] == name
         (route,) = _custom(conn, "gateway.networking.k8s.io", "httproutes", namespace, "v1")
