@@ -47,3 +47,13 @@ def test_check_at_80_columns_keeps_object_names_whole() -> None:
     out = run("check", str(FIXTURES / "parallelism-gpu-mismatch"), columns=80)
     assert max(map(len, out.splitlines())) <= 80
     assert "Deployment/qwen3-32b" in tokens(out)
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_runtimes_folds_every_reason_whole(columns: int) -> None:
+    """At 80 columns the "cannot serve" reasons were cut ("disaggregatio…")."""
+    out = run("runtimes", columns=columns)
+    assert max(map(len, out.splitlines())) <= columns
+    assert "…" not in out
+    cells = "".join(line.split("│")[-2] for line in out.splitlines() if line.count("│") > 2)
+    assert "multi-nodeprefill/decodedisaggregation" in "".join(cells.split())  # whole, if folded

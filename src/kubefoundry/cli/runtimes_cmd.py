@@ -39,7 +39,7 @@ def _table(everything: tuple[base.Runtime, ...]) -> None:
     table = Table(title="Runtimes (preferred first when none is pinned)", show_lines=True)
     columns = ("runtime", "renders", "needs installed", "engine flags checked", "cannot serve")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal folds, never cuts
     for r in everything:
         cannot = "\n".join(f"{feature.value}: {why}" for feature, why in r.limits.items())
         checked = engine_options.validated(r.name) or "-"
