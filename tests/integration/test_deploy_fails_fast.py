@@ -312,11 +312,18 @@ def test_a_route_to_a_gateway_that_does_not_exist_is_refused_before_anything_is_
         assert "--gateway: NAME, or NAMESPACE/NAME" in said  # the CLI words the field
         assert "Traceback" not in err
         assert client.AppsV1Api(api_client).list_namespaced_deployment(namespace).items == []
+        shared = (
+            "deploy", "qwen2.5-0.5b", "--runtime", "llmd", "-n", namespace,
+            "--gateway", "default/shared", "--monitoring", "none", "--no-wait",
+        )  # fmt: skip
+        # A Gateway elsewhere that takes routes only from its own namespace (the default).
         with gateway(api_client, namespace="default", name="shared"):
-            code, _, err = kf(
-                control_plane, "deploy", "qwen2.5-0.5b", "--runtime", "llmd", "-n", namespace,
-                "--gateway", "default/shared", "--monitoring", "none", "--no-wait",
-            )  # fmt: skip
+            code, _, err = kf(control_plane, *shared)
+            said = " ".join(err.split())
+            assert code == 2, err
+            assert "whose listeners take routes only from namespace default" in said, err
+        with gateway(api_client, namespace="default", name="shared", routes_from="All"):
+            code, _, err = kf(control_plane, *shared)
     assert code == 0, err
     route = client.CustomObjectsApi(api_client).list_namespaced_custom_object(
         "gateway.networking.k8s.io", "v1", namespace, "httproutes"

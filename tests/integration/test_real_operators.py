@@ -234,7 +234,8 @@ def test_kserves_llm_controller_runs_our_llminferenceservice_behind_its_gateway(
 
     with (
         operator_fakes.accepted_gateway_class(api_client),  # FAKE: a Gateway implementation
-        gateway(api_client, namespace="kserve", name="kserve-ingress-gateway"),
+        # As KServe's install makes it: routes from every namespace.
+        gateway(api_client, namespace="kserve", name="kserve-ingress-gateway", routes_from="All"),
     ):
         done = deploy(conn, **fields, replicas=1, serving=llm)
         plan, name = done.result.plan, done.result.plan.name

@@ -82,9 +82,12 @@ def _gpus_requested(pod: dict[str, Any]) -> int:
 
 
 @contextlib.contextmanager
-def gateway(api: client.ApiClient, *, namespace: str, name: str) -> Iterator[None]:
+def gateway(
+    api: client.ApiClient, *, namespace: str, name: str, routes_from: str | None = None
+) -> Iterator[None]:
     """A Gateway object (of the fake GatewayClass ``kf-fake``; no controller programs it),
-    for routes to attach to, deleted after the block."""
+    for routes to attach to, deleted after the block. ``routes_from``: its listener's
+    ``allowedRoutes.namespaces.from`` (unset: the API's default, Same)."""
     objects = client.CustomObjectsApi(api)
     group, version, plural = "gateway.networking.k8s.io", "v1", "gateways"
     body = {
@@ -96,6 +99,9 @@ def gateway(api: client.ApiClient, *, namespace: str, name: str) -> Iterator[Non
             "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
         },
     }
+    if routes_from:
+        allowed = {"namespaces": {"from": routes_from}}
+        body["spec"]["listeners"][0]["allowedRoutes"] = allowed  # type: ignore[index]
     objects.create_namespaced_custom_object(group, version, namespace, plural, body)
     try:
         yield

@@ -52,3 +52,19 @@ def test_an_llm_inference_service_uses_kserves_default_gateway_unless_one_is_nam
 def test_a_gateway_that_is_no_name_is_refused_in_the_spec(bad: str) -> None:
     with pytest.raises(ValueError, match="NAMESPACE/NAME"):
         DeploymentSpec.model_validate({"model": "qwen2.5-7b", "serving": {"gateway": bad}})
+
+
+def _gateway(*listeners: dict[str, object]) -> dict[str, object]:
+    return {"spec": {"listeners": list(listeners)}}
+
+
+def test_a_gateway_takes_other_namespaces_routes_only_where_a_listener_says_so() -> None:
+    plain = {"name": "http", "port": 80, "protocol": "HTTP"}
+    assert not gateways.takes_other_namespaces(_gateway(plain))  # the default: Same
+    same = {**plain, "allowedRoutes": {"namespaces": {"from": "Same"}}}
+    assert not gateways.takes_other_namespaces(_gateway(same))
+    every = {**plain, "name": "all", "allowedRoutes": {"namespaces": {"from": "All"}}}
+    assert gateways.takes_other_namespaces(_gateway(same, every))
+    chosen = {**plain, "allowedRoutes": {"namespaces": {"from": "Selector"}}}
+    assert gateways.takes_other_namespaces(_gateway(chosen))  # not judged: labels decide
+    assert not gateways.takes_other_namespaces({"spec": {}})

@@ -77,9 +77,9 @@ def namespace_exists(conn: Connection, name: str) -> bool | None:
 GATEWAYS = ("gateway.networking.k8s.io", "v1", "gateways")
 
 
-def gateway_names(conn: Connection, namespace: str) -> set[str] | None:
-    """The Gateways in ``namespace``; None when the Gateway API is not served. A refusal
-    (RBAC) raises ``ForbiddenError``."""
+def gateways(conn: Connection, namespace: str) -> dict[str, dict[str, Any]] | None:
+    """The Gateways in ``namespace``, by name; None when the Gateway API is not served. A
+    refusal (RBAC) raises ``ForbiddenError``."""
     group, version, plural = GATEWAYS
     try:
         found = client.CustomObjectsApi(conn.api).list_namespaced_custom_object(
@@ -90,7 +90,7 @@ def gateway_names(conn: Connection, namespace: str) -> set[str] | None:
             return None
         raise errors.translate(exc, verb="list", kind="Gateway", namespace=namespace) from None
     items: list[dict[str, Any]] = found.get("items", []) if isinstance(found, dict) else []
-    return {item["metadata"]["name"] for item in items}
+    return {item["metadata"]["name"]: item for item in items}
 
 
 def namespaces(conn: Connection) -> list[str]:

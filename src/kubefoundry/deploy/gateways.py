@@ -7,6 +7,11 @@ endpoint picker. Seen with KServe v0.20's controller in the sandbox, on the defa
 presets use (its ``inferenceservice-config`` names ``kserve/kserve-ingress-gateway``).
 So a deploy names the missing Gateway and how to fix it, and applies nothing.
 
+The same for a Gateway in another namespace that takes no route from the deployment's: a
+listener's ``allowedRoutes.namespaces.from`` defaults to ``Same``, and the Gateway API leaves
+such a route unattached, saying so only in the route's status. (``Selector`` is not judged
+here: the namespace's labels decide it.)
+
 Where the Gateways cannot be read (RBAC), nothing is said: the cluster may well have them.
 """
 
@@ -35,6 +40,7 @@ class Reference:
     namespace: str
     name: str
     kserve_default: bool = False  # the Gateway KServe's presets attach to when none is named
+    route_namespace: str = ""  # where the route lives (the object's namespace)
 
     @property
     def gateway(self) -> str:
@@ -61,15 +67,19 @@ def references(
                 if parent.get("group", GROUP) == GROUP and parent.get("kind", "Gateway") == (
                     "Gateway"
                 ):
-                    out.append(Reference(by, parent.get("namespace") or own, parent["name"]))
+                    ns = parent.get("namespace") or own
+                    out.append(Reference(by, ns, parent["name"], route_namespace=own))
         elif obj.get("kind") == "LLMInferenceService":
             router = spec.get("router") or {}
             if "route" not in router:
                 continue  # no managed route: no Gateway needed
             refs = (router.get("gateway") or {}).get("refs") or ()
-            out.extend(Reference(by, r.get("namespace") or own, r["name"]) for r in refs)
+            out.extend(
+                Reference(by, r.get("namespace") or own, r["name"], route_namespace=own)
+                for r in refs
+            )
             if not refs:
-                out.append(Reference(by, *kserve_default, kserve_default=True))
+                out.append(Reference(by, *kserve_default, kserve_default=True, route_namespace=own))
     return out
 
 
@@ -80,16 +90,41 @@ def missing(
     found = references(manifests, namespace, kserve_default=_kserve_default(conn))
     if not found:
         return None
-    names: dict[str, set[str] | None] = {}  # per namespace; None: the API is not served
+    found_gateways: dict[str, dict[str, dict[str, Any]] | None] = {}  # None: API not served
     for ns in sorted({r.namespace for r in found}):
         try:
-            names[ns] = inspecting.gateway_names(conn, ns)
+            found_gateways[ns] = inspecting.gateways(conn, ns)
         except ForbiddenError:
             return None  # may not look: the cluster may have them
-    absent = [r for r in found if r.name not in (names.get(r.namespace) or set())]
-    if not absent:
-        return None
-    if any(names.get(r.namespace) is None for r in absent):
+    absent = [r for r in found if r.name not in (found_gateways.get(r.namespace) or {})]
+    if absent:
+        served = all(found_gateways.get(r.namespace) is not None for r in absent)
+        return _absent(absent, served=served)
+    for ref in found:
+        gateway = (found_gateways.get(ref.namespace) or {})[ref.name]
+        if ref.namespace != ref.route_namespace and not takes_other_namespaces(gateway):
+            return InvalidInputError(
+                f"{ref.by} attaches to Gateway {ref.gateway}, whose listeners take routes only "
+                f"from namespace {ref.namespace} (`allowedRoutes.namespaces.from` is Same or "
+                f"unset): the route would stay unattached. Nothing was applied.",
+                hint=f"Deploy into namespace {ref.namespace}, pick a Gateway there, or have its "
+                "owner allow routes from other namespaces (`from: All`, or `Selector`).",
+            )
+    return None
+
+
+def takes_other_namespaces(gateway: Mapping[str, Any]) -> bool:
+    """Whether any listener may take a route from another namespace (All, or a Selector we
+    do not judge)."""
+    return any(
+        ((listener.get("allowedRoutes") or {}).get("namespaces") or {}).get("from", "Same")
+        != "Same"
+        for listener in (gateway.get("spec") or {}).get("listeners") or ()
+    )
+
+
+def _absent(absent: list[Reference], *, served: bool) -> InvalidInputError:
+    if not served:
         return InvalidInputError(
             f"{absent[0].by} attaches to Gateway {absent[0].gateway}, and this cluster does "
             "not serve the Gateway API (gateway.networking.k8s.io/v1 Gateways). "
