@@ -271,3 +271,45 @@ def test_kserves_llm_controller_runs_our_llminferenceservice_behind_its_gateway(
 
         deploying.delete(conn, name=name, namespace=namespace)
         _only_the_cache_left(conn, done)
+
+
+@pytest.mark.operator("keda")
+def test_kedas_operator_turns_our_scaled_object_into_an_hpa_on_our_deployment(
+    conn: connecting.Connection, namespace: str
+) -> None:
+    """KEDA v2.21's operator reads the ScaledObject we render for an autoscaled vLLM
+    Deployment and makes its HorizontalPodAutoscaler: on our Deployment, with the plan's
+    bounds, an external metric per replica at the plan's target, and the scale-down window.
+    (Its metrics adapter, which would feed that metric to the HPA, does not run here.)"""
+    done = deploy(conn, model="qwen2.5-7b", runtime="vllm", gpu="L4", replicas=1)
+    plan, name = done.result.plan, done.result.plan.name
+    s = plan.autoscaling
+    assert s.max_replicas > s.min_replicas, s  # an autoscaled plan
+    (scaled,) = _custom(conn, "keda.sh", "scaledobjects", namespace, "v1alpha1")
+    hpas = client.AutoscalingV2Api(conn.api)
+
+    def made() -> Any:
+        found = hpas.list_namespaced_horizontal_pod_autoscaler(namespace).items
+        return next(
+            (h for h in found if h.metadata.name == f"keda-hpa-{scaled['metadata']['name']}"), None
+        )
+
+    eventually(lambda: made() is not None, timeout_s=SETTLE_S, what="KEDA's HPA")
+    hpa = made()
+    target = hpa.spec.scale_target_ref
+    assert (target.kind, target.name) == ("Deployment", name)
+    assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (s.min_replicas, s.max_replicas)
+    (metric,) = hpa.spec.metrics
+    assert metric.type == "External"
+    assert float(metric.external.target.average_value) == s.target
+    assert hpa.spec.behavior.scale_down.stabilization_window_seconds == s.cooldown_s
+    owner = hpa.metadata.owner_references[0]
+    assert (owner.kind, owner.name) == ("ScaledObject", scaled["metadata"]["name"])
+
+    deploying.delete(conn, name=name, namespace=namespace)
+    eventually(
+        lambda: not hpas.list_namespaced_horizontal_pod_autoscaler(namespace).items,
+        timeout_s=SETTLE_S,
+        what="the HPA garbage-collected with its ScaledObject",
+    )
+    _only_the_cache_left(conn, done)

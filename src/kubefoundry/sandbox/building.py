@@ -2,8 +2,8 @@
 
 The build script (in a KubeFoundry checkout, beside ``hack/testcluster``) builds the control
 plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler in one binary), kwok, the
-LeaderWorkerSet controller and the runtimes' operators the sandbox runs (KubeRay's, KAITO's
-and KServe's two) into ``~/.cache/kubefoundry/testcluster/<k8s version>/bin``, reusing what
+LeaderWorkerSet controller and the operators the sandbox runs (KubeRay's, KAITO's, KServe's
+two and KEDA's) into ``~/.cache/kubefoundry/testcluster/<k8s version>/bin``, reusing what
 is there; the first build takes several minutes. Its output lines are handed to
 ``on_output`` as they come, so the CLI can show progress.
 """
@@ -30,7 +30,7 @@ GO_INSTALL_HINT = (
 
 # The runtimes' real operators the sandbox can run, each with its CRDs (the same module
 # version's, so the CRDs and the controller agree).
-OPERATORS = ("kuberay", "kaito", "kserve", "llmisvc")
+OPERATORS = ("kuberay", "kaito", "kserve", "llmisvc", "keda")
 BASE = ("testcluster", "kwok", "lws")
 
 

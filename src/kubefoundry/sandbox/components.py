@@ -52,6 +52,13 @@ Pure: paths and ports in, argv out. Every flag is upstream's own; what each one 
   release's presets (the ``LLMInferenceServiceConfig`` objects of ``config/llmisvcconfig``)
   in its namespace, as its chart installs them. It turns an LLMInferenceService into the
   vLLM Deployment and, with a Gateway, the endpoint picker, InferencePool and HTTPRoute.
+- KEDA's operator (``cmd/operator``): the admin kubeconfig, every namespace watched
+  (``WATCH_NAMESPACE`` empty), its own namespace ``keda`` (``POD_NAMESPACE``,
+  ``KEDA_CLUSTER_OBJECT_NAMESPACE``), no leader election, no metrics, no certificate
+  rotation or webhook/APIService patching; its gRPC metrics service (what KEDA's metrics
+  adapter would call) on loopback with a ``testcluster certgen`` pair. It turns each
+  ScaledObject into the HorizontalPodAutoscaler ``keda-hpa-<name>`` on its target, and
+  activates 0 <-> 1 itself; its metrics adapter (scaling 1 -> N) does not run here.
 
 The four controllers run as processes on this machine, without leader election: a
 leader-elected controller exits when it cannot renew its Lease for 10 s (a test stalls the API
@@ -99,11 +106,14 @@ class Ports:
     kserve_health: int
     llmisvc_webhook: int
     llmisvc_health: int
+    keda_health: int
+    keda_metrics_service: int
 
 
 PORTS = len(dataclasses.fields(Ports))
 KAITO_NAMESPACE = "kaito-workspace"  # RELEASE_NAMESPACE: where KAITO keeps its own objects
 KSERVE_NAMESPACE = "kserve"  # POD_NAMESPACE: where KServe reads inferenceservice-config
+KEDA_NAMESPACE = "keda"  # POD_NAMESPACE and KEDA_CLUSTER_OBJECT_NAMESPACE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +137,7 @@ STAND_INS = {
         KSERVE_NAMESPACE,
         {"control-plane": "kserve-controller-manager"},
     ),
+    "keda": StandIn("keda-operator", KEDA_NAMESPACE, {"app": "keda-operator"}),
     "kserve-llmisvc": StandIn(
         "llmisvc-controller-manager",
         KSERVE_NAMESPACE,
@@ -186,6 +197,10 @@ class Layout:
 
     def serving_certs(self, name: str) -> Path:  # where controller-runtime's webhook server
         return self.tmp(name) / "k8s-webhook-server" / "serving-certs"  # reads its pair
+
+    @property
+    def keda_certs(self) -> Path:  # tls.crt, tls.key, ca.crt of KEDA's gRPC metrics service
+        return self.workdir / "keda-certs"
 
     @property
     def operator_crds(self) -> Path:  # the operators' CRDs, as <plural>.<group>.yaml
@@ -357,6 +372,30 @@ def kserve_config(release: dict[str, Any]) -> dict[str, Any]:
     config["metadata"] = {"name": release["metadata"]["name"], "namespace": KSERVE_NAMESPACE}
     config["data"]["deploy"] = '{"defaultDeploymentMode": "Standard"}'
     return config
+
+
+def keda(binary: Path, layout: Layout, ports: Ports) -> tuple[list[str], dict[str, str]]:
+    """KEDA's operator argv and environment (see the module's description)."""
+    argv = [
+        str(binary),
+        f"--kubeconfig={layout.kubeconfig}",
+        "--leader-elect=false",
+        "--enable-prometheus-metrics=false",
+        "--metrics-bind-address=0",
+        f"--health-probe-bind-address=127.0.0.1:{ports.keda_health}",
+        f"--metrics-service-bind-address=127.0.0.1:{ports.keda_metrics_service}",
+        f"--cert-dir={layout.keda_certs}",
+        f"--ca-dir={layout.keda_certs}",
+        "--enable-cert-rotation=false",
+        "--enable-webhook-patching=false",
+        "--enable-apiservice-patching=false",
+    ]
+    env = {
+        "WATCH_NAMESPACE": "",
+        "POD_NAMESPACE": KEDA_NAMESPACE,
+        "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE,
+    }
+    return argv, env
 
 
 def in_kserve_namespace(obj: dict[str, Any]) -> dict[str, Any]:

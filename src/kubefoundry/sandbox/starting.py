@@ -6,7 +6,7 @@
 2. the CRDs, until every one is Established;
 3. the LeaderWorkerSet controller (when its CRD is among them: it watches that kind from the
    start) and then its webhook configurations;
-4. the runtimes' operators that were built (KubeRay, KAITO, KServe), their CRDs being the
+4. the operators that were built (KubeRay, KAITO, KServe's two, KEDA), their CRDs being the
    ones of the operator's own version (they replace the same CRDs among ``crds``), each in
    the namespace its chart would install it in;
 5. the node pools, until kwok reports every node Ready.
@@ -226,6 +226,12 @@ class _Starter:
             self.kserve(
                 conn, "llmisvc", built["llmisvc"], ports.llmisvc_webhook, ports.llmisvc_health
             )
+        if "keda" in built:
+            _tool(self.binaries.testcluster, "certgen", layout.keda_certs)
+            (layout.keda_certs / "ca.crt").write_bytes((layout.keda_certs / "tls.crt").read_bytes())
+            argv, env = components.keda(built["keda"].binary, layout, ports)
+            self.run("keda-operator", argv, f"http://127.0.0.1:{ports.keda_health}/readyz", env=env)
+            self.stand_in(conn, "keda")
 
     def kserve(
         self,
