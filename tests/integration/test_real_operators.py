@@ -25,6 +25,7 @@ Delete leaves nothing but the model cache.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -52,16 +53,20 @@ def _all_running(conn: connecting.Connection, name: str, namespace: str, count: 
     return len(pods) == count and all(p["status"].get("phase") == "Running" for p in pods)
 
 
-def _made_deployment(conn: connecting.Connection, namespace: str, name: str) -> Any:
-    """The Deployment ``name`` an operator makes, once it exists."""
-    apps = client.AppsV1Api(conn.api)
+def _made(listed: Callable[[], list[Any]], name: str) -> Any:
+    """The object ``name`` among what ``listed`` returns, once an operator has made it."""
 
     def found() -> Any:
-        made = apps.list_namespaced_deployment(namespace).items
-        return next((d for d in made if d.metadata.name == name), None)
+        return next((o for o in listed() if o.metadata.name == name), None)
 
     eventually(lambda: found() is not None, timeout_s=SETTLE_S, what=f"the operator's {name}")
     return found()
+
+
+def _made_deployment(conn: connecting.Connection, namespace: str, name: str) -> Any:
+    """The Deployment ``name`` an operator makes, once it exists."""
+    apps = client.AppsV1Api(conn.api)
+    return _made(lambda: apps.list_namespaced_deployment(namespace).items, name)
 
 
 def _only_the_cache_left(conn: connecting.Connection, done: deploying.Deployed) -> None:
@@ -288,14 +293,10 @@ def test_kedas_operator_turns_our_scaled_object_into_an_hpa_on_our_deployment(
     (scaled,) = _custom(conn, "keda.sh", "scaledobjects", namespace, "v1alpha1")
     hpas = client.AutoscalingV2Api(conn.api)
 
-    def made() -> Any:
-        found = hpas.list_namespaced_horizontal_pod_autoscaler(namespace).items
-        return next(
-            (h for h in found if h.metadata.name == f"keda-hpa-{scaled['metadata']['name']}"), None
-        )
-
-    eventually(lambda: made() is not None, timeout_s=SETTLE_S, what="KEDA's HPA")
-    hpa = made()
+    hpa = _made(
+        lambda: hpas.list_namespaced_horizontal_pod_autoscaler(namespace).items,
+        f"keda-hpa-{scaled['metadata']['name']}",
+    )
     target = hpa.spec.scale_target_ref
     assert (target.kind, target.name) == ("Deployment", name)
     assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (s.min_replicas, s.max_replicas)

@@ -20,7 +20,9 @@ def _manifests(**fields: object) -> list[dict[str, object]]:
 
 
 def _seen(**fields: object) -> list[tuple[str, str, bool]]:
-    found = gateways.references(_manifests(**fields), "team-a", kserve_default=("gw", "kdef"))
+    found = gateways.references(
+        _manifests(**fields), "team-a", kserve_default=lambda: ("gw", "kdef")
+    )
     return [(r.by.split()[0], r.gateway, r.kserve_default) for r in found]
 
 

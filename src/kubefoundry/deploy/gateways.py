@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kubefoundry.cluster import configmaps, inspecting
@@ -51,11 +51,11 @@ def references(
     manifests: Iterable[Mapping[str, Any]],
     namespace: str,
     *,
-    kserve_default: tuple[str, str] = KSERVE_DEFAULT_GATEWAY,
+    kserve_default: Callable[[], tuple[str, str]] = lambda: KSERVE_DEFAULT_GATEWAY,
 ) -> list[Reference]:
     """The Gateways the rendered objects attach to: an HTTPRoute's Gateway parents, and an
-    LLMInferenceService's managed route (its ``router.gateway.refs``, else KServe's
-    default)."""
+    LLMInferenceService's managed route (its ``router.gateway.refs``, else KServe's default,
+    asked of ``kserve_default`` only then: reading it costs a request)."""
     out: list[Reference] = []
     for obj in manifests:
         meta = obj.get("metadata") or {}
@@ -79,7 +79,8 @@ def references(
                 for r in refs
             )
             if not refs:
-                out.append(Reference(by, *kserve_default, kserve_default=True, route_namespace=own))
+                default = kserve_default()
+                out.append(Reference(by, *default, kserve_default=True, route_namespace=own))
     return out
 
 
@@ -87,7 +88,7 @@ def missing(
     conn: Connection, manifests: Iterable[Mapping[str, Any]], namespace: str
 ) -> InvalidInputError | None:
     """The error for rendered objects that attach to a Gateway the cluster lacks, or None."""
-    found = references(manifests, namespace, kserve_default=_kserve_default(conn))
+    found = references(manifests, namespace, kserve_default=lambda: _kserve_default(conn))
     if not found:
         return None
     found_gateways: dict[str, dict[str, dict[str, Any]] | None] = {}  # None: API not served

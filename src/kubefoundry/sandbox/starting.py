@@ -261,9 +261,7 @@ class _Starter:
         argv, env = components.kserve(name, operator.binary, layout, webhook=webhook, health=health)
         url = f"http://127.0.0.1:{health}/readyz"
         self.run(f"{name}-controller-manager", argv, url, env=env)
-        hooks = config / "webhook" / ("manifests.yaml" if name == "kserve" else "llmisvc")
-        if hooks.is_dir():
-            hooks = hooks / "manifests.yaml"
+        hooks = config / "webhook" / ("" if name == "kserve" else "llmisvc") / "manifests.yaml"
         configurations = components.webhooks_at(
             _documents(hooks),
             f"https://127.0.0.1:{webhook}",
