@@ -88,6 +88,33 @@ def build(
             f"Unknown sandbox operator {', '.join(unknown)}.",
             hint=f"The sandbox can run: {', '.join(OPERATORS)}.",
         )
+    found = _run(root, [*BASE, *operators], on_output)
+    return Binaries(
+        testcluster=Path(found["testcluster"]),
+        kwok=Path(found["kwok"]),
+        lws=Path(found["lws"]),
+        operators={
+            name: Operator(
+                binary=Path(found[name]),
+                crds=Path(found[f"{name}_crds"]),
+                config=Path(found[f"{name}_config"]) if f"{name}_config" in found else None,
+            )
+            for name in operators
+        },
+    )
+
+
+def endpoint_picker(*, root: Path | None = None) -> Path:
+    """The Gateway API inference extension's endpoint picker (``cmd/epp``), built or reused.
+    The sandbox does not run it: one picker serves one InferencePool, so a test starts it
+    against the pool it deployed."""
+    return Path(_run(root, ["epp"], None)["epp"])
+
+
+def _run(
+    root: Path | None, components: Sequence[str], on_output: Callable[[str], None] | None
+) -> dict[str, str]:
+    """Run the build script for ``components``; its ``NAME=VALUE`` lines, by name."""
     require_go()
     root = root or checkout()
     env = dict(os.environ)
@@ -95,7 +122,7 @@ def build(
         env["KUBEFOUNDRY_BUILD_VERBOSE"] = "1"  # one line per Go package compiled
     said: list[str] = []
     with subprocess.Popen(
-        [os.fspath(root / SCRIPT), *BASE, *operators],
+        [os.fspath(root / SCRIPT), *components],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -116,20 +143,7 @@ def build(
             + "\n".join(messages[-20:]),
             hint="Run scripts/testcluster-build in the checkout to see the whole output.",
         )
-    found = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
-    return Binaries(
-        testcluster=Path(found["testcluster"]),
-        kwok=Path(found["kwok"]),
-        lws=Path(found["lws"]),
-        operators={
-            name: Operator(
-                binary=Path(found[name]),
-                crds=Path(found[f"{name}_crds"]),
-                config=Path(found[f"{name}_config"]) if f"{name}_config" in found else None,
-            )
-            for name in operators
-        },
-    )
+    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
 
 
 def is_package(line: str) -> bool:
