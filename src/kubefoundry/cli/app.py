@@ -26,6 +26,7 @@ from kubefoundry.cli import (
     runtimes_cmd,
     sandbox_cmds,
     serve_cmd,
+    top_cmd,
     update_cmds,
 )
 from kubefoundry.core.errors import KubeFoundryError
@@ -53,6 +54,7 @@ for _name, _function, _short in (
     ("ls", cluster_cmds.ls, "List deployments."),
     ("status", cluster_cmds.status, "Where a deployment is, and why."),
     ("logs", cluster_cmds.logs, "The engine's log lines."),
+    ("top", top_cmd.top, "Live metrics: load, tokens/s, latency, KV."),
     ("update", update_cmds.update, "Change a deployment: the diff, then apply."),
     ("scale", update_cmds.scale, "Set a deployment's replicas."),
     ("delete", cluster_cmds.delete, "Delete a deployment (the model cache stays)."),

@@ -127,6 +127,31 @@ def pods(conn: Connection, *, name: str, namespace: str) -> list[dict[str, Any]]
     return sorted(out.values(), key=lambda p: str(p["metadata"]["name"]))
 
 
+def deployment_pods(
+    conn: Connection, *, namespace: str | None
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every deployment's pods in ``namespace`` (None: all), by (namespace, deployment): one
+    list per pod label that marks a deployment (ours and each operator's), not one per
+    deployment."""
+    core = client.CoreV1Api(conn.api)
+    out: dict[str, dict[str, Any]] = {}
+    for key in (identity.DEPLOYMENT, *identity.OPERATOR_POD_LABELS):
+        try:
+            if namespace is None:
+                found = core.list_pod_for_all_namespaces(label_selector=key)
+            else:
+                found = core.list_namespaced_pod(namespace, label_selector=key)
+        except ApiException as exc:
+            raise errors.translate(exc, verb="list", kind="Pod", namespace=namespace) from None
+        for pod in conn.api.sanitize_for_serialization(found.items):
+            out.setdefault(str(pod["metadata"].get("uid") or pod["metadata"]["name"]), pod)
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for pod in sorted(out.values(), key=lambda p: str(p["metadata"]["name"])):
+        where = (str(pod["metadata"].get("namespace", "")), identity.deployment_of_pod(pod))
+        grouped.setdefault(where, []).append(pod)
+    return grouped
+
+
 def events(
     conn: Connection, *, namespace: str, names: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:

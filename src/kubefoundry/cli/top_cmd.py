@@ -1,0 +1,156 @@
+"""``kubefoundry top``: live model-server metrics per deployment, like ``kubectl top``.
+
+Rates and percentiles need two scrapes: ``top`` scrapes, waits ``--interval`` seconds, scrapes
+again and prints; ``--watch`` keeps refreshing until Ctrl-C. The figures come from
+``deploy/monitoring`` (the same Monitor the web UI reads).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kubefoundry.cli import output, requesting
+
+if TYPE_CHECKING:
+    from kubefoundry.deploy.monitoring import Observed
+    from kubefoundry.metrics.readings import Percentiles
+
+COLUMNS = (
+    output.Column("namespace", identifier=True, drop=1),
+    output.Column("name", identifier=True),
+    output.Column("server", drop=6),
+    output.Column("pods", justify="right", drop=5),
+    output.Column("running", justify="right"),
+    output.Column("waiting", justify="right"),
+    output.Column("KV", justify="right", drop=3),
+    output.Column("in tok/s", justify="right", drop=4),
+    output.Column("out tok/s", justify="right"),
+    output.Column("TTFT p50/p99", justify="right", drop=2),
+    output.Column("ITL p50", justify="right", drop=7),
+    output.Column("err/s", justify="right", drop=8),
+    output.Column("tok/GPU-h", justify="right", drop=9),
+)
+
+
+def top(
+    name: Annotated[
+        str | None, typer.Argument(help="Only this deployment (see `kubefoundry ls`).")
+    ] = None,
+    namespace: requesting.Namespace = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Every namespace you may read.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=1.0, help="Seconds between the two scrapes.")
+    ] = 5.0,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Keep refreshing until Ctrl-C.")
+    ] = False,
+    kubeconfig: Annotated[
+        Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")
+    ] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    fmt: output.OutputFormat = None,
+) -> None:
+    """Model-server metrics per deployment: load, tokens/s, latency, KV cache."""
+    from kubefoundry.cluster import connecting
+    from kubefoundry.deploy import deploying, monitoring
+
+    conn = connecting.connect(
+        connecting.Target(kubeconfig=kubeconfig, context=context, namespace=namespace)
+    )
+    where = None if all_namespaces else conn.namespace
+    if where is not None:
+        deploying.find_namespace(conn, where)  # a namespace that does not exist says so
+    monitor = monitoring.Monitor(conn)
+    names = (name,) if name else ()
+    first = monitor.refresh(namespace=where, names=names)
+    if name and not first:
+        _not_found(name, where)
+    try:
+        while True:
+            time.sleep(interval)
+            seen = monitor.refresh(namespace=where, names=names)
+            _show(seen, fmt, where=where)
+            if not watch:
+                return
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def _not_found(name: str, namespace: str | None) -> None:
+    from kubefoundry.core.errors import NotFoundError
+
+    where = f"namespace {namespace}" if namespace else "any namespace"
+    raise NotFoundError(
+        kind="deployment",
+        name=name,
+        hint=f"No pods of it in {where}: `kubefoundry ls` lists the deployments, "
+        "`kubefoundry status NAME` says where one is.",
+    )
+
+
+def _show(seen: Sequence[Observed], fmt: output.Format | None, *, where: str | None) -> None:
+    if output.data([to_dict(o) for o in seen], fmt):
+        return
+    place = f"namespace {where}" if where else "every namespace"
+    if not seen:
+        output.console().print(f"No KubeFoundry deployments with pods in {place}.")
+        return
+    rows = [_row(o) for o in seen]
+    output.console().print(output.fitted_table(f"Model servers in {place}", COLUMNS, rows))
+    for o in seen:
+        for pod, why in sorted(o.problems.items()):
+            output.stderr().print(f"note: {o.name}: pod {pod}: {why}", highlight=False)
+
+
+def _row(o: Observed) -> tuple[str, ...]:
+    r = o.reading
+    return (
+        o.namespace,
+        o.name,
+        ", ".join(sorted(r.servers)) or "-",
+        f"{o.scraped}/{o.pods}",
+        _num(r.running),
+        _num(r.waiting),
+        "-" if r.kv_usage is None else f"{r.kv_usage:.0%}",
+        _num(r.prompt_tps, 1),
+        _num(r.output_tps, 1),
+        _ms(r.ttft, "p50") + "/" + _ms(r.ttft, "p99"),
+        _ms(r.itl, "p50"),
+        _num(r.errors_per_s, 2),
+        _num(o.goodput_tokens_per_gpu_hour),
+    )
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _ms(p: Percentiles | None, which: str) -> str:
+    value = None if p is None else getattr(p, which)
+    return "-" if value is None else f"{value * 1000:,.0f}ms"
+
+
+def to_dict(o: Observed) -> dict[str, Any]:
+    """One deployment's figures for ``-o json``: rates per second, latencies in seconds."""
+    import dataclasses
+
+    reading = dataclasses.asdict(o.reading)
+    reading["servers"] = sorted(o.reading.servers)
+    return {
+        "namespace": o.namespace,
+        "name": o.name,
+        "pods": o.pods,
+        "scraped": o.scraped,
+        "gpus": o.gpus,
+        "busy_gpus": o.busy_gpus,
+        "goodput_tokens_per_gpu_hour": o.goodput_tokens_per_gpu_hour,
+        "reading": reading,
+        "problems": dict(o.problems),
+    }

@@ -1,0 +1,162 @@
+"""Live model-server metrics per deployment, the one use case behind ``kubefoundry top`` (and
+the web UI's metrics, over the same :class:`Monitor`).
+
+Each refresh lists the deployments' pods once, scrapes every running pod's /metrics through
+the API server's pod proxy (``cluster/scraping``; several at a time), parses each into the
+vocabulary's quantities (``metrics/``), merges a deployment's pods into one snapshot and turns
+it into a reading against the previous refresh, kept in a bounded history.
+
+Which port: a pod's container ports named ``metrics`` first (Ray, the endpoint picker), then
+``http`` (vLLM, TGI, the Dynamo frontend), ``system`` (Dynamo workers), then the others but
+gRPC; the first whose text is a known server's is remembered for that pod. A pod that is not
+running, or whose ports serve nothing we know, is a problem of that pod, said beside the
+others' figures, never a failure of the refresh.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kubefoundry.cluster import inspecting, scraping
+from kubefoundry.cluster.connecting import Connection
+from kubefoundry.core.errors import KubeFoundryError
+from kubefoundry.metrics import history, parsing, readings
+
+PREFERRED_PORTS = ("metrics", "http", "system")
+WORKERS = 16  # pods scraped at once
+GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi", "google.com/tpu")
+
+Scrape = Callable[..., str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """One deployment at one refresh."""
+
+    namespace: str
+    name: str
+    reading: readings.Reading
+    pods: int  # pods found
+    scraped: int  # pods whose metrics were read
+    gpus: int  # GPUs the running pods hold
+    busy_gpus: int  # GPUs of pods with a request running now
+    problems: Mapping[str, str]  # pod -> why its metrics were not read
+
+    @property
+    def goodput_tokens_per_gpu_hour(self) -> float | None:
+        """Output tokens served per GPU-hour provisioned (seed 001's inference goodput)."""
+        tps = self.reading.output_tps
+        return tps * 3600.0 / self.gpus if tps is not None and self.gpus else None
+
+
+class Monitor:
+    """Refreshes deployments' metrics; keeps an hour of readings each."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        histories: history.Histories | None = None,
+        clock: Callable[[], float] = time.time,
+        scrape: Scrape = scraping.pod_metrics,
+        workers: int = WORKERS,
+    ) -> None:
+        self.conn, self.clock, self.scrape, self.workers = conn, clock, scrape, workers
+        self.histories = histories or history.Histories()
+        self._ports: dict[str, int | str] = {}  # pod uid -> the port that served metrics
+
+    def refresh(self, *, namespace: str | None, names: Sequence[str] = ()) -> list[Observed]:
+        """Every deployment in ``namespace`` (None: all), or only those ``names``."""
+        found = inspecting.deployment_pods(self.conn, namespace=namespace)
+        wanted = {k: v for k, v in found.items() if not names or k[1] in names}
+        pods = [(key, pod) for key, items in wanted.items() for pod in items]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.workers) as pool:
+            results = list(pool.map(lambda kp: self._pod(kp[1]), pods))
+        at = self.clock()
+        out = []
+        for key, items in sorted(wanted.items()):
+            mine = [r for (k, _), r in zip(pods, results, strict=True) if k == key]
+            out.append(self._observe(key, items, mine, at))
+        return out
+
+    def _observe(
+        self,
+        key: tuple[str, str],
+        items: list[dict[str, Any]],
+        results: list[tuple[str, parsing.Snapshot | None, str | None]],
+        at: float,
+    ) -> Observed:
+        snaps = [s for _, s, _ in results if s is not None]
+        merged = parsing.merge(snaps, at=at)
+        reading = self.histories.observe(f"{key[0]}/{key[1]}", merged)
+        gpus = {_name(p): _gpus(p) for p in items if _running(p)}
+        busy = sum(gpus.get(pod, 0) for pod, s, _ in results if s and readings.level(s, "running"))
+        return Observed(
+            namespace=key[0],
+            name=key[1],
+            reading=reading,
+            pods=len(items),
+            scraped=len(snaps),
+            gpus=sum(gpus.values()),
+            busy_gpus=busy,
+            problems={pod: why for pod, _, why in results if why},
+        )
+
+    def _pod(self, pod: dict[str, Any]) -> tuple[str, parsing.Snapshot | None, str | None]:
+        name, namespace = _name(pod), str(pod["metadata"].get("namespace", ""))
+        if not _running(pod):
+            return name, None, f"not running ({pod.get('status', {}).get('phase', 'Pending')})"
+        uid = str(pod["metadata"].get("uid", name))
+        known = self._ports.get(uid)
+        tried: list[str] = []
+        for port in [known] if known is not None else candidates(pod):
+            try:
+                text = self.scrape(self.conn, namespace=namespace, pod=name, port=port)
+                snap = parsing.parse(text, at=self.clock(), origin=name)
+            except KubeFoundryError as err:
+                tried.append(f"{port}: {err.message.splitlines()[0]}")
+                continue
+            if snap.servers:
+                self._ports[uid] = port
+                return name, snap, None
+            tried.append(f"{port}: no model-server metrics")
+        if known is not None:
+            del self._ports[uid]  # look again next time
+        return name, None, "; ".join(tried) or "no TCP container port"
+
+
+def candidates(pod: Mapping[str, Any]) -> list[int | str]:
+    """The pod's container ports worth asking for /metrics, likeliest first."""
+    ports = [
+        p
+        for c in pod.get("spec", {}).get("containers", [])
+        for p in c.get("ports") or []
+        if p.get("protocol", "TCP") == "TCP" and "grpc" not in str(p.get("name", ""))
+    ]
+
+    def rank(port: Mapping[str, Any]) -> int:
+        name = str(port.get("name", ""))
+        return PREFERRED_PORTS.index(name) if name in PREFERRED_PORTS else len(PREFERRED_PORTS)
+
+    return [int(p["containerPort"]) for p in sorted(ports, key=rank)]
+
+
+def _name(pod: Mapping[str, Any]) -> str:
+    return str(pod["metadata"]["name"])
+
+
+def _running(pod: Mapping[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and bool(status.get("podIP"))
+
+
+def _gpus(pod: Mapping[str, Any]) -> int:
+    total = 0
+    for container in pod.get("spec", {}).get("containers", []):
+        limits = (container.get("resources") or {}).get("limits") or {}
+        total += sum(int(limits.get(r, 0)) for r in GPU_RESOURCES)
+    return total

@@ -1,0 +1,54 @@
+"""A bounded, in-memory history of readings per deployment, for when no Prometheus keeps one.
+
+:class:`Histories` takes each refresh's snapshot of a deployment, turns it into a reading
+against the previous snapshot, and keeps the readings of the last ``window_s`` seconds (an
+hour by default): a refresh every 15 s keeps 240 readings a deployment. A deployment not seen
+for a whole window is forgotten.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Iterable
+
+from kubefoundry.metrics import readings
+from kubefoundry.metrics.parsing import Snapshot
+
+WINDOW_S = 3600.0
+
+
+@dataclasses.dataclass
+class _Track:
+    last: Snapshot
+    readings: collections.deque[readings.Reading]
+
+
+class Histories:
+    def __init__(self, *, window_s: float = WINDOW_S) -> None:
+        self.window_s = window_s
+        self._tracks: dict[str, _Track] = {}
+
+    def observe(self, key: str, snapshot: Snapshot) -> readings.Reading:
+        """The reading since ``key``'s previous snapshot (levels only for the first), kept."""
+        track = self._tracks.get(key)
+        reading = readings.reading(track.last if track else None, snapshot)
+        if track is None:
+            track = self._tracks[key] = _Track(snapshot, collections.deque())
+        track.last = snapshot
+        track.readings.append(reading)
+        while track.readings and track.readings[0].at < snapshot.at - self.window_s:
+            track.readings.popleft()
+        self._forget_older_than(snapshot.at - self.window_s)
+        return reading
+
+    def readings(self, key: str) -> tuple[readings.Reading, ...]:
+        track = self._tracks.get(key)
+        return tuple(track.readings) if track else ()
+
+    def keys(self) -> Iterable[str]:
+        return tuple(self._tracks)
+
+    def _forget_older_than(self, cutoff: float) -> None:
+        for key in [k for k, t in self._tracks.items() if t.last.at < cutoff]:
+            del self._tracks[key]
