@@ -65,42 +65,33 @@ def top(
         connecting.Target(kubeconfig=kubeconfig, context=context, namespace=namespace)
     )
     where = None if all_namespaces else conn.namespace
-    if where is not None:
+    if where is not None and name:
+        deploying.find(conn, name=name, namespace=where)  # an unknown name: close matches
+    elif where is not None:
         deploying.find_namespace(conn, where)  # a namespace that does not exist says so
     monitor = monitoring.Monitor(conn)
     names = (name,) if name else ()
-    first = monitor.refresh(namespace=where, names=names)
-    if name and not first:
-        _not_found(name, where)
+    monitor.refresh(namespace=where, names=names)
     try:
         while True:
             time.sleep(interval)
             seen = monitor.refresh(namespace=where, names=names)
-            _show(seen, fmt, where=where)
+            _show(seen, fmt, where=where, name=name)
             if not watch:
                 return
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
 
-def _not_found(name: str, namespace: str | None) -> None:
-    from kubefoundry.core.errors import NotFoundError
-
-    where = f"namespace {namespace}" if namespace else "any namespace"
-    raise NotFoundError(
-        kind="deployment",
-        name=name,
-        hint=f"No pods of it in {where}: `kubefoundry ls` lists the deployments, "
-        "`kubefoundry status NAME` says where one is.",
-    )
-
-
-def _show(seen: Sequence[Observed], fmt: output.Format | None, *, where: str | None) -> None:
+def _show(
+    seen: Sequence[Observed], fmt: output.Format | None, *, where: str | None, name: str | None
+) -> None:
     if output.data([to_dict(o) for o in seen], fmt):
         return
     place = f"namespace {where}" if where else "every namespace"
     if not seen:
-        output.console().print(f"No KubeFoundry deployments with pods in {place}.")
+        what = f"Deployment {name} has" if name else f"No KubeFoundry deployment in {place} has"
+        output.console().print(f"{what} no pods now (scaled to zero, or not started).")
         return
     rows = [_row(o) for o in seen]
     output.console().print(output.fitted_table(f"Model servers in {place}", COLUMNS, rows))

@@ -31,6 +31,7 @@ WORKERS = 16  # pods scraped at once
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi", "google.com/tpu")
 
 Scrape = Callable[..., str]
+Listing = Callable[..., dict[tuple[str, str], list[dict[str, Any]]]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,15 +64,17 @@ class Monitor:
         histories: history.Histories | None = None,
         clock: Callable[[], float] = time.time,
         scrape: Scrape = scraping.pod_metrics,
+        listing: Listing = inspecting.deployment_pods,
         workers: int = WORKERS,
     ) -> None:
         self.conn, self.clock, self.scrape, self.workers = conn, clock, scrape, workers
+        self.listing = listing
         self.histories = histories or history.Histories()
         self._ports: dict[str, int | str] = {}  # pod uid -> the port that served metrics
 
     def refresh(self, *, namespace: str | None, names: Sequence[str] = ()) -> list[Observed]:
         """Every deployment in ``namespace`` (None: all), or only those ``names``."""
-        found = inspecting.deployment_pods(self.conn, namespace=namespace)
+        found = self.listing(self.conn, namespace=namespace)
         wanted = {k: v for k, v in found.items() if not names or k[1] in names}
         pods = [(key, pod) for key, items in wanted.items() for pod in items]
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -118,12 +121,12 @@ class Monitor:
                 text = self.scrape(self.conn, namespace=namespace, pod=name, port=port)
                 snap = parsing.parse(text, at=self.clock(), origin=name)
             except KubeFoundryError as err:
-                tried.append(f"{port}: {err.message.splitlines()[0]}")
+                tried.append(f"port {port}: {err.message.splitlines()[0]}")
                 continue
             if snap.servers:
                 self._ports[uid] = port
                 return name, snap, None
-            tried.append(f"{port}: no model-server metrics")
+            tried.append(f"port {port}: no model-server metrics")
         if known is not None:
             del self._ports[uid]  # look again next time
         return name, None, "; ".join(tried) or "no TCP container port"

@@ -90,12 +90,32 @@ class Server:
 class Vocabulary:
     servers: Mapping[str, Server]
 
+    @functools.cached_property
+    def _bases(self) -> frozenset[str]:
+        names: set[str] = set()
+        for server in self.servers.values():
+            names.update(server.detect)
+            for sources in server.series.values():
+                names.update(source.name for source in sources)
+        return frozenset(_strip(n) for n in names)
+
+    def bases(self) -> frozenset[str]:
+        """The family names (no _total, _bucket, _sum, _count) any server's quantities read."""
+        return self._bases
+
     def detect(self, sample_names: set[str]) -> Server | None:
         """The server whose marker series are among ``sample_names``."""
         for server in self.servers.values():
             if any(name in sample_names for name in server.detect):
                 return server
         return None
+
+
+def _strip(name: str) -> str:
+    for suffix in ("_total", "_bucket", "_sum", "_count"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 @functools.cache
