@@ -52,6 +52,7 @@ MISTAKES: dict[str, dict[str, list[str] | None]] = {
         "wrong type": ["x", "--tail", "lots"],
         "no args": [],
     },
+    "top": {"missing value": ["--interval"], "wrong type": ["--interval", "soon"], "no args": None},
     "update": {
         "missing value": ["x", "--tier"],
         "wrong type": ["x", "--replicas", "many"],
