@@ -52,6 +52,11 @@ MISTAKES: dict[str, dict[str, list[str] | None]] = {
         "wrong type": ["x", "--tail", "lots"],
         "no args": [],
     },
+    "chat": {
+        "missing value": ["x", "hi", "--max-tokens"],
+        "wrong type": ["x", "hi", "--max-tokens", "many"],
+        "no args": [],
+    },
     "top": {"missing value": ["--interval"], "wrong type": ["--interval", "soon"], "no args": None},
     "update": {
         "missing value": ["x", "--tier"],

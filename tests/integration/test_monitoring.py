@@ -1,11 +1,20 @@
-"""Live metrics the way production reads them without a Prometheus: the API server's pod
-proxy dials each pod's own address (issue 12). FAKE model servers (``tests/support/
-pod_servers``) answer at the kwok pods' addresses with a real vLLM V1 /metrics sample
-(``tests/fixtures/metrics/vllm.prom``) whose prompt-token counter grows 500 per scrape."""
+"""Live metrics and test inference the way production reaches a model server from outside the
+cluster network: through the API server's pod proxy, which dials the pod's own address
+(issue 12).
+
+- The sandbox's model servers (``sandbox/model_servers``: llm-d-inference-sim, a FAKE vLLM,
+  in a network namespace holding each model-server pod's IP) answer ``kubefoundry chat``,
+  and a load of requests shows in ``top``'s figures: requests, tokens and time to first token
+  as the simulator reports them in vLLM's names.
+- A TGI pod gets a FAKE server (``tests/support/pod_servers``) at its address that answers a
+  real TGI /metrics sample (``tests/fixtures/metrics/tgi.prom``) whose request counter grows
+  10 per scrape: TGI's names through the same path.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,18 +22,11 @@ from tests.support import cli, controlplane, pod_servers
 from tests.support.deploys import deploy, eventually
 
 from kubefoundry.cluster import connecting, inspecting
-from kubefoundry.deploy import monitoring
-from kubefoundry.runtimes.common import engine
+from kubefoundry.deploy import inference, monitoring
+from kubefoundry.runtimes import tgi
+from kubefoundry.sandbox import model_servers
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "vllm.prom"
-PROMPT = 'vllm:prompt_tokens_total{engine="0",model_name="Qwen/Qwen2.5-3B-Instruct"} '
-STEP = 500.0  # prompt tokens per scrape
-
-
-def _metrics(ip: str, scrapes: int) -> str:
-    text = FIXTURE.read_text()
-    assert f"{PROMPT}228.0\n" in text
-    return text.replace(f"{PROMPT}228.0\n", f"{PROMPT}{228.0 + STEP * scrapes}\n")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
 
 
 def _kf(plane: controlplane.ControlPlane, *args: str, columns: int = 200) -> tuple[int, str, str]:
@@ -32,33 +34,99 @@ def _kf(plane: controlplane.ControlPlane, *args: str, columns: int = 200) -> tup
     return done.returncode, done.stdout, done.stderr
 
 
-def test_top_reads_every_pod_through_the_pod_proxy(
+def test_the_sandboxs_model_servers_answer_chat_and_top_sees_the_load(
     control_plane: controlplane.ControlPlane, conn: connecting.Connection, namespace: str
 ) -> None:
+    why = model_servers.unavailable()
+    if why:
+        pytest.skip(f"the sandbox runs no model servers here: {why}")
     done = deploy(conn, model="qwen2.5-0.5b", runtime="vllm", gpu="L4", replicas=2)
     plan, name = done.result.plan, done.result.plan.name
+    monitor = monitoring.Monitor(conn)
 
-    def addresses() -> dict[str, str]:
+    def both_answer() -> bool:
+        (seen,) = monitor.refresh(namespace=namespace, names=[name]) or [None]
+        return seen is not None and seen.scraped == plan.replicas
+
+    eventually(both_answer, timeout_s=90, what="both pods' model servers answering /metrics")
+
+    code, out, err = _kf(
+        control_plane, "chat", name, "Say hello.", "-n", namespace, "--max-tokens", "24"
+    )
+    assert code == 0, err
+    assert out.strip(), err  # the simulator's words
+    assert plan.model_id in err
+    assert "TTFT" in err
+    assert "tokens in" in err
+
+    # Eight requests over the two pods' own endpoints, then one refresh: what they did.
+    pods = [p["metadata"]["name"] for p in inspecting.pods(conn, name=name, namespace=namespace)]
+    ends = [inference.Endpoint(namespace, pod, 8000, plan.model_id) for pod in pods]
+    said: list[inference.Stats] = []
+
+    def ask(where: inference.Endpoint) -> None:
+        for _ in range(4):
+            *_, stats = inference.chat(
+                conn, where, [{"role": "user", "content": "hi"}], max_tokens=16
+            )
+            assert isinstance(stats, inference.Stats)
+            said.append(stats)
+
+    monitor.refresh(namespace=namespace, names=[name])  # after the CLI's request
+    threads = [threading.Thread(target=ask, args=(e,)) for e in ends]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(said) == 8, said
+    (seen,) = monitor.refresh(namespace=namespace, names=[name])
+    r = seen.reading
+    assert seen.scraped == 2
+    assert r.servers == {"vllm"}
+    assert r.interval_s is not None
+    # The eight requests over the interval, no more (the CLI's came before it).
+    assert r.requests_per_s == pytest.approx(8 / r.interval_s)
+    assert r.output_tps == pytest.approx(sum(s.output_tokens for s in said) / r.interval_s)
+    assert r.ttft is not None
+    assert r.ttft.count == 8
+    # The simulator waits its TTFT (model_servers.TTFT, 40 ms) before the first token.
+    assert r.ttft.p50 is not None
+    assert 0.02 <= r.ttft.p50 <= 0.5, r.ttft
+    assert all(s.ttft_s is not None and s.ttft_s >= 0.04 for s in said), said
+    assert seen.gpus == plan.replicas * plan.gpu_count
+
+
+def test_top_reads_tgis_names_through_the_pod_proxy(
+    control_plane: controlplane.ControlPlane, conn: connecting.Connection, namespace: str
+) -> None:
+    done = deploy(conn, model="qwen2.5-0.5b", runtime="tgi", gpu="L4", replicas=1)
+    name = done.result.plan.name
+    sample = (FIXTURES / "tgi.prom").read_text()
+    assert "\ntgi_request_count 111\n" in sample
+
+    def metrics(_ip: str, scrapes: int) -> str:  # 10 more requests each scrape
+        return sample.replace(
+            "\ntgi_request_count 111\n", f"\ntgi_request_count {111 + 10 * scrapes}\n"
+        )
+
+    def address() -> str | None:
         pods = inspecting.pods(conn, name=name, namespace=namespace)
-        ready = {p["status"].get("podIP"): p["metadata"]["name"] for p in pods}
-        return {ip: pod for ip, pod in ready.items() if ip} if len(pods) == plan.replicas else {}
+        return pods[0]["status"].get("podIP") if len(pods) == 1 else None
 
-    eventually(lambda: len(addresses()) == plan.replicas, timeout_s=120, what="pod addresses")
-    ips = addresses()
-    with pod_servers.serving(sorted(ips), engine.PORT, _metrics) as scrapes:
+    eventually(lambda: address() is not None, timeout_s=120, what="the TGI pod's address")
+    ip = address()
+    assert ip is not None
+    with pod_servers.serving([ip], tgi.PORT, metrics) as scrapes:
         now = [100.0]
         monitor = monitoring.Monitor(conn, clock=lambda: now[0])
         (first,) = monitor.refresh(namespace=namespace, names=[name])
-        assert first.reading.prompt_tps is None  # one scrape: levels only
+        assert first.reading.requests_per_s is None  # one scrape: levels only
         now[0] = 110.0
         (seen,) = monitor.refresh(namespace=namespace, names=[name])
-        assert all(scrapes[ip] == 2 for ip in ips), scrapes
-        assert (seen.pods, seen.scraped, dict(seen.problems)) == (2, 2, {})
-        assert seen.reading.servers == {"vllm"}
-        # Two pods, each 500 prompt tokens more over 10 s.
-        assert seen.reading.prompt_tps == pytest.approx(2 * STEP / 10.0)
-        assert seen.reading.running == 0.0
-        assert seen.gpus == plan.replicas * plan.gpu_count
+        assert scrapes[ip] == 2
+        assert seen.reading.servers == {"tgi"}
+        assert seen.reading.requests_per_s == pytest.approx(10 / 10.0)
+        assert (seen.reading.kv_usage, seen.reading.ttft) == (None, None)  # TGI has neither
 
         # The CLI, over the same service: JSON, then the table in a narrow terminal.
         code, out, err = _kf(
@@ -66,18 +134,19 @@ def test_top_reads_every_pod_through_the_pod_proxy(
         )
         assert code == 0, err
         (row,) = json.loads(out)
-        assert (row["name"], row["pods"], row["scraped"]) == (name, 2, 2)
-        # 2 x 500 tokens over a little more than the one second between the scrapes.
-        assert 500.0 < row["reading"]["prompt_tps"] <= 2 * STEP, row
+        assert (row["name"], row["scraped"]) == (name, 1)
+        assert 0 < row["reading"]["requests_per_s"] <= 10.0, row
         code, out, err = _kf(control_plane, "top", "-n", namespace, "--interval", "1", columns=60)
         assert code == 0, err
         assert name in out
         assert "Traceback" not in err
 
-    # Nothing answers any more: each pod's problem is said, the refresh does not fail.
+    # Nothing answers any more: the pod's problem is said, the refresh does not fail.
     (gone,) = monitor.refresh(namespace=namespace, names=[name])
     assert gone.scraped == 0
-    assert set(gone.problems) == set(ips.values())
+    assert list(gone.problems) == [
+        inspecting.pods(conn, name=name, namespace=namespace)[0]["metadata"]["name"]
+    ]
     code, _, err = _kf(control_plane, "top", "nope", "-n", namespace, "--interval", "1")
     assert code != 0
     assert "Unknown deployment 'nope'" in err

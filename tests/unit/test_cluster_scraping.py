@@ -15,8 +15,8 @@ def _answer(status: int, body: str) -> ApiException:
 
 def test_a_status_object_is_the_api_servers_and_anything_else_the_pods() -> None:
     rbac = '{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}'
-    assert scraping._from_api_server(_answer(403, rbac))
-    assert not scraping._from_api_server(_answer(403, "resolve_deny: denied destination"))
-    assert not scraping._from_api_server(_answer(404, "404 page not found\n"))
-    assert not scraping._from_api_server(_answer(401, '{"detail":"Not authenticated"}'))
-    assert not scraping._from_api_server(_answer(502, ""))
+    assert scraping.from_api_server(_answer(403, rbac))
+    assert not scraping.from_api_server(_answer(403, "resolve_deny: denied destination"))
+    assert not scraping.from_api_server(_answer(404, "404 page not found\n"))
+    assert not scraping.from_api_server(_answer(401, '{"detail":"Not authenticated"}'))
+    assert not scraping.from_api_server(_answer(502, ""))

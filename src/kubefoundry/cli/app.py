@@ -17,6 +17,7 @@ from kubefoundry import __version__
 from kubefoundry.cli import (
     catalog_cmds,
     chart_cmd,
+    chat_cmd,
     check_cmd,
     cluster_cmds,
     estimate_cmd,
@@ -55,6 +56,7 @@ for _name, _function, _short in (
     ("status", cluster_cmds.status, "Where a deployment is, and why."),
     ("logs", cluster_cmds.logs, "The engine's log lines."),
     ("top", top_cmd.top, "Live metrics: load, tokens/s, latency, KV."),
+    ("chat", chat_cmd.chat, "Ask the model; stream the answer, TTFT, tok/s."),
     ("update", update_cmds.update, "Change a deployment: the diff, then apply."),
     ("scale", update_cmds.scale, "Set a deployment's replicas."),
     ("delete", cluster_cmds.delete, "Delete a deployment (the model cache stays)."),

@@ -41,7 +41,7 @@ def pod_metrics(
             f"{pod}:{port}", namespace, path, _request_timeout=timeout_s
         )
     except ApiException as exc:
-        if _from_api_server(exc):
+        if from_api_server(exc):
             raise errors.translate(
                 exc, verb="get", kind="pods/proxy", name=pod, namespace=namespace
             ) from None
@@ -55,7 +55,7 @@ def pod_metrics(
     return str(text)
 
 
-def _from_api_server(exc: ApiException) -> bool:
+def from_api_server(exc: ApiException) -> bool:
     """Whether the error is the API server's own (a JSON Status), not the pod's answer."""
     try:
         body = json.loads(exc.body or "")

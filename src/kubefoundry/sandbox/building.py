@@ -2,10 +2,11 @@
 
 The build script (in a KubeFoundry checkout, beside ``hack/testcluster``) builds the control
 plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler in one binary), kwok, the
-LeaderWorkerSet controller and the operators the sandbox runs (KubeRay's, KAITO's, KServe's
-two and KEDA's) into ``~/.cache/kubefoundry/testcluster/<k8s version>/bin``, reusing what
-is there; the first build takes several minutes. Its output lines are handed to
-``on_output`` as they come, so the CLI can show progress.
+LeaderWorkerSet controller, llm-d-inference-sim (the fake model server) and the operators the
+sandbox runs (KubeRay's, KAITO's, KServe's two and KEDA's) into
+``~/.cache/kubefoundry/testcluster/<k8s version>/bin``, reusing what is there; the first build
+takes several minutes. Its output lines are handed to ``on_output`` as they come, so the CLI
+can show progress.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ GO_INSTALL_HINT = (
 # The runtimes' real operators the sandbox can run, each with its CRDs (the same module
 # version's, so the CRDs and the controller agree).
 OPERATORS = ("kuberay", "kaito", "kserve", "llmisvc", "keda")
-BASE = ("testcluster", "kwok", "lws")
+BASE = ("testcluster", "kwok", "lws", "sim")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Binaries:
     kwok: Path  # plays the kubelet of the fake nodes
     lws: Path  # the LeaderWorkerSet controller
     operators: dict[str, Operator] = dataclasses.field(default_factory=dict)  # by OPERATORS key
+    sim: Path | None = None  # llm-d-inference-sim: the model server at each pod's address
 
 
 def checkout(start: Path | None = None) -> Path:
@@ -93,6 +95,7 @@ def build(
         testcluster=Path(found["testcluster"]),
         kwok=Path(found["kwok"]),
         lws=Path(found["lws"]),
+        sim=Path(found["sim"]),
         operators={
             name: Operator(
                 binary=Path(found[name]),

@@ -77,13 +77,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 KWOK_SELECTOR = "kwok.x-k8s.io/node=fake"
-POD_CIDR = "10.244.0.1/16"
 NODE_LEASE_S = 40  # the kubelet's default
 SERVICE_CIDR = "10.96.0.0/16"
 CONTEXT = "kubefoundry-sandbox"
@@ -108,6 +108,7 @@ class Ports:
     llmisvc_health: int
     keda_health: int
     keda_metrics_service: int
+    model_servers_health: int
 
 
 PORTS = len(dataclasses.fields(Ports))
@@ -257,6 +258,24 @@ def scheduler(binary: Path, layout: Layout, ports: Ports) -> list[str]:
     ]  # fmt: skip
 
 
+def pod_cidr(ports: Ports) -> str:
+    """The pods' addresses: 10.X.0.0/16, X from 200 to 249 by the API server's port, so two
+    sandboxes on one machine (a test run beside a user's) give their model servers' network
+    namespaces different addresses."""
+    return f"10.{200 + ports.apiserver % 50}.0.1/16"
+
+
+def model_servers(python: str, layout: Layout, ports: Ports, *, sim: Path) -> list[str]:
+    """The process that serves a FAKE vLLM at each model-server pod's address
+    (``sandbox/model_servers.py``); its network namespaces are named after this sandbox."""
+    prefix = "kf" + hashlib.sha1(str(layout.workdir).encode()).hexdigest()[:4] + "-"
+    return [
+        python, "-m", "kubefoundry.sandbox.model_servers",
+        "--kubeconfig", str(layout.kubeconfig), "--sim", str(sim), "--logs", str(layout.logs),
+        "--prefix", prefix, "--health-port", str(ports.model_servers_health),
+    ]  # fmt: skip
+
+
 def kwok(binary: Path, layout: Layout, ports: Ports) -> list[str]:
     return [
         str(binary),
@@ -264,7 +283,7 @@ def kwok(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         "--manage-all-nodes=false",
         f"--manage-nodes-with-annotation-selector={KWOK_SELECTOR}",
         f"--server-address=127.0.0.1:{ports.kwok}",
-        f"--cidr={POD_CIDR}",
+        f"--cidr={pod_cidr(ports)}",
         # Renew each node's Lease (every 10 s): without leases the node lifecycle controller
         # only sees kwok's status heartbeats, which are further apart than its grace period,
         # so nodes would flap to Unknown and their pods be marked not Ready.

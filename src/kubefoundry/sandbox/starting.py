@@ -9,7 +9,9 @@
 4. the operators that were built (KubeRay, KAITO, KServe's two, KEDA), their CRDs being the
    ones of the operator's own version (they replace the same CRDs among ``crds``), each in
    the namespace its chart would install it in;
-5. the node pools, until kwok reports every node Ready.
+5. the node pools, until kwok reports every node Ready;
+6. the model servers (``model_servers``): a FAKE vLLM at each model-server pod's address, where
+   this machine lets the sandbox make network namespaces (root).
 
 The state file is written as soon as processes run. Anything that fails stops what was
 started and says why, with the end of the failing process's log.
@@ -21,6 +23,7 @@ import contextlib
 import dataclasses
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,7 +32,7 @@ from typing import Any
 import yaml
 
 from kubefoundry.cluster import bootstrapping, connecting
-from kubefoundry.sandbox import building, components, pools, processes, running
+from kubefoundry.sandbox import building, components, model_servers, pools, processes, running
 
 FIELD_MANAGER = "kubefoundry-sandbox"
 LWS_CRD = "leaderworkersets.leaderworkerset.x-k8s.io"
@@ -77,6 +80,7 @@ def start(
             names = tuple(n["metadata"]["name"] for n in nodes)
             starter.wait_nodes(conn, names)
             starter.wait_stand_ins(conn)
+            starter.model_servers()
         finally:
             conn.close()
         say(f"{len(names)} nodes Ready in {len(node_pools)} pools")
@@ -276,6 +280,20 @@ class _Starter:
                 [components.in_kserve_namespace(d) for p in presets for d in _documents(p)],
                 field_manager=FIELD_MANAGER,
             )
+
+    def model_servers(self) -> None:
+        """A FAKE vLLM at each model-server pod's address, where this machine allows it."""
+        if self.binaries.sim is None:
+            return
+        why = model_servers.unavailable()
+        if why is not None:
+            self.say(f"model servers not simulated ({why}): pods' addresses answer nothing")
+            return
+        argv = components.model_servers(
+            sys.executable, self.layout, self.ports, sim=self.binaries.sim
+        )
+        url = f"http://127.0.0.1:{self.ports.model_servers_health}/healthz"
+        self.run("model-servers", argv, url)
 
     def stand_in(self, conn: connecting.Connection, name: str) -> None:
         """The stand-in of a controller that now runs (``components.STAND_INS``)."""

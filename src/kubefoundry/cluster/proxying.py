@@ -1,0 +1,100 @@
+"""HTTP to a pod through the API server's pod proxy: the way ``kubefoundry chat`` and
+``bench`` reach a model server from outside the cluster network, with the kubeconfig's
+credentials (the ``pods/proxy`` rights), like ``kubectl port-forward`` without the tunnel.
+
+``get`` answers a body; ``post_lines`` streams the answer line by line as it comes (a model
+server's server-sent events). Errors are worded as ``cluster/scraping`` words them: the API
+server's own (a JSON Status) translated, anything else the pod's answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from kubefoundry.cluster import errors, scraping, transport
+from kubefoundry.cluster.connecting import Connection
+from kubefoundry.core.errors import PermanentError, RetryableError
+
+TIMEOUT_S = 10.0
+
+
+def get(conn: Connection, *, namespace: str, pod: str, port: int, path: str) -> str:
+    """GET ``path`` of the pod on ``port``; the body as text."""
+    response = _call(conn, "GET", namespace, pod, port, path, None, TIMEOUT_S)
+    try:
+        return bytes(response.data).decode("utf-8", "replace")
+    finally:
+        response.release_conn()
+
+
+def post_lines(
+    conn: Connection,
+    *,
+    namespace: str,
+    pod: str,
+    port: int,
+    path: str,
+    body: dict[str, Any],
+    read_timeout_s: float = 120.0,
+) -> Iterator[str]:
+    """POST ``body`` as JSON; the answer's lines as they arrive (blank lines included)."""
+    response = _call(conn, "POST", namespace, pod, port, path, body, read_timeout_s)
+    try:
+        pending = b""
+        for chunk in response.stream(4096, decode_content=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", "replace").rstrip("\r")
+        if pending:
+            yield pending.decode("utf-8", "replace")
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise transport.failure(exc, conn.api.endpoint) from None
+    finally:
+        with contextlib.suppress(Exception):
+            response.release_conn()
+
+
+def _call(
+    conn: Connection,
+    method: str,
+    namespace: str,
+    pod: str,
+    port: int,
+    path: str,
+    body: dict[str, Any] | None,
+    read_timeout_s: float,
+) -> Any:
+    api = conn.api
+    resource = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/{path.lstrip('/')}"
+    headers = {"Accept": "*/*"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    method, url, headers, _, _ = api.param_serialize(
+        method, resource, header_params=headers, auth_settings=["BearerToken"]
+    )
+    try:  # the client serialises a JSON body itself
+        answer = api.call_api(
+            method, url, headers, body, _request_timeout=(TIMEOUT_S, read_timeout_s)
+        )
+        if not 200 <= answer.status <= 299:
+            answer.read()
+            api.response_deserialize(answer, {})  # raises the ApiException
+    except ApiException as exc:
+        raise _refused(exc, pod=pod, namespace=namespace, port=port, path=path) from None
+    return answer.response
+
+
+def _refused(exc: ApiException, *, pod: str, namespace: str, port: int, path: str) -> Exception:
+    if scraping.from_api_server(exc):
+        return errors.translate(exc, verb="get", kind="pods/proxy", name=pod, namespace=namespace)
+    said = str(exc.body or "").strip().splitlines()[:1]
+    message = f"Pod {pod} answered HTTP {exc.status} at :{port}/{path.lstrip('/')}" + (
+        f": {said[0][:200]}" if said else ""
+    )
+    return RetryableError(message) if int(exc.status or 0) >= 500 else PermanentError(message)
