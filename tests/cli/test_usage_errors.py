@@ -57,6 +57,11 @@ MISTAKES: dict[str, dict[str, list[str] | None]] = {
         "wrong type": ["x", "hi", "--max-tokens", "many"],
         "no args": [],
     },
+    "bench": {
+        "missing value": ["x", "--requests"],
+        "wrong type": ["x", "--concurrency", "many"],
+        "no args": [],
+    },
     "top": {"missing value": ["--interval"], "wrong type": ["--interval", "soon"], "no args": None},
     "update": {
         "missing value": ["x", "--tier"],

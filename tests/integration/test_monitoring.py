@@ -95,6 +95,25 @@ def test_the_sandboxs_model_servers_answer_chat_and_top_sees_the_load(
     assert all(s.ttft_s is not None and s.ttft_s >= 0.04 for s in said), said
     assert seen.gpus == plan.replicas * plan.gpu_count
 
+    # bench: a bounded run, measured beside the speed model (shown, not judged).
+    code, out, err = _kf(
+        control_plane, "bench", name, "-n", namespace, "--requests", "6", "--concurrency", "2",
+        "-o", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["requests"], result["failed"], result["no_prediction"]) == (6, 0, None)
+    rows = {r["figure"]: r for r in result["rows"]}
+    assert rows["output tokens/s"]["measured"] > 0
+    assert rows["output tokens/s"]["peak"] > 0  # the plan's prediction for 2 L4 replicas
+    assert rows["TTFT p50 (model: mean)"]["measured"] >= 40.0  # the simulator's 40 ms, at least
+    assert "2 pod(s)" in err
+    code, out, err = _kf(
+        control_plane, "bench", name, "-n", namespace, "--requests", "2", columns=60
+    )
+    assert code == 0, err
+    assert "TTFT" in out
+
 
 def test_top_reads_tgis_names_through_the_pod_proxy(
     control_plane: controlplane.ControlPlane, conn: connecting.Connection, namespace: str

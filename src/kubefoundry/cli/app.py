@@ -15,6 +15,7 @@ import typer
 
 from kubefoundry import __version__
 from kubefoundry.cli import (
+    bench_cmd,
     catalog_cmds,
     chart_cmd,
     chat_cmd,
@@ -57,6 +58,7 @@ for _name, _function, _short in (
     ("logs", cluster_cmds.logs, "The engine's log lines."),
     ("top", top_cmd.top, "Live metrics: load, tokens/s, latency, KV."),
     ("chat", chat_cmd.chat, "Ask the model; stream the answer, TTFT, tok/s."),
+    ("bench", bench_cmd.bench, "A short load run: measured vs predicted speed."),
     ("update", update_cmds.update, "Change a deployment: the diff, then apply."),
     ("scale", update_cmds.scale, "Set a deployment's replicas."),
     ("delete", cluster_cmds.delete, "Delete a deployment (the model cache stays)."),

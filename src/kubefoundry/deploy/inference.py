@@ -58,6 +58,15 @@ class Stats:
 
 def endpoint(conn: Connection, *, name: str, namespace: str) -> Endpoint:
     """The pod and port of deployment ``name`` that serve the OpenAI API, and the model."""
+    return endpoints(conn, name=name, namespace=namespace, first=True)[0]
+
+
+def endpoints(
+    conn: Connection, *, name: str, namespace: str, first: bool = False
+) -> list[Endpoint]:
+    """Every running pod of deployment ``name`` that serves the OpenAI API (``first``: stop
+    at the first); an error naming what each pod answered when none does."""
+    found: list[Endpoint] = []
     pods = [p for p in inspecting.pods(conn, name=name, namespace=namespace) if _running(p)]
     pods.sort(key=lambda p: not identity.is_replica_pod(p))  # serving pods first
     tried: list[str] = []
@@ -73,8 +82,13 @@ def endpoint(conn: Connection, *, name: str, namespace: str) -> Endpoint:
                 tried.append(f"{pod_name}:{port}: {err.message.splitlines()[0]}")
                 continue
             if model:
-                return Endpoint(namespace, pod_name, int(port), model)
+                found.append(Endpoint(namespace, pod_name, int(port), model))
+                if first:
+                    return found
+                break
             tried.append(f"{pod_name}:{port}: no model in its /v1/models")
+    if found:
+        return found
     why = "; ".join(tried[:4]) if tried else "no pod of it is running"
     raise PermanentError(
         f"No pod of deployment {name} answers the OpenAI API ({why}).",
