@@ -108,6 +108,7 @@ def main() -> None:
         clock=lambda: clock[0],
         scrape=scrape,
         listing=lambda _conn, namespace: listed,
+        summaries=lambda _conn, namespace: {},
         histories=history.Histories(),
     )
     total = args.deployments * args.pods

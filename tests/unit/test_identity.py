@@ -18,21 +18,22 @@ from kubefoundry.runtimes.common import labels
 FULL = PlanSummary(
     model="meta-llama/Llama-3.1-8B-Instruct",
     tier="better",
-    gpu="1xH100-NVL-94GB",
-    tensor_parallel=1,
+    gpu="2xL4",
+    tensor_parallel=2,
     pipeline_parallel=1,
     nodes_per_replica=1,
     replicas=2,
     max_model_len=32768,
-    kv_tokens=545520,
-    engine="vllm 0.19.0",
-    usd_per_hour=13.96,
+    kv_tokens=156960,
+    engine="vllm 0.34.0",
+    usd_per_hour=4.0,
+    output_tokens_per_s=406.4,
 )
 # As tests/golden/vllm renders it: the writer's bytes must not change.
 FULL_TEXT = (
-    '{"engine":"vllm 0.19.0","gpu":"1xH100-NVL-94GB","kvTokens":545520,"maxModelLen":32768,'
-    '"model":"meta-llama/Llama-3.1-8B-Instruct","nodesPerReplica":1,"pipelineParallel":1,'
-    '"replicas":2,"tensorParallel":1,"tier":"better","usdPerHour":13.96}'
+    '{"engine":"vllm 0.34.0","gpu":"2xL4","kvTokens":156960,"maxModelLen":32768,'
+    '"model":"meta-llama/Llama-3.1-8B-Instruct","nodesPerReplica":1,"outputTokensPerS":406.4,'
+    '"pipelineParallel":1,"replicas":2,"tensorParallel":2,"tier":"better","usdPerHour":4.0}'
 )
 
 

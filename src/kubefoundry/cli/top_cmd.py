@@ -34,6 +34,8 @@ COLUMNS = (
     output.Column("ITL p50", justify="right", drop=7),
     output.Column("err/s", justify="right", drop=8),
     output.Column("tok/GPU-h", justify="right", drop=9),
+    output.Column("$/h", justify="right", drop=10),
+    output.Column("$/1M out", justify="right", drop=11),
 )
 
 
@@ -116,7 +118,18 @@ def _row(o: Observed) -> tuple[str, ...]:
         _ms(r.itl, "p50"),
         _num(r.errors_per_s, 2),
         _num(o.goodput_tokens_per_gpu_hour),
+        _usd(o.usd_per_hour),
+        _usd(o.usd_per_million_output_tokens)
+        + (
+            ""
+            if o.planned_usd_per_million_output_tokens is None
+            else f" (plan {_usd(o.planned_usd_per_million_output_tokens)})"
+        ),
     )
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.2f}"
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -142,6 +155,10 @@ def to_dict(o: Observed) -> dict[str, Any]:
         "gpus": o.gpus,
         "busy_gpus": o.busy_gpus,
         "goodput_tokens_per_gpu_hour": o.goodput_tokens_per_gpu_hour,
+        "usd_per_hour": o.usd_per_hour,
+        "usd_per_million_output_tokens": o.usd_per_million_output_tokens,
+        "planned_usd_per_million_output_tokens": o.planned_usd_per_million_output_tokens,
+        "planned_output_tokens_per_s": None if o.plan is None else o.plan.output_tokens_per_s,
         "reading": reading,
         "problems": dict(o.problems),
     }

@@ -191,6 +191,9 @@ class PlanSummary:
     kv_tokens: int | None = None
     engine: str | None = None  # name and version, e.g. "vllm 0.19.0"
     usd_per_hour: float | None = None  # every node the replicas occupy
+    # The speed model's output tokens/s at the planned peak, the whole deployment: what `top`
+    # sets the measured rate (and the $ per 1M output tokens both give) beside.
+    output_tokens_per_s: float | None = None
 
     def to_annotation(self) -> str:
         """Compact JSON, keys sorted: the same plan renders the same bytes (golden files)."""
@@ -237,6 +240,7 @@ _FIELDS: dict[str, tuple[str, Callable[[object], Any]]] = {
     "kvTokens": ("kv_tokens", _count),
     "engine": ("engine", _text),
     "usdPerHour": ("usd_per_hour", _amount),
+    "outputTokensPerS": ("output_tokens_per_s", _amount),
 }
 
 

@@ -23,7 +23,9 @@ from typing import Any
 
 from kubefoundry.cluster import inspecting, scraping
 from kubefoundry.cluster.connecting import Connection
+from kubefoundry.core import identity
 from kubefoundry.core.errors import KubeFoundryError
+from kubefoundry.deploy import deploying
 from kubefoundry.metrics import history, parsing, readings
 
 PREFERRED_PORTS = ("metrics", "http", "system")
@@ -32,6 +34,7 @@ GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi", "google.com
 
 Scrape = Callable[..., str]
 Listing = Callable[..., dict[tuple[str, str], list[dict[str, Any]]]]
+Summaries = Callable[..., dict[tuple[str, str], identity.PlanSummary]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,12 +49,35 @@ class Observed:
     gpus: int  # GPUs the running pods hold
     busy_gpus: int  # GPUs of pods with a request running now
     problems: Mapping[str, str]  # pod -> why its metrics were not read
+    plan: identity.PlanSummary | None = None  # what the root says was planned
 
     @property
     def goodput_tokens_per_gpu_hour(self) -> float | None:
         """Output tokens served per GPU-hour provisioned (seed 001's inference goodput)."""
         tps = self.reading.output_tps
         return tps * 3600.0 / self.gpus if tps is not None and self.gpus else None
+
+    @property
+    def usd_per_hour(self) -> float | None:
+        """What the running pods cost now: the plan's $/h (whole nodes) shared out over its
+        GPUs, times the GPUs running (fewer when scaled in, none at zero)."""
+        planned = _planned_gpus(self.plan)
+        if planned is None or self.plan is None or self.plan.usd_per_hour is None:
+            return None
+        return self.plan.usd_per_hour * self.gpus / planned
+
+    @property
+    def usd_per_million_output_tokens(self) -> float | None:
+        """The bill now over the output tokens served now (the whole bill on output)."""
+        return _per_million(self.usd_per_hour, self.reading.output_tps)
+
+    @property
+    def planned_usd_per_million_output_tokens(self) -> float | None:
+        """The same at the plan's peak, by the speed model (every planned replica busy)."""
+        plan = self.plan
+        if plan is None:
+            return None
+        return _per_million(plan.usd_per_hour, plan.output_tokens_per_s)
 
 
 class Monitor:
@@ -65,10 +91,11 @@ class Monitor:
         clock: Callable[[], float] = time.time,
         scrape: Scrape = scraping.pod_metrics,
         listing: Listing = inspecting.deployment_pods,
+        summaries: Summaries | None = None,
         workers: int = WORKERS,
     ) -> None:
         self.conn, self.clock, self.scrape, self.workers = conn, clock, scrape, workers
-        self.listing = listing
+        self.listing, self.summaries = listing, summaries or plan_summaries
         self.histories = histories or history.Histories()
         self._ports: dict[str, int | str] = {}  # pod uid -> the port that served metrics
 
@@ -76,6 +103,7 @@ class Monitor:
         """Every deployment in ``namespace`` (None: all), or only those ``names``."""
         found = self.listing(self.conn, namespace=namespace)
         wanted = {k: v for k, v in found.items() if not names or k[1] in names}
+        plans = self.summaries(self.conn, namespace=namespace) if wanted else {}
         pods = [(key, pod) for key, items in wanted.items() for pod in items]
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.workers) as pool:
             results = list(pool.map(lambda kp: self._pod(kp[1]), pods))
@@ -83,7 +111,8 @@ class Monitor:
         out = []
         for key, items in sorted(wanted.items()):
             mine = [r for (k, _), r in zip(pods, results, strict=True) if k == key]
-            out.append(self._observe(key, items, mine, at))
+            seen = self._observe(key, items, mine, at)
+            out.append(dataclasses.replace(seen, plan=plans.get(key)))
         return out
 
     def _observe(
@@ -130,6 +159,34 @@ class Monitor:
         if known is not None:
             del self._ports[uid]  # look again next time
         return name, None, "; ".join(tried) or "no TCP container port"
+
+
+def plan_summaries(
+    conn: Connection, *, namespace: str | None
+) -> dict[tuple[str, str], identity.PlanSummary]:
+    """Each deployment's plan summary, from its root (kinds RBAC hides are left out)."""
+    roots = inspecting.roots(conn, deploying.ROOT_KINDS, namespace=namespace, unreadable=[])
+    out = {}
+    for root in roots:
+        summary = identity.summary_of(root)
+        if summary is not None:
+            key = (str(root["metadata"].get("namespace", "")), identity.deployment_of(root))
+            out[key] = summary
+    return out
+
+
+def _planned_gpus(plan: identity.PlanSummary | None) -> int | None:
+    """GPUs the plan runs: replicas x the GPUs of one (its summary's "2xL4")."""
+    if plan is None or not plan.replicas or not plan.gpu or "x" not in plan.gpu:
+        return None
+    count = plan.gpu.split("x", 1)[0]
+    return plan.replicas * int(count) if count.isdigit() and int(count) > 0 else None
+
+
+def _per_million(usd_per_hour: float | None, tokens_per_s: float | None) -> float | None:
+    if usd_per_hour is None or not tokens_per_s:
+        return None
+    return usd_per_hour / (tokens_per_s * 3600.0) * 1e6
 
 
 def candidates(pod: Mapping[str, Any]) -> list[int | str]:

@@ -82,6 +82,11 @@ def plan_summary(plan: Plan) -> identity.PlanSummary:
         kv_tokens=plan.memory.kv_tokens,
         engine=f"{plan.engine} {plan.engine_version}",
         usd_per_hour=plan.cost.usd_per_hour_total,
+        output_tokens_per_s=(
+            None
+            if plan.performance is None
+            else round(plan.performance.output_tokens_per_s * plan.replicas, 1)
+        ),
     )
 
 

@@ -1,0 +1,60 @@
+"""Which of a pod's ports ``top`` asks for /metrics first, and its cost figures."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from kubefoundry.core import identity
+from kubefoundry.deploy import monitoring
+from kubefoundry.metrics import parsing, readings
+
+
+def _pod(*ports: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": {"containers": [{"name": "c", "ports": list(ports)}]}}
+
+
+def test_the_metrics_port_first_then_http_and_never_grpc() -> None:
+    ray_head = _pod(
+        {"name": "serve", "containerPort": 8000},
+        {"name": "dashboard", "containerPort": 8265},
+        {"name": "metrics", "containerPort": 8080},
+    )
+    assert monitoring.candidates(ray_head) == [8080, 8000, 8265]
+    picker = _pod(
+        {"name": "grpc", "containerPort": 9002},
+        {"name": "grpc-health", "containerPort": 9003},
+        {"name": "metrics", "containerPort": 9090},
+    )
+    assert monitoring.candidates(picker) == [9090]
+    vllm = _pod({"name": "http", "containerPort": 8000}, {"containerPort": 5557, "protocol": "UDP"})
+    assert monitoring.candidates(vllm) == [8000]
+    assert monitoring.candidates({"spec": {"containers": [{"name": "c"}]}}) == []
+
+
+def _observed(*, gpus: int, output_tps: float | None, plan: identity.PlanSummary) -> Any:
+    reading = readings.reading(None, parsing.parse("", at=0.0))
+    reading = dataclasses.replace(reading, output_tps=output_tps)
+    return monitoring.Observed(
+        namespace="ns", name="d", reading=reading, pods=1, scraped=1, gpus=gpus, busy_gpus=0,
+        problems={}, plan=plan,
+    )  # fmt: skip
+
+
+def test_cost_now_and_per_million_tokens_by_hand() -> None:
+    # Planned: 2 replicas of 2xL4 for $4.00/h (whole nodes), 406.4 output tok/s at the peak.
+    plan = identity.PlanSummary(gpu="2xL4", replicas=2, usd_per_hour=4.0, output_tokens_per_s=406.4)
+    # Scaled in to one replica (2 of 4 GPUs), serving 100 output tokens/s now.
+    o = _observed(gpus=2, output_tps=100.0, plan=plan)
+    assert o.usd_per_hour == pytest.approx(2.0)  # half the GPUs, half the bill
+    # $2/h over 100 tok/s x 3600 s = 360,000 tokens an hour: $5.5556 per 1M.
+    assert o.usd_per_million_output_tokens == pytest.approx(2.0 / 0.36)
+    # The plan: $4/h over 406.4 x 3600 = 1,463,040 tokens an hour: $2.734 per 1M.
+    assert o.planned_usd_per_million_output_tokens == pytest.approx(4.0 / 1.46304)
+    assert o.goodput_tokens_per_gpu_hour == pytest.approx(100.0 * 3600 / 2)
+    idle = _observed(gpus=2, output_tps=0.0, plan=plan)
+    assert idle.usd_per_million_output_tokens is None  # nothing served: no price per token
+    unpriced = _observed(gpus=2, output_tps=1.0, plan=identity.PlanSummary(gpu="2xL4", replicas=2))
+    assert (unpriced.usd_per_hour, unpriced.planned_usd_per_million_output_tokens) == (None, None)
