@@ -77,3 +77,13 @@ def test_a_pid_now_running_another_program_is_not_ours(tmp_path: Path) -> None:
             assert other.poll() is None
         finally:
             other.kill()
+
+
+def test_free_ports_are_distinct_and_outside_the_ephemeral_range() -> None:
+    """bind(0) ports come from the range outgoing connections use, and were taken from under
+    a starting sandbox; these are not."""
+    low, high = processes.PORT_RANGE
+    ports = processes.free_ports(40)
+    assert len(set(ports)) == 40
+    assert all(low <= p < high for p in ports)
+    assert high <= 32768  # Linux's ip_local_port_range starts there by default

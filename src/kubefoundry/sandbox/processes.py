@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import dataclasses
 import os
+import random
 import signal
 import socket
 import ssl
@@ -195,12 +196,27 @@ def tail(log: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out as free now (held together so they differ)."""
-    sockets = [socket.socket() for _ in range(count)]
+# Below Linux's ephemeral range (32768-60999): a port the kernel picks for ``bind(0)`` comes
+# from that range, which every outgoing connection on the machine also draws its local port
+# from, so one handed out there can be taken before the process it was meant for binds it
+# (seen: LWS's webhook port taken while another sandbox started). Ports here are only taken
+# by someone binding them on purpose.
+PORT_RANGE = (20000, 32000)
+
+
+def free_ports(count: int, *, pick: random.Random | None = None) -> list[int]:
+    """Ports free now, outside the ephemeral range (held together so they differ)."""
+    pick = pick or random.Random()
+    sockets: list[socket.socket] = []
     try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
+        while len(sockets) < count:
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", pick.randrange(*PORT_RANGE)))
+            except OSError:
+                s.close()
+                continue
+            sockets.append(s)
         return [s.getsockname()[1] for s in sockets]
     finally:
         for s in sockets:
