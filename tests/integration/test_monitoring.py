@@ -16,12 +16,16 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from tests.support import cli, controlplane, pod_servers
 from tests.support.deploys import deploy, eventually
 
+from kubefoundry.api.app import create_app
 from kubefoundry.cluster import connecting, inspecting
+from kubefoundry.cluster.connecting import Target
 from kubefoundry.deploy import inference, monitoring
 from kubefoundry.runtimes import tgi
 from kubefoundry.sandbox import model_servers
@@ -180,3 +184,59 @@ def test_top_reads_tgis_names_through_the_pod_proxy(
     code, _, err = _kf(control_plane, "top", "nope", "-n", namespace, "--interval", "1")
     assert code != 0
     assert "Unknown deployment 'nope'" in err
+
+
+def test_the_api_serves_a_deployments_metrics_and_streams_a_chat(
+    control_plane: controlplane.ControlPlane, conn: connecting.Connection, namespace: str
+) -> None:
+    """The same two use cases over HTTP (the web UI's source): one refresh and the readings
+    kept, and a chat completion as server-sent events."""
+    why = model_servers.unavailable()
+    if why:
+        pytest.skip(f"the sandbox runs no model servers here: {why}")
+    done = deploy(conn, model="qwen2.5-0.5b", runtime="vllm", gpu="L4", replicas=1)
+    name = done.result.plan.name
+    app = create_app(cluster=Target(kubeconfig=control_plane.kubeconfig, namespace=namespace))
+    base = f"/api/v1/deployments/{namespace}/{name}"
+    with TestClient(app) as web:
+
+        def answers() -> bool:
+            got = web.get(f"{base}/metrics")
+            assert got.status_code == 200, got.text
+            return bool(got.json()["now"].get("scraped"))
+
+        eventually(answers, timeout_s=90, what="the model server answering /metrics")
+        kept = len(web.get(f"{base}/metrics").json()["history"])
+
+        with web.stream(
+            "POST",
+            f"{base}/chat",
+            json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 12},
+        ) as answer:
+            assert answer.status_code == 200
+            assert answer.headers["content-type"].startswith("text/event-stream")
+            events = _events("".join(answer.iter_text()))
+        names = [e for e, _ in events]
+        assert names[0] == "endpoint"
+        assert events[0][1]["model"] == done.result.plan.model_id
+        assert "delta" in names
+        assert names[-1] == "stats"
+        stats = events[-1][1]
+        assert stats["output_tokens"] == len([e for e in names if e == "delta"])
+        assert stats["ttft_s"] >= 0.04  # the simulator's 40 ms
+
+        after = web.get(f"{base}/metrics").json()
+        assert len(after["history"]) == kept + 1
+        assert after["now"]["reading"]["requests_per_s"] > 0  # the chat, in this interval
+        assert web.get(f"/api/v1/deployments/{namespace}/nope/metrics").status_code == 404
+        bad = web.post(f"{base}/chat", json={"messages": [], "max_tokens": 0})
+        assert bad.status_code == 422
+
+
+def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for block in text.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in lines:
+            out.append((lines["event"], json.loads(lines["data"])))
+    return out

@@ -26,6 +26,7 @@ from kubefoundry.api import (
     deps,
     errors,
     guarding,
+    live,
     sandbox,
     services,
     settings,
@@ -197,6 +198,7 @@ def create_app(
     from kubefoundry.api import streams  # the live routes: watch cache and event streams
 
     app.include_router(streams.router(), prefix=API, dependencies=[guard])
+    app.include_router(live.router(), prefix=API, dependencies=[guard])
     app.include_router(sandbox.router(), prefix=API, dependencies=[guard])
     app.include_router(updates.router(), prefix=API, dependencies=[guard])
     app.include_router(settings.router(), prefix=API, dependencies=[guard])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -88,7 +88,9 @@ def top(
 def _show(
     seen: Sequence[Observed], fmt: output.Format | None, *, where: str | None, name: str | None
 ) -> None:
-    if output.data([to_dict(o) for o in seen], fmt):
+    from kubefoundry.deploy import monitoring
+
+    if output.data([monitoring.to_dict(o) for o in seen], fmt):
         return
     place = f"namespace {where}" if where else "every namespace"
     if not seen:
@@ -139,26 +141,3 @@ def _num(value: float | None, digits: int = 0) -> str:
 def _ms(p: Percentiles | None, which: str) -> str:
     value = None if p is None else getattr(p, which)
     return "-" if value is None else f"{value * 1000:,.0f}ms"
-
-
-def to_dict(o: Observed) -> dict[str, Any]:
-    """One deployment's figures for ``-o json``: rates per second, latencies in seconds."""
-    import dataclasses
-
-    reading = dataclasses.asdict(o.reading)
-    reading["servers"] = sorted(o.reading.servers)
-    return {
-        "namespace": o.namespace,
-        "name": o.name,
-        "pods": o.pods,
-        "scraped": o.scraped,
-        "gpus": o.gpus,
-        "busy_gpus": o.busy_gpus,
-        "goodput_tokens_per_gpu_hour": o.goodput_tokens_per_gpu_hour,
-        "usd_per_hour": o.usd_per_hour,
-        "usd_per_million_output_tokens": o.usd_per_million_output_tokens,
-        "planned_usd_per_million_output_tokens": o.planned_usd_per_million_output_tokens,
-        "planned_output_tokens_per_s": None if o.plan is None else o.plan.output_tokens_per_s,
-        "reading": reading,
-        "problems": dict(o.problems),
-    }

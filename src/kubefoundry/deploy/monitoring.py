@@ -161,6 +161,28 @@ class Monitor:
         return name, None, "; ".join(tried) or "no TCP container port"
 
 
+def to_dict(o: Observed) -> dict[str, Any]:
+    """One deployment's figures as data (``top -o json``, the API): rates per second,
+    latencies in seconds, money in US dollars."""
+    reading = dataclasses.asdict(o.reading)
+    reading["servers"] = sorted(o.reading.servers)
+    return {
+        "namespace": o.namespace,
+        "name": o.name,
+        "pods": o.pods,
+        "scraped": o.scraped,
+        "gpus": o.gpus,
+        "busy_gpus": o.busy_gpus,
+        "goodput_tokens_per_gpu_hour": o.goodput_tokens_per_gpu_hour,
+        "usd_per_hour": o.usd_per_hour,
+        "usd_per_million_output_tokens": o.usd_per_million_output_tokens,
+        "planned_usd_per_million_output_tokens": o.planned_usd_per_million_output_tokens,
+        "planned_output_tokens_per_s": None if o.plan is None else o.plan.output_tokens_per_s,
+        "reading": reading,
+        "problems": dict(o.problems),
+    }
+
+
 def plan_summaries(
     conn: Connection, *, namespace: str | None
 ) -> dict[tuple[str, str], identity.PlanSummary]:

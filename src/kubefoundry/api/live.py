@@ -1,0 +1,158 @@
+"""A deployment's live figures and its model, over HTTP: what ``kubefoundry top`` and
+``kubefoundry chat`` show, for the web UI and any client.
+
+- ``GET /deployments/{ns}/{name}/metrics``: one refresh of its pods' metrics
+  (``deploy/monitoring``), and the readings the server has kept of it (an hour, one per
+  refresh, in this process: the same history ``top --watch`` keeps).
+- ``POST /deployments/{ns}/{name}/chat``: one chat completion, streamed as server-sent
+  events: ``endpoint`` (the pod and model), ``delta`` per piece of text, ``stats`` (TTFT,
+  tokens, decode rate), or ``error`` with the message and no traceback.
+
+Both act as the request's user (the connection ``deps`` gives): the pod proxy needs the
+``pods/proxy`` right, and a user without it is told so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import threading
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from kubefoundry.api import deps, sse
+from kubefoundry.api.errors import RESPONSES as ERRORS
+from kubefoundry.cluster.connecting import Connection
+from kubefoundry.core.errors import KubeFoundryError
+from kubefoundry.metrics import history
+
+
+class MetricsBody(BaseModel):
+    now: dict[str, Any] = Field(description="This refresh: `kubefoundry top -o json`'s row.")
+    history: list[dict[str, Any]] = Field(
+        description="The readings kept of it, oldest first (rates per second, seconds)."
+    )
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant"]
+    content: Annotated[str, Field(max_length=100_000)]
+
+
+class ChatBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    messages: Annotated[list[Message], Field(min_length=1, max_length=64)]
+    max_tokens: Annotated[int, Field(ge=1, le=32768)] = 256
+
+
+@dataclasses.dataclass
+class _Kept:
+    """The server's history of readings, one per deployment, shared by every request."""
+
+    histories: history.Histories = dataclasses.field(default_factory=history.Histories)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
+def _kept(app: FastAPI) -> _Kept:
+    kept = getattr(app.state, "live_metrics", None)
+    if kept is None:
+        kept = app.state.live_metrics = _Kept()
+    return kept
+
+
+def router() -> APIRouter:
+    router = APIRouter(tags=["deployments"])
+
+    @router.get(
+        "/deployments/{namespace}/{name}/metrics", response_model=MetricsBody, responses=ERRORS
+    )
+    def deployment_metrics(
+        request: Request, namespace: str, name: str, conn: deps.Cluster
+    ) -> dict[str, Any]:
+        """Its model servers' figures now (running, waiting, tokens/s, TTFT and inter-token
+        percentiles, KV usage, $/h) and the readings kept since this server first looked."""
+        from kubefoundry.deploy import deploying, monitoring
+
+        deploying.find(conn, name=name, namespace=namespace)  # unknown: 404, close matches
+        kept = _kept(request.app)
+        with kept.lock:  # one refresh at a time: the history is one sequence per deployment
+            monitor = monitoring.Monitor(conn, histories=kept.histories)
+            seen = monitor.refresh(namespace=namespace, names=[name])
+            past = kept.histories.readings(f"{namespace}/{name}")
+        now = (
+            monitoring.to_dict(seen[0])
+            if seen
+            else {"namespace": namespace, "name": name, "pods": 0, "problems": {}}
+        )
+        return {"now": now, "history": [_reading(r) for r in past]}
+
+    @router.post(
+        "/deployments/{namespace}/{name}/chat",
+        responses={**ERRORS, 200: {"content": {sse.MEDIA_TYPE: {}}}},
+    )
+    async def deployment_chat(namespace: str, name: str, body: ChatBody, conn: deps.Cluster) -> Any:
+        """Ask its model: the answer streamed as server-sent events (``endpoint``, ``delta``
+        per piece of text, then ``stats``; ``error`` if it failed)."""
+        from kubefoundry.deploy import deploying, inference
+
+        def where() -> inference.Endpoint:
+            deploying.find(conn, name=name, namespace=namespace)
+            return inference.endpoint(conn, name=name, namespace=namespace)
+
+        endpoint = await run_in_threadpool(where)  # errors here answer as the API's errors
+        messages = [m.model_dump() for m in body.messages]
+        return sse.response(_chat_frames(conn, endpoint, messages, body.max_tokens))
+
+    return router
+
+
+async def _chat_frames(
+    conn: Connection, endpoint: Any, messages: list[dict[str, str]], max_tokens: int
+) -> AsyncIterator[str]:
+    """The completion's pieces, from the thread that reads the pod into this loop."""
+    from kubefoundry.deploy import inference
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def read() -> None:  # on a worker thread: the pod proxy's stream blocks
+        def put(kind: str, value: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody listens
+                loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+
+        try:
+            for item in inference.chat(conn, endpoint, messages, max_tokens=max_tokens):
+                put("item", item)
+        except KubeFoundryError as err:
+            put("error", err.message)
+        finally:
+            put("end", None)
+
+    threading.Thread(target=read, daemon=True).start()
+    yield sse.event(
+        "endpoint", {"pod": endpoint.pod, "port": endpoint.port, "model": endpoint.model}
+    )
+    while True:
+        kind, value = await queue.get()
+        if kind == "end":
+            return
+        if kind == "error":
+            yield sse.event("error", {"message": value})
+        elif isinstance(value, inference.Delta):
+            yield sse.event("delta", {"text": value.text})
+        else:
+            stats = dataclasses.asdict(value)
+            stats["decode_tokens_per_s"] = value.decode_tokens_per_s
+            yield sse.event("stats", stats)
+
+
+def _reading(r: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(r)
+    data["servers"] = sorted(r.servers)
+    return data
