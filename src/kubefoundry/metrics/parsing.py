@@ -13,7 +13,6 @@ import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -42,6 +41,7 @@ class Snapshot:
     values: Mapping[str, Mapping[SeriesKey, float]]  # gauges and counters, by quantity
     histograms: Mapping[str, Mapping[SeriesKey, Histogram]]
     combine: Mapping[str, str]  # gauge quantity -> "sum" or "mean" over its series
+    origins: int = 0  # pods (texts) whose server was recognised
 
 
 def parse(
@@ -76,7 +76,7 @@ def parse(
                 }
                 combine[quantity] = source.combine
                 break
-    return Snapshot(at, frozenset({server.key}), values, histograms, combine)
+    return Snapshot(at, frozenset({server.key}), values, histograms, combine, origins=1)
 
 
 def merge(snapshots: Iterable[Snapshot], *, at: float) -> Snapshot:
@@ -85,15 +85,17 @@ def merge(snapshots: Iterable[Snapshot], *, at: float) -> Snapshot:
     histograms: dict[str, dict[SeriesKey, Histogram]] = defaultdict(dict)
     combine: dict[str, str] = {}
     servers: set[str] = set()
+    origins = 0
     for snap in snapshots:
         servers |= snap.servers
+        origins += snap.origins
         for quantity, series in snap.values.items():
             values[quantity].update(series)
         for quantity, hists in snap.histograms.items():
             histograms[quantity].update(hists)
         combine.update(snap.combine)
     return Snapshot(
-        at, frozenset(servers), MappingProxyType(dict(values)), dict(histograms), combine
+        at, frozenset(servers), dict(values), dict(histograms), combine, origins=origins
     )
 
 

@@ -36,6 +36,7 @@ class Reading:
     at: float
     interval_s: float | None
     servers: frozenset[str]
+    pods: int  # whose metrics were read
     running: float | None
     waiting: float | None
     kv_usage: float | None  # 0..1
@@ -69,6 +70,7 @@ def reading(previous: Snapshot | None, now: Snapshot) -> Reading:
         at=now.at,
         interval_s=interval,
         servers=now.servers,
+        pods=now.origins,
         running=level(now, "running"),
         waiting=level(now, "waiting"),
         kv_usage=level(now, "kv_usage"),
