@@ -174,6 +174,10 @@ def test_top_reads_tgis_names_through_the_pod_proxy(
         assert code == 0, err
         assert name in out
         assert "Traceback" not in err
+        # The namespace's totals: the TGI pod's one L4, priced by the plan.
+        said = " ".join(out.split())
+        assert f"All 1 deployment in namespace {namespace}: 1 GPUs" in said, out
+        assert "/h" in said
 
     # Nothing answers any more: the pod's problem is said, the refresh does not fail.
     (gone,) = monitor.refresh(namespace=namespace, names=[name])

@@ -17,6 +17,7 @@ import typer
 from kubefoundry.cli import output, requesting
 
 if TYPE_CHECKING:
+    from kubefoundry.deploy import monitoring
     from kubefoundry.deploy.monitoring import Observed
     from kubefoundry.metrics.readings import Percentiles
 
@@ -99,9 +100,26 @@ def _show(
         return
     rows = [_row(o) for o in seen]
     output.console().print(output.fitted_table(f"Model servers in {place}", COLUMNS, rows))
+    output.console().print(_totals(monitoring.totals(seen), place), highlight=False)
     for o in seen:
         for pod, why in sorted(o.problems.items()):
             output.stderr().print(f"note: {o.name}: pod {pod}: {why}", highlight=False)
+
+
+def _totals(t: monitoring.Totals, place: str) -> str:
+    busy = "" if t.busy_share is None else f" ({t.busy_gpus} busy now, {t.busy_share:.0%})"
+    parts = [
+        f"{t.gpus} GPUs{busy}",
+        f"{_num(t.output_tps, 1)} output tok/s",
+        f"{_num(t.goodput_tokens_per_gpu_hour)} tok per GPU-hour",
+    ]
+    if t.usd_per_hour is not None:
+        per_million = t.usd_per_million_output_tokens
+        parts.append(f"{_usd(t.usd_per_hour)}/h")
+        parts.append(f"{_usd(per_million)} per 1M output tokens" if per_million else "")
+    unpriced = f" ({t.unpriced} unpriced, left out of the bill)" if t.unpriced else ""
+    deployments = f"{t.deployments} deployment{'s' if t.deployments != 1 else ''}"
+    return f"All {deployments} in {place}: " + ", ".join(p for p in parts if p) + unpriced
 
 
 def _row(o: Observed) -> tuple[str, ...]:

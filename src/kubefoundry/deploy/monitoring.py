@@ -161,6 +161,49 @@ class Monitor:
         return name, None, "; ".join(tried) or "no TCP container port"
 
 
+@dataclasses.dataclass(frozen=True)
+class Totals:
+    """Every deployment of a refresh together: the cluster's (or namespace's) goodput and
+    bill."""
+
+    deployments: int
+    gpus: int
+    busy_gpus: int
+    output_tps: float
+    usd_per_hour: float | None  # None: no deployment's price is known
+    unpriced: int  # deployments whose price is not known (left out of the bill)
+    priced_output_tps: float = 0.0  # the output of those whose price is known
+
+    @property
+    def goodput_tokens_per_gpu_hour(self) -> float | None:
+        return self.output_tps * 3600.0 / self.gpus if self.gpus else None
+
+    @property
+    def busy_share(self) -> float | None:
+        """The share of provisioned GPUs whose pod had a request running at the refresh."""
+        return self.busy_gpus / self.gpus if self.gpus else None
+
+    @property
+    def usd_per_million_output_tokens(self) -> float | None:
+        """The priced deployments' bill over their own output (not the unpriced ones')."""
+        return _per_million(self.usd_per_hour, self.priced_output_tps)
+
+
+def totals(seen: Sequence[Observed]) -> Totals:
+    priced = [o.usd_per_hour for o in seen if o.usd_per_hour is not None]
+    return Totals(
+        deployments=len(seen),
+        gpus=sum(o.gpus for o in seen),
+        busy_gpus=sum(o.busy_gpus for o in seen),
+        output_tps=sum(o.reading.output_tps or 0.0 for o in seen),
+        usd_per_hour=sum(priced) if priced else None,
+        unpriced=len(seen) - len(priced),
+        priced_output_tps=sum(
+            o.reading.output_tps or 0.0 for o in seen if o.usd_per_hour is not None
+        ),
+    )
+
+
 def to_dict(o: Observed) -> dict[str, Any]:
     """One deployment's figures as data (``top -o json``, the API): rates per second,
     latencies in seconds, money in US dollars."""

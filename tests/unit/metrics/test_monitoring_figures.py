@@ -58,3 +58,19 @@ def test_cost_now_and_per_million_tokens_by_hand() -> None:
     assert idle.usd_per_million_output_tokens is None  # nothing served: no price per token
     unpriced = _observed(gpus=2, output_tps=1.0, plan=identity.PlanSummary(gpu="2xL4", replicas=2))
     assert (unpriced.usd_per_hour, unpriced.planned_usd_per_million_output_tokens) == (None, None)
+
+
+def test_cluster_totals_by_hand() -> None:
+    # Two deployments: 4 GPUs at $4/h planned and all running, serving 200 tok/s, 2 busy;
+    # 2 GPUs with no price, 100 tok/s, none busy.
+    priced = identity.PlanSummary(gpu="2xL4", replicas=2, usd_per_hour=4.0)
+    a = dataclasses.replace(_observed(gpus=4, output_tps=200.0, plan=priced), busy_gpus=2)
+    b = _observed(gpus=2, output_tps=100.0, plan=identity.PlanSummary(gpu="1xL4", replicas=2))
+    t = monitoring.totals([a, b])
+    assert (t.deployments, t.gpus, t.busy_gpus, t.unpriced) == (2, 6, 2, 1)
+    assert t.output_tps == pytest.approx(300.0)
+    assert t.goodput_tokens_per_gpu_hour == pytest.approx(300.0 * 3600 / 6)  # 180,000
+    assert t.busy_share == pytest.approx(2 / 6)
+    assert t.usd_per_hour == pytest.approx(4.0)  # the unpriced one is left out, and counted
+    # Per 1M output tokens: the priced one's bill over its own 200 tok/s, not all 300.
+    assert t.usd_per_million_output_tokens == pytest.approx(4.0 / (200 * 3600) * 1e6)
