@@ -4,7 +4,6 @@ tokens/s, TTFT and TPOT printed beside the speed model's predictions
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -29,21 +28,16 @@ def bench(
         int, typer.Option("--concurrency", min=1, max=256, help="Requests in flight at once.")
     ] = 4,
     namespace: requesting.Namespace = None,
-    kubeconfig: Annotated[
-        Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")
-    ] = None,
-    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    kubeconfig: requesting.Kubeconfig = None,
+    context: requesting.Context = None,
     fmt: output.OutputFormat = None,
 ) -> None:
     """Load a deployment briefly; measured tokens/s, TTFT, TPOT beside the plan's."""
-    from kubefoundry.cluster import connecting
     from kubefoundry.core import identity
     from kubefoundry.deploy import benchmarking, deploying, inference
     from kubefoundry.planning import workloads
 
-    conn = connecting.connect(
-        connecting.Target(kubeconfig=kubeconfig, context=context, namespace=namespace)
-    )
+    conn = requesting.connect(kubeconfig, context, namespace)
     root = deploying.find(conn, name=name, namespace=conn.namespace)
     spec = identity.spec_of(root)
     profile = workloads.profile(workload or (spec.workload.profile if spec else "chat"))

@@ -8,7 +8,6 @@ answer goes to stdout; the endpoint and the figures to stderr, so ``> file`` kee
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,13 +27,10 @@ def chat(
         int, typer.Option("--max-tokens", min=1, max=32768, help="Most tokens to generate.")
     ] = 256,
     namespace: requesting.Namespace = None,
-    kubeconfig: Annotated[
-        Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")
-    ] = None,
-    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    kubeconfig: requesting.Kubeconfig = None,
+    context: requesting.Context = None,
 ) -> None:
     """Ask a deployment's model; stream the answer with its TTFT and tokens/s."""
-    from kubefoundry.cluster import connecting
     from kubefoundry.core.errors import InvalidInputError
     from kubefoundry.deploy import deploying, inference
 
@@ -44,9 +40,7 @@ def chat(
             "Nothing to ask: the prompt is empty.",
             hint=f'Give it as an argument: kubefoundry chat {name} "Hello", or on stdin.',
         )
-    conn = connecting.connect(
-        connecting.Target(kubeconfig=kubeconfig, context=context, namespace=namespace)
-    )
+    conn = requesting.connect(kubeconfig, context, namespace)
     deploying.find(conn, name=name, namespace=conn.namespace)  # an unknown name: close matches
     where = inference.endpoint(conn, name=name, namespace=conn.namespace)
     err = output.stderr()

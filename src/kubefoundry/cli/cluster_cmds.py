@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -25,17 +24,12 @@ if TYPE_CHECKING:
     from kubefoundry.deploy import phases
     from kubefoundry.deploy.logs import Source
 
-Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")]
-Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
+Kubeconfig = requesting.Kubeconfig
+Context = requesting.Context
 _STYLE = {"ready": "bold green", "failed": "bold red"}
 
 
-def _connect(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Any:
-    from kubefoundry.cluster import connecting
-
-    return connecting.connect(
-        connecting.Target(kubeconfig=kubeconfig, context=context, namespace=namespace)
-    )
+_connect = requesting.connect
 
 
 def cluster(

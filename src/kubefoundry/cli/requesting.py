@@ -74,6 +74,18 @@ Name = Annotated[
     str | None, typer.Option("--name", help="Deployment name (defaults to the model's).")
 ]
 Namespace = Annotated[str | None, typer.Option("--namespace", "-n")]
+Kubeconfig = Annotated[Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")]
+Context = Annotated[str | None, typer.Option("--context", help="Kubeconfig context to use.")]
+
+
+def connect(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Any:
+    """The connection the cluster commands act through (the engine imported only here)."""
+    from kubefoundry.cluster import connecting
+
+    return connecting.connect(
+        connecting.Target(kubeconfig=kubeconfig, context=context, namespace=namespace)
+    )
+
 
 # The workload (request field ``workload``): a named profile and any of its figures replaced.
 Workload = Annotated[

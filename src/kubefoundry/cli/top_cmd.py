@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -54,19 +53,14 @@ def top(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Keep refreshing until Ctrl-C.")
     ] = False,
-    kubeconfig: Annotated[
-        Path | None, typer.Option("--kubeconfig", help="Path to a kubeconfig.")
-    ] = None,
-    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    kubeconfig: requesting.Kubeconfig = None,
+    context: requesting.Context = None,
     fmt: output.OutputFormat = None,
 ) -> None:
     """Model-server metrics per deployment: load, tokens/s, latency, KV cache."""
-    from kubefoundry.cluster import connecting
     from kubefoundry.deploy import deploying, monitoring
 
-    conn = connecting.connect(
-        connecting.Target(kubeconfig=kubeconfig, context=context, namespace=namespace)
-    )
+    conn = requesting.connect(kubeconfig, context, namespace)
     where = None if all_namespaces else conn.namespace
     if where is not None and name:
         deploying.find(conn, name=name, namespace=where)  # an unknown name: close matches
