@@ -129,14 +129,19 @@ class Servers:
     def _start(self, ip: str, pod: str, engine: Engine) -> _Served:
         key = hashlib.sha1(f"{self.prefix}{ip}".encode()).hexdigest()[:8]
         namespace, host, inside = f"{self.prefix}{key}", f"kfh{key}", f"kfp{key}"
-        _ip("netns", "add", namespace)
-        _ip("link", "add", host, "type", "veth", "peer", "name", inside, "netns", namespace)
-        _ip("-n", namespace, "link", "set", "lo", "up")
-        _ip("-n", namespace, "addr", "add", f"{ip}/32", "dev", inside)
-        _ip("-n", namespace, "link", "set", inside, "up")
-        _ip("link", "set", host, "up")
-        _ip("route", "replace", f"{ip}/32", "dev", host)
-        _ip("-n", namespace, "route", "add", "default", "dev", inside)
+        _ip("netns", "del", namespace, check=False)  # a half-made one from a failed start
+        try:
+            _ip("netns", "add", namespace)
+            _ip("link", "add", host, "type", "veth", "peer", "name", inside, "netns", namespace)
+            _ip("-n", namespace, "link", "set", "lo", "up")
+            _ip("-n", namespace, "addr", "add", f"{ip}/32", "dev", inside)
+            _ip("-n", namespace, "link", "set", inside, "up")
+            _ip("link", "set", host, "up")
+            _ip("route", "replace", f"{ip}/32", "dev", host)
+            _ip("-n", namespace, "route", "add", "default", "dev", inside)
+        except OSError:
+            _ip("netns", "del", namespace, check=False)
+            raise
         argv = [
             "ip", "netns", "exec", namespace, str(self.sim),
             "--model", engine.model, "--port", str(engine.port),
