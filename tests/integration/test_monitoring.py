@@ -110,6 +110,11 @@ def test_the_sandboxs_model_servers_answer_chat_and_top_sees_the_load(
         bill / (peak * 3600) * 1e6, rel=1e-3
     )
 
+    # GPU time kept since the first refresh: all of it idle at each refresh (the requests
+    # had ended when it looked), so the busy share is 0 and the idle GPU-hours all of it.
+    assert seen.gpu_hours > 0
+    assert (seen.busy_share, seen.idle_gpu_hours) == (0.0, pytest.approx(seen.gpu_hours))
+
     # bench: a bounded run, measured beside the speed model (shown, not judged).
     code, out, err = _kf(
         control_plane, "bench", name, "-n", namespace, "--requests", "6", "--concurrency", "2",

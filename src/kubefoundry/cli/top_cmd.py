@@ -101,9 +101,8 @@ def _show(
 
 
 def _totals(t: monitoring.Totals, place: str) -> str:
-    busy = "" if t.busy_share is None else f" ({t.busy_gpus} busy now, {t.busy_share:.0%})"
     parts = [
-        f"{t.gpus} GPUs{busy}",
+        f"{t.gpus} GPUs ({t.busy_gpus} busy now)",
         f"{_num(t.output_tps, 1)} output tok/s",
         f"{_num(t.goodput_tokens_per_gpu_hour)} tok per GPU-hour",
     ]
@@ -111,6 +110,11 @@ def _totals(t: monitoring.Totals, place: str) -> str:
         per_million = t.usd_per_million_output_tokens
         parts.append(f"{_usd(t.usd_per_hour)}/h")
         parts.append(f"{_usd(per_million)} per 1M output tokens" if per_million else "")
+    if t.busy_share is not None:
+        idle = t.gpu_hours - t.busy_gpu_hours
+        parts.append(
+            f"{t.busy_share:.0%} of GPU time busy since `top` began ({idle:.2f} idle GPU-h)"
+        )
     unpriced = f" ({t.unpriced} unpriced, left out of the bill)" if t.unpriced else ""
     deployments = f"{t.deployments} deployment{'s' if t.deployments != 1 else ''}"
     return f"All {deployments} in {place}: " + ", ".join(p for p in parts if p) + unpriced

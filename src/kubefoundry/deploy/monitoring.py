@@ -50,6 +50,17 @@ class Observed:
     busy_gpus: int  # GPUs of pods with a request running now
     problems: Mapping[str, str]  # pod -> why its metrics were not read
     plan: identity.PlanSummary | None = None  # what the root says was planned
+    gpu_hours: float = 0.0  # provisioned over the history kept (an hour at most)
+    busy_gpu_hours: float = 0.0  # of those, with a request running
+
+    @property
+    def idle_gpu_hours(self) -> float:
+        return self.gpu_hours - self.busy_gpu_hours
+
+    @property
+    def busy_share(self) -> float | None:
+        """The share of provisioned GPU time that served requests, over the history kept."""
+        return self.busy_gpu_hours / self.gpu_hours if self.gpu_hours > 0 else None
 
     @property
     def goodput_tokens_per_gpu_hour(self) -> float | None:
@@ -124,9 +135,11 @@ class Monitor:
     ) -> Observed:
         snaps = [s for _, s, _ in results if s is not None]
         merged = parsing.merge(snaps, at=at)
-        reading = self.histories.observe(f"{key[0]}/{key[1]}", merged)
         gpus = {_name(p): _gpus(p) for p in items if _running(p)}
         busy = sum(gpus.get(pod, 0) for pod, s, _ in results if s and readings.level(s, "running"))
+        track = f"{key[0]}/{key[1]}"
+        reading = self.histories.observe(track, merged, gpus=sum(gpus.values()), busy=busy)
+        provisioned, served = self.histories.gpu_hours(track)
         return Observed(
             namespace=key[0],
             name=key[1],
@@ -136,6 +149,8 @@ class Monitor:
             gpus=sum(gpus.values()),
             busy_gpus=busy,
             problems={pod: why for pod, _, why in results if why},
+            gpu_hours=provisioned,
+            busy_gpu_hours=served,
         )
 
     def _pod(self, pod: dict[str, Any]) -> tuple[str, parsing.Snapshot | None, str | None]:
@@ -173,6 +188,8 @@ class Totals:
     usd_per_hour: float | None  # None: no deployment's price is known
     unpriced: int  # deployments whose price is not known (left out of the bill)
     priced_output_tps: float = 0.0  # the output of those whose price is known
+    gpu_hours: float = 0.0  # provisioned, over the histories kept
+    busy_gpu_hours: float = 0.0
 
     @property
     def goodput_tokens_per_gpu_hour(self) -> float | None:
@@ -180,8 +197,9 @@ class Totals:
 
     @property
     def busy_share(self) -> float | None:
-        """The share of provisioned GPUs whose pod had a request running at the refresh."""
-        return self.busy_gpus / self.gpus if self.gpus else None
+        """The share of provisioned GPU time that served requests, over the histories kept
+        (each interval judged by whether the pod had a request running at its refresh)."""
+        return self.busy_gpu_hours / self.gpu_hours if self.gpu_hours > 0 else None
 
     @property
     def usd_per_million_output_tokens(self) -> float | None:
@@ -201,6 +219,8 @@ def totals(seen: Sequence[Observed]) -> Totals:
         priced_output_tps=sum(
             o.reading.output_tps or 0.0 for o in seen if o.usd_per_hour is not None
         ),
+        gpu_hours=sum(o.gpu_hours for o in seen),
+        busy_gpu_hours=sum(o.busy_gpu_hours for o in seen),
     )
 
 
@@ -217,6 +237,9 @@ def to_dict(o: Observed) -> dict[str, Any]:
         "gpus": o.gpus,
         "busy_gpus": o.busy_gpus,
         "goodput_tokens_per_gpu_hour": o.goodput_tokens_per_gpu_hour,
+        "gpu_hours": o.gpu_hours,
+        "idle_gpu_hours": o.idle_gpu_hours,
+        "busy_share": o.busy_share,
         "usd_per_hour": o.usd_per_hour,
         "usd_per_million_output_tokens": o.usd_per_million_output_tokens,
         "planned_usd_per_million_output_tokens": o.planned_usd_per_million_output_tokens,

@@ -29,10 +29,14 @@ class Histories:
         self.window_s = window_s
         self._tracks: dict[str, _Track] = {}
 
-    def observe(self, key: str, snapshot: Snapshot) -> readings.Reading:
-        """The reading since ``key``'s previous snapshot (levels only for the first), kept."""
+    def observe(
+        self, key: str, snapshot: Snapshot, *, gpus: int | None = None, busy: int | None = None
+    ) -> readings.Reading:
+        """The reading since ``key``'s previous snapshot (levels only for the first), kept,
+        with the GPUs its pods hold and how many of them were busy."""
         track = self._tracks.get(key)
         reading = readings.reading(track.last if track else None, snapshot)
+        reading = dataclasses.replace(reading, gpus=gpus, busy_gpus=busy)
         if track is None:
             track = self._tracks[key] = _Track(snapshot, collections.deque())
         track.last = snapshot
@@ -45,6 +49,17 @@ class Histories:
     def readings(self, key: str) -> tuple[readings.Reading, ...]:
         track = self._tracks.get(key)
         return tuple(track.readings) if track else ()
+
+    def gpu_hours(self, key: str) -> tuple[float, float]:
+        """GPU-hours provisioned and busy over the kept window: each interval counted at the
+        GPUs (and busy GPUs) its closing reading saw (seed 001's goodput denominator)."""
+        provisioned = busy = 0.0
+        for r in self.readings(key):
+            if r.interval_s is None or r.gpus is None:
+                continue
+            provisioned += r.interval_s * r.gpus / 3600.0
+            busy += r.interval_s * (r.busy_gpus or 0) / 3600.0
+        return provisioned, busy
 
     def keys(self) -> Iterable[str]:
         return tuple(self._tracks)

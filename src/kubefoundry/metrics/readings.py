@@ -50,6 +50,10 @@ class Reading:
     ttft: Percentiles | None  # seconds
     itl: Percentiles | None
     e2e: Percentiles | None
+    # Set by whoever knows the pods (deploy/monitoring): the GPUs they hold, and those of
+    # pods with a request running at the reading.
+    gpus: int | None = None
+    busy_gpus: int | None = None
 
 
 def reading(previous: Snapshot | None, now: Snapshot) -> Reading:

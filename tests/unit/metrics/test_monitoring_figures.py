@@ -9,7 +9,7 @@ import pytest
 
 from kubefoundry.core import identity
 from kubefoundry.deploy import monitoring
-from kubefoundry.metrics import parsing, readings
+from kubefoundry.metrics import history, parsing, readings
 
 
 def _pod(*ports: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +70,20 @@ def test_cluster_totals_by_hand() -> None:
     assert (t.deployments, t.gpus, t.busy_gpus, t.unpriced) == (2, 6, 2, 1)
     assert t.output_tps == pytest.approx(300.0)
     assert t.goodput_tokens_per_gpu_hour == pytest.approx(300.0 * 3600 / 6)  # 180,000
-    assert t.busy_share == pytest.approx(2 / 6)
+    assert t.busy_share is None  # no interval kept yet
     assert t.usd_per_hour == pytest.approx(4.0)  # the unpriced one is left out, and counted
     # Per 1M output tokens: the priced one's bill over its own 200 tok/s, not all 300.
     assert t.usd_per_million_output_tokens == pytest.approx(4.0 / (200 * 3600) * 1e6)
+
+
+def test_gpu_hours_busy_and_idle_over_the_history_by_hand() -> None:
+    # One deployment, refreshed every 60 s: 4 GPUs throughout; 2 busy at the 2nd refresh,
+    # 4 at the 3rd, none at the 4th. Intervals count from the 2nd reading: 3 x 60 s x 4 GPUs
+    # = 0.2 GPU-h provisioned; busy (2 + 4 + 0) x 60 s = 0.1 GPU-h; half of it idle.
+    kept = history.Histories()
+    for i, busy in enumerate((0, 2, 4, 0)):
+        snap = parsing.parse("vllm:num_requests_running 1\n", at=60.0 * i, origin="p")
+        kept.observe("ns/d", snap, gpus=4, busy=busy)
+    provisioned, served = kept.gpu_hours("ns/d")
+    assert provisioned == pytest.approx(3 * 60 * 4 / 3600)
+    assert served == pytest.approx((2 + 4 + 0) * 60 / 3600)
