@@ -114,6 +114,13 @@ def test_the_sandboxs_model_servers_answer_chat_and_top_sees_the_load(
     # had ended when it looked), so the busy share is 0 and the idle GPU-hours all of it.
     assert seen.gpu_hours > 0
     assert (seen.busy_share, seen.idle_gpu_hours) == (0.0, pytest.approx(seen.gpu_hours))
+    # Spent: those GPU-hours at the plan's price per GPU. Saved: the planned GPUs over the
+    # window less those that ran (a pod not yet running at the first refreshes counts).
+    per_gpu = bill / (plan.replicas * plan.gpu_count)
+    assert seen.spent_usd == pytest.approx(seen.gpu_hours * per_gpu)
+    planned = plan.replicas * plan.gpu_count * seen.window_hours
+    assert seen.saved_usd == pytest.approx(per_gpu * (planned - seen.gpu_hours))
+    assert 0 <= seen.saved_usd <= per_gpu * planned
 
     # bench: a bounded run, measured beside the speed model (shown, not judged).
     code, out, err = _kf(

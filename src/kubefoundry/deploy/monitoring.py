@@ -18,7 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from kubefoundry.cluster import inspecting, scraping
@@ -52,6 +52,7 @@ class Observed:
     plan: identity.PlanSummary | None = None  # what the root says was planned
     gpu_hours: float = 0.0  # provisioned over the history kept (an hour at most)
     busy_gpu_hours: float = 0.0  # of those, with a request running
+    window_hours: float = 0.0  # the history's span those were counted over
 
     @property
     def idle_gpu_hours(self) -> float:
@@ -69,13 +70,34 @@ class Observed:
         return tps * 3600.0 / self.gpus if tps is not None and self.gpus else None
 
     @property
-    def usd_per_hour(self) -> float | None:
-        """What the running pods cost now: the plan's $/h (whole nodes) shared out over its
-        GPUs, times the GPUs running (fewer when scaled in, none at zero)."""
+    def usd_per_gpu_hour(self) -> float | None:
+        """The plan's bill (whole nodes) per planned GPU."""
         planned = _planned_gpus(self.plan)
         if planned is None or self.plan is None or self.plan.usd_per_hour is None:
             return None
-        return self.plan.usd_per_hour * self.gpus / planned
+        return self.plan.usd_per_hour / planned
+
+    @property
+    def spent_usd(self) -> float | None:
+        """What the GPU-hours over the kept window cost."""
+        price = self.usd_per_gpu_hour
+        return None if price is None else price * self.gpu_hours
+
+    @property
+    def saved_usd(self) -> float | None:
+        """What running fewer GPUs than planned saved over the kept window (scaled in, or
+        to zero): the planned GPUs for the window's hours, less the GPU-hours provisioned."""
+        price, planned = self.usd_per_gpu_hour, _planned_gpus(self.plan)
+        if price is None or planned is None:
+            return None
+        return price * max(0.0, planned * self.window_hours - self.gpu_hours)
+
+    @property
+    def usd_per_hour(self) -> float | None:
+        """What the running pods cost now: the plan's $/h (whole nodes) shared out over its
+        GPUs, times the GPUs running (fewer when scaled in, none at zero)."""
+        price = self.usd_per_gpu_hour
+        return None if price is None else price * self.gpus
 
     @property
     def usd_per_million_output_tokens(self) -> float | None:
@@ -139,7 +161,7 @@ class Monitor:
         busy = sum(gpus.get(pod, 0) for pod, s, _ in results if s and readings.level(s, "running"))
         track = f"{key[0]}/{key[1]}"
         reading = self.histories.observe(track, merged, gpus=sum(gpus.values()), busy=busy)
-        provisioned, served = self.histories.gpu_hours(track)
+        kept = self.histories.gpu_time(track)
         return Observed(
             namespace=key[0],
             name=key[1],
@@ -149,8 +171,9 @@ class Monitor:
             gpus=sum(gpus.values()),
             busy_gpus=busy,
             problems={pod: why for pod, _, why in results if why},
-            gpu_hours=provisioned,
-            busy_gpu_hours=served,
+            gpu_hours=kept.gpu_hours,
+            busy_gpu_hours=kept.busy_gpu_hours,
+            window_hours=kept.hours,
         )
 
     def _pod(self, pod: dict[str, Any]) -> tuple[str, parsing.Snapshot | None, str | None]:
@@ -190,6 +213,8 @@ class Totals:
     priced_output_tps: float = 0.0  # the output of those whose price is known
     gpu_hours: float = 0.0  # provisioned, over the histories kept
     busy_gpu_hours: float = 0.0
+    spent_usd: float | None = None  # those GPU-hours' cost (priced deployments)
+    saved_usd: float | None = None  # by running fewer GPUs than planned
 
     @property
     def goodput_tokens_per_gpu_hour(self) -> float | None:
@@ -221,7 +246,14 @@ def totals(seen: Sequence[Observed]) -> Totals:
         ),
         gpu_hours=sum(o.gpu_hours for o in seen),
         busy_gpu_hours=sum(o.busy_gpu_hours for o in seen),
+        spent_usd=_total(o.spent_usd for o in seen),
+        saved_usd=_total(o.saved_usd for o in seen),
     )
+
+
+def _total(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 def to_dict(o: Observed) -> dict[str, Any]:
@@ -240,6 +272,9 @@ def to_dict(o: Observed) -> dict[str, Any]:
         "gpu_hours": o.gpu_hours,
         "idle_gpu_hours": o.idle_gpu_hours,
         "busy_share": o.busy_share,
+        "window_hours": o.window_hours,
+        "spent_usd": o.spent_usd,
+        "saved_usd": o.saved_usd,
         "usd_per_hour": o.usd_per_hour,
         "usd_per_million_output_tokens": o.usd_per_million_output_tokens,
         "planned_usd_per_million_output_tokens": o.planned_usd_per_million_output_tokens,

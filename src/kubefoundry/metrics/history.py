@@ -18,6 +18,13 @@ from kubefoundry.metrics.parsing import Snapshot
 WINDOW_S = 3600.0
 
 
+@dataclasses.dataclass(frozen=True)
+class GpuTime:
+    hours: float  # of the window that had GPUs counted
+    gpu_hours: float  # provisioned
+    busy_gpu_hours: float  # of those, with a request running
+
+
 @dataclasses.dataclass
 class _Track:
     last: Snapshot
@@ -50,16 +57,18 @@ class Histories:
         track = self._tracks.get(key)
         return tuple(track.readings) if track else ()
 
-    def gpu_hours(self, key: str) -> tuple[float, float]:
-        """GPU-hours provisioned and busy over the kept window: each interval counted at the
-        GPUs (and busy GPUs) its closing reading saw (seed 001's goodput denominator)."""
-        provisioned = busy = 0.0
+    def gpu_time(self, key: str) -> GpuTime:
+        """The kept window's hours, and the GPU-hours provisioned and busy in it: each
+        interval counted at the GPUs (and busy GPUs) its closing reading saw (seed 001's
+        goodput denominator)."""
+        hours = provisioned = busy = 0.0
         for r in self.readings(key):
             if r.interval_s is None or r.gpus is None:
                 continue
+            hours += r.interval_s / 3600.0
             provisioned += r.interval_s * r.gpus / 3600.0
             busy += r.interval_s * (r.busy_gpus or 0) / 3600.0
-        return provisioned, busy
+        return GpuTime(hours, provisioned, busy)
 
     def keys(self) -> Iterable[str]:
         return tuple(self._tracks)

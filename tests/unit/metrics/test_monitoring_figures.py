@@ -84,6 +84,20 @@ def test_gpu_hours_busy_and_idle_over_the_history_by_hand() -> None:
     for i, busy in enumerate((0, 2, 4, 0)):
         snap = parsing.parse("vllm:num_requests_running 1\n", at=60.0 * i, origin="p")
         kept.observe("ns/d", snap, gpus=4, busy=busy)
-    provisioned, served = kept.gpu_hours("ns/d")
-    assert provisioned == pytest.approx(3 * 60 * 4 / 3600)
-    assert served == pytest.approx((2 + 4 + 0) * 60 / 3600)
+    time = kept.gpu_time("ns/d")
+    assert time.hours == pytest.approx(3 * 60 / 3600)
+    assert time.gpu_hours == pytest.approx(3 * 60 * 4 / 3600)
+    assert time.busy_gpu_hours == pytest.approx((2 + 4 + 0) * 60 / 3600)
+
+
+def test_spent_and_saved_over_the_window_by_hand() -> None:
+    # Planned: 2 replicas x 2 L4 = 4 GPUs for $4/h, $1 per GPU-hour. Over a 3-minute window
+    # it ran 2 GPUs (scaled in to one replica): 0.1 GPU-h spent ($0.10); planned 4 x 0.05 h
+    # = 0.2 GPU-h, so $0.10 saved.
+    plan = identity.PlanSummary(gpu="2xL4", replicas=2, usd_per_hour=4.0)
+    o = dataclasses.replace(
+        _observed(gpus=2, output_tps=1.0, plan=plan), gpu_hours=0.1, window_hours=0.05
+    )
+    assert o.usd_per_gpu_hour == pytest.approx(1.0)
+    assert o.spent_usd == pytest.approx(0.10)
+    assert o.saved_usd == pytest.approx(0.10)

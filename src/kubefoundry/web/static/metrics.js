@@ -75,8 +75,10 @@
     const measured = usd(now.usd_per_million_output_tokens);
     const planned = usd(now.planned_usd_per_million_output_tokens);
     text("m-per-million", (measured || "—") + (planned ? " (plan " + planned + ")" : ""));
+    text("m-spent", now.spent_usd === null || now.spent_usd === undefined ? null
+      : usd(now.spent_usd) + " · " + (usd(now.saved_usd) || "—"));
     const plan = now.planned_output_tokens_per_s;
-    text("c-output-plan", plan ? "(dashed: the plan's " + num(plan, 1) + " at its peak)" : "");
+    text("c-output-plan", plan ? "(the plan: " + num(plan, 1) + " at its peak)" : "");
     const h = body.history || [];
     draw("c-output", [h.map((p) => [p.at, p.output_tps])], plan);
     draw("c-ttft", [h.map((p) => [p.at, p.ttft && p.ttft.p50 !== null ? p.ttft.p50 * 1000 : null]),
