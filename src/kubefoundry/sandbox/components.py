@@ -268,12 +268,17 @@ def pod_cidr(ports: Ports) -> str:
 def model_servers(python: str, layout: Layout, ports: Ports, *, sim: Path) -> list[str]:
     """The process that serves a FAKE vLLM at each model-server pod's address
     (``sandbox/model_servers.py``); its network namespaces are named after this sandbox."""
-    prefix = "kf" + hashlib.sha1(str(layout.workdir).encode()).hexdigest()[:4] + "-"
+    prefix = model_servers_prefix(layout)
     return [
         python, "-m", "kubefoundry.sandbox.model_servers",
         "--kubeconfig", str(layout.kubeconfig), "--sim", str(sim), "--logs", str(layout.logs),
         "--prefix", prefix, "--health-port", str(ports.model_servers_health),
     ]  # fmt: skip
+
+
+def model_servers_prefix(layout: Layout) -> str:
+    """The name prefix of this sandbox's model servers' network namespaces."""
+    return "kf" + hashlib.sha1(str(layout.workdir).encode()).hexdigest()[:4] + "-"
 
 
 def kwok(binary: Path, layout: Layout, ports: Ports) -> list[str]:

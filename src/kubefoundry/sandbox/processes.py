@@ -78,12 +78,12 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **(env or {})},
-            preexec_fn=None if outlive_parent else _die_with_parent,
+            preexec_fn=None if outlive_parent else die_with_parent,
         )
     return Process(name, handle.pid, os.fspath(argv[0]), log, handle)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: ask Linux for SIGTERM when the parent dies."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

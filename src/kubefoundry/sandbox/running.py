@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kubefoundry.core.errors import InvalidInputError
-from kubefoundry.sandbox import processes
+from kubefoundry.sandbox import components, model_servers, processes
 
 STATE_FILE = "sandbox.json"
 STATE_VERSION = 1
@@ -94,9 +94,12 @@ def crd_files(dirs: Sequence[Traversable]) -> list[Path]:
 
 
 def stop(sandbox: Sandbox) -> None:
-    """Stop every process, newest first (kwok ... etcd)."""
+    """Stop every process, newest first (the model servers, kwok ... etcd); then remove any
+    network namespace of this sandbox's model servers that a killed run left."""
     for proc in reversed(sandbox.processes):
         processes.stop(proc)
+    if any(proc.name == "model-servers" for proc in sandbox.processes):
+        model_servers.sweep(components.model_servers_prefix(components.Layout(sandbox.workdir)))
 
 
 def load(workdir: Path) -> Sandbox | None:
