@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -70,6 +70,8 @@ def top(
     names = (name,) if name else ()
     monitor.refresh(namespace=where, names=names)
     try:
+        if watch and fmt is None and output.console().is_terminal:
+            _live(monitor, interval, where=where, names=names)  # redrawn in place
         while True:
             time.sleep(interval)
             seen = monitor.refresh(namespace=where, names=names)
@@ -78,6 +80,31 @@ def top(
                 return
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
+
+
+def _live(monitor: Any, interval: float, *, where: str | None, names: Sequence[str]) -> None:
+    """``--watch`` in a terminal: one table, redrawn at each refresh, like ``watch``."""
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    from kubefoundry.deploy import monitoring
+
+    place = f"namespace {where}" if where else "every namespace"
+    with Live(console=output.console(), auto_refresh=False) as live:
+        while True:
+            time.sleep(interval)
+            seen = monitor.refresh(namespace=where, names=names)
+            table = output.fitted_table(
+                f"Model servers in {place}", COLUMNS, [_row(o) for o in seen]
+            )
+            notes = [
+                Text(f"note: {o.name}: pod {pod}: {why}", style="dim")
+                for o in seen
+                for pod, why in sorted(o.problems.items())
+            ]
+            said = Text(_totals(monitoring.totals(seen), place)) if seen else Text("No pods now.")
+            live.update(Group(table, said, *notes), refresh=True)
 
 
 def _show(
