@@ -53,10 +53,16 @@ class ChatBody(BaseModel):
 
 @dataclasses.dataclass
 class _Kept:
-    """The server's history of readings, one per deployment, shared by every request."""
+    """The server's history of readings, one per deployment, shared by every request; one
+    refresh of a deployment at a time (its readings are one sequence), others in parallel."""
 
     histories: history.Histories = dataclasses.field(default_factory=history.Histories)
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    locks: dict[str, threading.Lock] = dataclasses.field(default_factory=dict)
+    guard: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def lock(self, key: str) -> threading.Lock:
+        with self.guard:
+            return self.locks.setdefault(key, threading.Lock())
 
 
 def _kept(app: FastAPI) -> _Kept:
@@ -80,17 +86,17 @@ def router() -> APIRouter:
         from kubefoundry.deploy import deploying, monitoring
 
         deploying.find(conn, name=name, namespace=namespace)  # unknown: 404, close matches
-        kept = _kept(request.app)
-        with kept.lock:  # one refresh at a time: the history is one sequence per deployment
+        kept, key = _kept(request.app), f"{namespace}/{name}"
+        with kept.lock(key):
             monitor = monitoring.Monitor(conn, histories=kept.histories)
             seen = monitor.refresh(namespace=namespace, names=[name])
-            past = kept.histories.readings(f"{namespace}/{name}")
+            past = kept.histories.readings(key)
         now = (
             monitoring.to_dict(seen[0])
             if seen
             else {"namespace": namespace, "name": name, "pods": 0, "problems": {}}
         )
-        return {"now": now, "history": [_reading(r) for r in past]}
+        return {"now": now, "history": [monitoring.reading_dict(r) for r in past]}
 
     @router.post(
         "/deployments/{namespace}/{name}/chat",
@@ -150,9 +156,3 @@ async def _chat_frames(
             stats = dataclasses.asdict(value)
             stats["decode_tokens_per_s"] = value.decode_tokens_per_s
             yield sse.event("stats", stats)
-
-
-def _reading(r: Any) -> dict[str, Any]:
-    data = dataclasses.asdict(r)
-    data["servers"] = sorted(r.servers)
-    return data

@@ -71,7 +71,7 @@ def top(
     monitor.refresh(namespace=where, names=names)
     try:
         if watch and fmt is None and output.console().is_terminal:
-            _live(monitor, interval, where=where, names=names)  # redrawn in place
+            _live(monitor, interval, where=where, name=name, names=names)  # redrawn in place
         while True:
             time.sleep(interval)
             seen = monitor.refresh(namespace=where, names=names)
@@ -82,29 +82,19 @@ def top(
         raise typer.Exit(0) from None
 
 
-def _live(monitor: Any, interval: float, *, where: str | None, names: Sequence[str]) -> None:
+def _live(
+    monitor: Any, interval: float, *, where: str | None, name: str | None, names: Sequence[str]
+) -> None:
     """``--watch`` in a terminal: one table, redrawn at each refresh, like ``watch``."""
     from rich.console import Group
     from rich.live import Live
     from rich.text import Text
 
-    from kubefoundry.deploy import monitoring
-
-    place = f"namespace {where}" if where else "every namespace"
     with Live(console=output.console(), auto_refresh=False) as live:
         while True:
             time.sleep(interval)
-            seen = monitor.refresh(namespace=where, names=names)
-            table = output.fitted_table(
-                f"Model servers in {place}", COLUMNS, [_row(o) for o in seen]
-            )
-            notes = [
-                Text(f"note: {o.name}: pod {pod}: {why}", style="dim")
-                for o in seen
-                for pod, why in sorted(o.problems.items())
-            ]
-            said = Text(_totals(monitoring.totals(seen), place)) if seen else Text("No pods now.")
-            live.update(Group(table, said, *notes), refresh=True)
+            shown, notes = _frame(monitor.refresh(namespace=where, names=names), where, name)
+            live.update(Group(*shown, *(Text(n, style="dim") for n in notes)), refresh=True)
 
 
 def _show(
@@ -114,17 +104,31 @@ def _show(
 
     if output.data([monitoring.to_dict(o) for o in seen], fmt):
         return
+    shown, notes = _frame(seen, where, name)
+    for part in shown:
+        output.console().print(part)
+    for note in notes:
+        output.stderr().print(note, highlight=False)
+
+
+def _frame(
+    seen: Sequence[Observed], where: str | None, name: str | None
+) -> tuple[list[Any], list[str]]:
+    """What one refresh shows: the table and the totals (or why there is none), and each
+    pod's problem as a note."""
+    from rich.text import Text
+
+    from kubefoundry.deploy import monitoring
+
     place = f"namespace {where}" if where else "every namespace"
     if not seen:
         what = f"Deployment {name} has" if name else f"No KubeFoundry deployment in {place} has"
-        output.console().print(f"{what} no pods now (scaled to zero, or not started).")
-        return
-    rows = [_row(o) for o in seen]
-    output.console().print(output.fitted_table(f"Model servers in {place}", COLUMNS, rows))
-    output.console().print(_totals(monitoring.totals(seen), place), highlight=False)
-    for o in seen:
-        for pod, why in sorted(o.problems.items()):
-            output.stderr().print(f"note: {o.name}: pod {pod}: {why}", highlight=False)
+        return [Text(f"{what} no pods now (scaled to zero, or not started).")], []
+    table = output.fitted_table(f"Model servers in {place}", COLUMNS, [_row(o) for o in seen])
+    notes = [
+        f"note: {o.name}: pod {pod}: {why}" for o in seen for pod, why in sorted(o.problems.items())
+    ]
+    return [table, Text(_totals(monitoring.totals(seen), place))], notes
 
 
 def _totals(t: monitoring.Totals, place: str) -> str:

@@ -115,16 +115,7 @@ def root(
 def pods(conn: Connection, *, name: str, namespace: str) -> list[dict[str, Any]]:
     """The pods of deployment ``name``: those with our labels and those its operator made
     with only its own (``identity.pod_selectors``), each once."""
-    core = client.CoreV1Api(conn.api)
-    out: dict[str, dict[str, Any]] = {}
-    for selector in identity.pod_selectors(name):
-        try:
-            found = core.list_namespaced_pod(namespace, label_selector=selector)
-        except ApiException as exc:
-            raise errors.translate(exc, verb="list", kind="Pod", namespace=namespace) from None
-        for pod in conn.api.sanitize_for_serialization(found.items):
-            out.setdefault(str(pod["metadata"].get("uid") or pod["metadata"]["name"]), pod)
-    return sorted(out.values(), key=lambda p: str(p["metadata"]["name"]))
+    return _pods(conn, identity.pod_selectors(name), namespace=namespace)
 
 
 def deployment_pods(
@@ -133,23 +124,32 @@ def deployment_pods(
     """Every deployment's pods in ``namespace`` (None: all), by (namespace, deployment): one
     list per pod label that marks a deployment (ours and each operator's), not one per
     deployment."""
+    labels = (identity.DEPLOYMENT, *identity.OPERATOR_POD_LABELS)
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for pod in _pods(conn, labels, namespace=namespace):
+        where = (str(pod["metadata"].get("namespace", "")), identity.deployment_of_pod(pod))
+        grouped.setdefault(where, []).append(pod)
+    return grouped
+
+
+def _pods(
+    conn: Connection, selectors: Iterable[str], *, namespace: str | None
+) -> list[dict[str, Any]]:
+    """The pods any of ``selectors`` matches in ``namespace`` (None: all), each once, by
+    name."""
     core = client.CoreV1Api(conn.api)
     out: dict[str, dict[str, Any]] = {}
-    for key in (identity.DEPLOYMENT, *identity.OPERATOR_POD_LABELS):
+    for selector in selectors:
         try:
             if namespace is None:
-                found = core.list_pod_for_all_namespaces(label_selector=key)
+                found = core.list_pod_for_all_namespaces(label_selector=selector)
             else:
-                found = core.list_namespaced_pod(namespace, label_selector=key)
+                found = core.list_namespaced_pod(namespace, label_selector=selector)
         except ApiException as exc:
             raise errors.translate(exc, verb="list", kind="Pod", namespace=namespace) from None
         for pod in conn.api.sanitize_for_serialization(found.items):
             out.setdefault(str(pod["metadata"].get("uid") or pod["metadata"]["name"]), pod)
-    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for pod in sorted(out.values(), key=lambda p: str(p["metadata"]["name"])):
-        where = (str(pod["metadata"].get("namespace", "")), identity.deployment_of_pod(pod))
-        grouped.setdefault(where, []).append(pod)
-    return grouped
+    return sorted(out.values(), key=lambda p: str(p["metadata"]["name"]))
 
 
 def events(

@@ -1,31 +1,44 @@
-"""HTTP to a pod through the API server's pod proxy: the way ``kubefoundry chat`` and
-``bench`` reach a model server from outside the cluster network, with the kubeconfig's
-credentials (the ``pods/proxy`` rights), like ``kubectl port-forward`` without the tunnel.
+"""HTTP to a pod through the API server's pod proxy: the way ``top`` reads a model server's
+/metrics and ``chat`` and ``bench`` reach its API from outside the cluster network, with the
+kubeconfig's credentials (the ``pods/proxy`` right), like ``kubectl port-forward`` without
+the tunnel. The API server dials the pod's address itself.
 
 ``get`` answers a body; ``post_lines`` streams the answer line by line as it comes (a model
-server's server-sent events). Errors are worded as ``cluster/scraping`` words them: the API
-server's own (a JSON Status) translated, anything else the pod's answer.
+server's server-sent events). Two kinds of error come back, told apart by the body: the API
+server's own (a JSON ``Status``: RBAC's 403, a pod that does not exist, a 5xx when it cannot
+reach the pod) are translated like any other; anything else is the pod's answer (or whatever
+answered at its address) passed through with its status code, and says so, so that a 403
+from a model server's auth proxy is never worded as our RBAC.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from kubefoundry.cluster import errors, scraping, transport
+from kubefoundry.cluster import errors, transport
 from kubefoundry.cluster.connecting import Connection
 from kubefoundry.core.errors import PermanentError, RetryableError
 
 TIMEOUT_S = 10.0
 
 
-def get(conn: Connection, *, namespace: str, pod: str, port: int, path: str) -> str:
+def get(
+    conn: Connection,
+    *,
+    namespace: str,
+    pod: str,
+    port: int,
+    path: str,
+    timeout_s: float = TIMEOUT_S,
+) -> str:
     """GET ``path`` of the pod on ``port``; the body as text."""
-    response = _call(conn, "GET", namespace, pod, port, path, None, TIMEOUT_S)
+    response = _call(conn, "GET", namespace, pod, port, path, None, timeout_s)
     try:
         return bytes(response.data).decode("utf-8", "replace")
     finally:
@@ -91,10 +104,19 @@ def _call(
 
 
 def _refused(exc: ApiException, *, pod: str, namespace: str, port: int, path: str) -> Exception:
-    if scraping.from_api_server(exc):
+    if from_api_server(exc):
         return errors.translate(exc, verb="get", kind="pods/proxy", name=pod, namespace=namespace)
     said = str(exc.body or "").strip().splitlines()[:1]
     message = f"Pod {pod} answered HTTP {exc.status} at :{port}/{path.lstrip('/')}" + (
         f": {said[0][:200]}" if said else ""
     )
     return RetryableError(message) if int(exc.status or 0) >= 500 else PermanentError(message)
+
+
+def from_api_server(exc: ApiException) -> bool:
+    """Whether the error is the API server's own (a JSON Status), not the pod's answer."""
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        return False
+    return isinstance(body, dict) and body.get("kind") == "Status"

@@ -67,22 +67,23 @@ def endpoints(
     """Every running pod of deployment ``name`` that serves the OpenAI API (``first``: stop
     at the first); an error naming what each pod answered when none does."""
     found: list[Endpoint] = []
-    pods = [p for p in inspecting.pods(conn, name=name, namespace=namespace) if _running(p)]
+    listed = inspecting.pods(conn, name=name, namespace=namespace)
+    pods = [p for p in listed if monitoring.running(p)]
     pods.sort(key=lambda p: not identity.is_replica_pod(p))  # serving pods first
     tried: list[str] = []
     for pod in pods:
         pod_name = str(pod["metadata"]["name"])
-        for port in [p for p in monitoring.candidates(pod) if p != _metrics_port(pod)]:
+        for port in monitoring.candidates(pod, without=("metrics",)):
             try:
                 text = proxying.get(
-                    conn, namespace=namespace, pod=pod_name, port=int(port), path="v1/models"
+                    conn, namespace=namespace, pod=pod_name, port=port, path="v1/models"
                 )
                 model = _first_model(text)
             except KubeFoundryError as err:
                 tried.append(f"{pod_name}:{port}: {err.message.splitlines()[0]}")
                 continue
             if model:
-                found.append(Endpoint(namespace, pod_name, int(port), model))
+                found.append(Endpoint(namespace, pod_name, port, model))
                 if first:
                     return found
                 break
@@ -168,16 +169,3 @@ def _first_model(text: str) -> str | None:
     data = listed.get("data") if isinstance(listed, dict) else None
     ids = [str(m["id"]) for m in data or () if isinstance(m, dict) and m.get("id")]
     return ids[0] if ids else None
-
-
-def _running(pod: dict[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and bool(status.get("podIP"))
-
-
-def _metrics_port(pod: dict[str, Any]) -> int | None:
-    for container in pod.get("spec", {}).get("containers", []):
-        for port in container.get("ports") or ():
-            if port.get("name") == "metrics":
-                return int(port["containerPort"])
-    return None

@@ -2,7 +2,7 @@
 the web UI's metrics, over the same :class:`Monitor`).
 
 Each refresh lists the deployments' pods once, scrapes every running pod's /metrics through
-the API server's pod proxy (``cluster/scraping``; several at a time), parses each into the
+the API server's pod proxy (``cluster/proxying``; several at a time), parses each into the
 vocabulary's quantities (``metrics/``), merges a deployment's pods into one snapshot and turns
 it into a reading against the previous refresh, kept in a bounded history.
 
@@ -21,16 +21,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from kubefoundry.cluster import inspecting, scraping
+from kubefoundry.cluster import inspecting, proxying
 from kubefoundry.cluster.connecting import Connection
 from kubefoundry.core import identity
 from kubefoundry.core.errors import KubeFoundryError
-from kubefoundry.deploy import deploying
+from kubefoundry.deploy import deploying, stalls
 from kubefoundry.metrics import history, parsing, readings
 
 PREFERRED_PORTS = ("metrics", "http", "system")
 WORKERS = 16  # pods scraped at once
-GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "habana.ai/gaudi", "google.com/tpu")
+SCRAPE_TIMEOUT_S = 5.0  # a model server answers /metrics in milliseconds, even under load
 
 Scrape = Callable[..., str]
 Listing = Callable[..., dict[tuple[str, str], list[dict[str, Any]]]]
@@ -46,13 +46,21 @@ class Observed:
     reading: readings.Reading
     pods: int  # pods found
     scraped: int  # pods whose metrics were read
-    gpus: int  # GPUs the running pods hold
-    busy_gpus: int  # GPUs of pods with a request running now
     problems: Mapping[str, str]  # pod -> why its metrics were not read
     plan: identity.PlanSummary | None = None  # what the root says was planned
     gpu_hours: float = 0.0  # provisioned over the history kept (an hour at most)
     busy_gpu_hours: float = 0.0  # of those, with a request running
     window_hours: float = 0.0  # the history's span those were counted over
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the running pods hold (the reading's)."""
+        return self.reading.gpus or 0
+
+    @property
+    def busy_gpus(self) -> int:
+        """Of those, the GPUs of pods with a request running at the refresh."""
+        return self.reading.busy_gpus or 0
 
     @property
     def idle_gpu_hours(self) -> float:
@@ -122,15 +130,16 @@ class Monitor:
         *,
         histories: history.Histories | None = None,
         clock: Callable[[], float] = time.time,
-        scrape: Scrape = scraping.pod_metrics,
+        scrape: Scrape | None = None,
         listing: Listing = inspecting.deployment_pods,
         summaries: Summaries | None = None,
         workers: int = WORKERS,
     ) -> None:
-        self.conn, self.clock, self.scrape, self.workers = conn, clock, scrape, workers
+        self.conn, self.clock, self.workers = conn, clock, workers
+        self.scrape = scrape or scrape_metrics
         self.listing, self.summaries = listing, summaries or plan_summaries
         self.histories = histories or history.Histories()
-        self._ports: dict[str, int | str] = {}  # pod uid -> the port that served metrics
+        self._ports: dict[str, int] = {}  # pod uid -> the port that served metrics
 
     def refresh(self, *, namespace: str | None, names: Sequence[str] = ()) -> list[Observed]:
         """Every deployment in ``namespace`` (None: all), or only those ``names``."""
@@ -157,7 +166,7 @@ class Monitor:
     ) -> Observed:
         snaps = [s for _, s, _ in results if s is not None]
         merged = parsing.merge(snaps, at=at)
-        gpus = {_name(p): _gpus(p) for p in items if _running(p)}
+        gpus = {_name(p): stalls.gpus_asked(p)[1] for p in items if running(p)}
         busy = sum(gpus.get(pod, 0) for pod, s, _ in results if s and readings.level(s, "running"))
         track = f"{key[0]}/{key[1]}"
         reading = self.histories.observe(track, merged, gpus=sum(gpus.values()), busy=busy)
@@ -168,8 +177,6 @@ class Monitor:
             reading=reading,
             pods=len(items),
             scraped=len(snaps),
-            gpus=sum(gpus.values()),
-            busy_gpus=busy,
             problems={pod: why for pod, _, why in results if why},
             gpu_hours=kept.gpu_hours,
             busy_gpu_hours=kept.busy_gpu_hours,
@@ -178,7 +185,7 @@ class Monitor:
 
     def _pod(self, pod: dict[str, Any]) -> tuple[str, parsing.Snapshot | None, str | None]:
         name, namespace = _name(pod), str(pod["metadata"].get("namespace", ""))
-        if not _running(pod):
+        if not running(pod):
             return name, None, f"not running ({pod.get('status', {}).get('phase', 'Pending')})"
         uid = str(pod["metadata"].get("uid", name))
         known = self._ports.get(uid)
@@ -259,8 +266,6 @@ def _total(values: Iterable[float | None]) -> float | None:
 def to_dict(o: Observed) -> dict[str, Any]:
     """One deployment's figures as data (``top -o json``, the API): rates per second,
     latencies in seconds, money in US dollars."""
-    reading = dataclasses.asdict(o.reading)
-    reading["servers"] = sorted(o.reading.servers)
     return {
         "namespace": o.namespace,
         "name": o.name,
@@ -279,9 +284,23 @@ def to_dict(o: Observed) -> dict[str, Any]:
         "usd_per_million_output_tokens": o.usd_per_million_output_tokens,
         "planned_usd_per_million_output_tokens": o.planned_usd_per_million_output_tokens,
         "planned_output_tokens_per_s": None if o.plan is None else o.plan.output_tokens_per_s,
-        "reading": reading,
+        "reading": reading_dict(o.reading),
         "problems": dict(o.problems),
     }
+
+
+def reading_dict(r: readings.Reading) -> dict[str, Any]:
+    """A reading as data, its servers a sorted list."""
+    data = dataclasses.asdict(r)
+    data["servers"] = sorted(r.servers)
+    return data
+
+
+def scrape_metrics(conn: Connection, *, namespace: str, pod: str, port: int) -> str:
+    """A pod's /metrics on ``port``, through the API server's pod proxy."""
+    return proxying.get(
+        conn, namespace=namespace, pod=pod, port=port, path="metrics", timeout_s=SCRAPE_TIMEOUT_S
+    )
 
 
 def plan_summaries(
@@ -312,13 +331,16 @@ def _per_million(usd_per_hour: float | None, tokens_per_s: float | None) -> floa
     return usd_per_hour / (tokens_per_s * 3600.0) * 1e6
 
 
-def candidates(pod: Mapping[str, Any]) -> list[int | str]:
-    """The pod's container ports worth asking for /metrics, likeliest first."""
+def candidates(pod: Mapping[str, Any], *, without: Sequence[str] = ()) -> list[int]:
+    """The pod's container ports worth asking for /metrics, likeliest first (but those
+    named in ``without``)."""
     ports = [
         p
         for c in pod.get("spec", {}).get("containers", [])
         for p in c.get("ports") or []
-        if p.get("protocol", "TCP") == "TCP" and "grpc" not in str(p.get("name", ""))
+        if p.get("protocol", "TCP") == "TCP"
+        and "grpc" not in str(p.get("name", ""))
+        and p.get("name") not in without
     ]
 
     def rank(port: Mapping[str, Any]) -> int:
@@ -332,14 +354,7 @@ def _name(pod: Mapping[str, Any]) -> str:
     return str(pod["metadata"]["name"])
 
 
-def _running(pod: Mapping[str, Any]) -> bool:
+def running(pod: Mapping[str, Any]) -> bool:
+    """Running with an address: a pod the API server can proxy to."""
     status = pod.get("status") or {}
     return status.get("phase") == "Running" and bool(status.get("podIP"))
-
-
-def _gpus(pod: Mapping[str, Any]) -> int:
-    total = 0
-    for container in pod.get("spec", {}).get("containers", []):
-        limits = (container.get("resources") or {}).get("limits") or {}
-        total += sum(int(limits.get(r, 0)) for r in GPU_RESOURCES)
-    return total

@@ -73,7 +73,7 @@ def unschedulable(
     if not stuck:
         return None
     first = stuck[0]
-    resource, each = _gpus_asked(first)
+    resource, each = gpus_asked(first)
     missing = each * len(stuck)
     said = [e for p in stuck for e in events.get(_name(p), ())]
     reasons = {str(e.get("reason")) for e in said}
@@ -165,7 +165,8 @@ def _short_of_gpus(pod: Mapping[str, Any]) -> bool:
     return any(f"Insufficient {r}" in message for r in GPU_RESOURCES)
 
 
-def _gpus_asked(pod: Mapping[str, Any]) -> tuple[str, int]:
+def gpus_asked(pod: Mapping[str, Any]) -> tuple[str, int]:
+    """The accelerator resource a pod's containers ask for, and how many in all."""
     total: dict[str, int] = {}
     for container in (pod.get("spec") or {}).get("containers") or []:
         resources = container.get("resources") or {}

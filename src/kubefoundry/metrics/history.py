@@ -3,13 +3,14 @@
 :class:`Histories` takes each refresh's snapshot of a deployment, turns it into a reading
 against the previous snapshot, and keeps the readings of the last ``window_s`` seconds (an
 hour by default): a refresh every 15 s keeps 240 readings a deployment. A deployment not seen
-for a whole window is forgotten.
+for a whole window is forgotten. Safe to share between threads (the server's requests).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import threading
 from collections.abc import Iterable
 
 from kubefoundry.metrics import readings
@@ -35,12 +36,19 @@ class Histories:
     def __init__(self, *, window_s: float = WINDOW_S) -> None:
         self.window_s = window_s
         self._tracks: dict[str, _Track] = {}
+        self._lock = threading.Lock()
 
     def observe(
         self, key: str, snapshot: Snapshot, *, gpus: int | None = None, busy: int | None = None
     ) -> readings.Reading:
         """The reading since ``key``'s previous snapshot (levels only for the first), kept,
         with the GPUs its pods hold and how many of them were busy."""
+        with self._lock:
+            return self._observe(key, snapshot, gpus=gpus, busy=busy)
+
+    def _observe(
+        self, key: str, snapshot: Snapshot, *, gpus: int | None, busy: int | None
+    ) -> readings.Reading:
         track = self._tracks.get(key)
         reading = readings.reading(track.last if track else None, snapshot)
         reading = dataclasses.replace(reading, gpus=gpus, busy_gpus=busy)
@@ -54,8 +62,9 @@ class Histories:
         return reading
 
     def readings(self, key: str) -> tuple[readings.Reading, ...]:
-        track = self._tracks.get(key)
-        return tuple(track.readings) if track else ()
+        with self._lock:
+            track = self._tracks.get(key)
+            return tuple(track.readings) if track else ()
 
     def gpu_time(self, key: str) -> GpuTime:
         """The kept window's hours, and the GPU-hours provisioned and busy in it: each
@@ -71,7 +80,8 @@ class Histories:
         return GpuTime(hours, provisioned, busy)
 
     def keys(self) -> Iterable[str]:
-        return tuple(self._tracks)
+        with self._lock:
+            return tuple(self._tracks)
 
     def _forget_older_than(self, cutoff: float) -> None:
         for key in [k for k, t in self._tracks.items() if t.last.at < cutoff]:

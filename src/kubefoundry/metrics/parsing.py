@@ -53,7 +53,7 @@ def parse(
 ) -> Snapshot:
     """The quantities in ``text``; a quantity the server does not expose is absent."""
     words = words or vocabulary.load()
-    samples = _samples(_wanted_lines(text, words.bases()), origin)
+    samples = _samples(_wanted_lines(text, words.bases), origin)
     server = words.detect(set(samples))
     if server is None:
         return Snapshot(at, frozenset(), {}, {}, {})
@@ -99,9 +99,6 @@ def merge(snapshots: Iterable[Snapshot], *, at: float) -> Snapshot:
     )
 
 
-SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
-
-
 def _wanted_lines(text: str, bases: frozenset[str]) -> str:
     """Only the lines of families the vocabulary reads: a model server's /metrics is mostly
     histograms nobody here reads (vLLM's: 48 KiB, 66 families), and the parser's time goes
@@ -113,16 +110,9 @@ def _wanted_lines(text: str, bases: frozenset[str]) -> str:
             name = parts[2] if len(parts) > 2 and parts[1] in ("HELP", "TYPE") else ""
         else:
             name = line.split("{", 1)[0].split(None, 1)[0] if line.strip() else ""
-        if name and (name in bases or _base(name) in bases):
+        if name and (name in bases or vocabulary.family(name) in bases):
             kept.append(line)
     return "\n".join(kept) + "\n"
-
-
-def _base(name: str) -> str:
-    for suffix in SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _samples(text: str, origin: str) -> dict[str, list[tuple[Labels, float]]]:

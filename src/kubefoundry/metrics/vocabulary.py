@@ -91,17 +91,14 @@ class Vocabulary:
     servers: Mapping[str, Server]
 
     @functools.cached_property
-    def _bases(self) -> frozenset[str]:
+    def bases(self) -> frozenset[str]:
+        """The family names (no _total, _bucket, _sum, _count) any server's quantities read."""
         names: set[str] = set()
         for server in self.servers.values():
             names.update(server.detect)
             for sources in server.series.values():
                 names.update(source.name for source in sources)
-        return frozenset(_strip(n) for n in names)
-
-    def bases(self) -> frozenset[str]:
-        """The family names (no _total, _bucket, _sum, _count) any server's quantities read."""
-        return self._bases
+        return frozenset(family(n) for n in names)
 
     def detect(self, sample_names: set[str]) -> Server | None:
         """The server whose marker series are among ``sample_names``."""
@@ -111,8 +108,12 @@ class Vocabulary:
         return None
 
 
-def _strip(name: str) -> str:
-    for suffix in ("_total", "_bucket", "_sum", "_count"):
+SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")
+
+
+def family(name: str) -> str:
+    """A sample's family name: without the suffix a counter or histogram adds to it."""
+    for suffix in SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name

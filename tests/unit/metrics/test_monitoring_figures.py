@@ -34,13 +34,14 @@ def test_the_metrics_port_first_then_http_and_never_grpc() -> None:
     assert monitoring.candidates({"spec": {"containers": [{"name": "c"}]}}) == []
 
 
-def _observed(*, gpus: int, output_tps: float | None, plan: identity.PlanSummary) -> Any:
+def _observed(
+    *, gpus: int, output_tps: float | None, plan: identity.PlanSummary, busy: int = 0
+) -> Any:
     reading = readings.reading(None, parsing.parse("", at=0.0))
-    reading = dataclasses.replace(reading, output_tps=output_tps)
+    reading = dataclasses.replace(reading, output_tps=output_tps, gpus=gpus, busy_gpus=busy)
     return monitoring.Observed(
-        namespace="ns", name="d", reading=reading, pods=1, scraped=1, gpus=gpus, busy_gpus=0,
-        problems={}, plan=plan,
-    )  # fmt: skip
+        namespace="ns", name="d", reading=reading, pods=1, scraped=1, problems={}, plan=plan
+    )
 
 
 def test_cost_now_and_per_million_tokens_by_hand() -> None:
@@ -64,7 +65,7 @@ def test_cluster_totals_by_hand() -> None:
     # Two deployments: 4 GPUs at $4/h planned and all running, serving 200 tok/s, 2 busy;
     # 2 GPUs with no price, 100 tok/s, none busy.
     priced = identity.PlanSummary(gpu="2xL4", replicas=2, usd_per_hour=4.0)
-    a = dataclasses.replace(_observed(gpus=4, output_tps=200.0, plan=priced), busy_gpus=2)
+    a = _observed(gpus=4, output_tps=200.0, plan=priced, busy=2)
     b = _observed(gpus=2, output_tps=100.0, plan=identity.PlanSummary(gpu="1xL4", replicas=2))
     t = monitoring.totals([a, b])
     assert (t.deployments, t.gpus, t.busy_gpus, t.unpriced) == (2, 6, 2, 1)

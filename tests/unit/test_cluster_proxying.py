@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes.client.exceptions import ApiException
 
-from kubefoundry.cluster import scraping
+from kubefoundry.cluster import proxying
 
 
 def _answer(status: int, body: str) -> ApiException:
@@ -15,8 +15,8 @@ def _answer(status: int, body: str) -> ApiException:
 
 def test_a_status_object_is_the_api_servers_and_anything_else_the_pods() -> None:
     rbac = '{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}'
-    assert scraping.from_api_server(_answer(403, rbac))
-    assert not scraping.from_api_server(_answer(403, "resolve_deny: denied destination"))
-    assert not scraping.from_api_server(_answer(404, "404 page not found\n"))
-    assert not scraping.from_api_server(_answer(401, '{"detail":"Not authenticated"}'))
-    assert not scraping.from_api_server(_answer(502, ""))
+    assert proxying.from_api_server(_answer(403, rbac))
+    assert not proxying.from_api_server(_answer(403, "resolve_deny: denied destination"))
+    assert not proxying.from_api_server(_answer(404, "404 page not found\n"))
+    assert not proxying.from_api_server(_answer(401, '{"detail":"Not authenticated"}'))
+    assert not proxying.from_api_server(_answer(502, ""))
