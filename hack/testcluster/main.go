@@ -7,7 +7,7 @@
 //	testcluster controller-manager [kube-controller-manager flags...]
 //	testcluster scheduler [kube-scheduler flags...]
 //	testcluster keygen PATH   # an RSA key for --service-account-signing-key-file
-//	testcluster certgen DIR   # tls.crt + tls.key for a webhook server on 127.0.0.1
+//	testcluster certgen DIR [NAME...]  # tls.crt + tls.key for 127.0.0.1 (and NAMEs)
 //	testcluster provisioner --kubeconfig PATH [--name NAME]   # volumes for PVCs (no disk)
 //	testcluster version
 //
@@ -55,7 +55,8 @@ commands:
   controller-manager  run kube-controller-manager; every flag is its own
   scheduler           run kube-scheduler; every flag is its own
   keygen              write a new RSA private key (PEM) to the given path
-  certgen             write a self-signed tls.crt and tls.key for 127.0.0.1 into a folder
+  certgen DIR [NAME...] write a self-signed tls.crt and tls.key for 127.0.0.1, localhost and
+                      each NAME (a DNS name or an IP address) into a folder
   provisioner         provision a PersistentVolume for each claim of a StorageClass whose
                       provisioner is --name (the volumes hold no data: no kubelet mounts them)
   version             print the Kubernetes version this binary was built from
@@ -175,12 +176,22 @@ func keygen(args []string) int {
 	return 0
 }
 
-// certgen writes a self-signed serving certificate for 127.0.0.1 and localhost (tls.crt,
-// tls.key): the API server calls a webhook served on loopback with it as the CA bundle.
+// certgen writes a self-signed certificate for 127.0.0.1, localhost and any further names
+// (tls.crt, tls.key): the API server calls a webhook or an aggregated API server with it as
+// the CA bundle, and it also serves as a client certificate (its own CA), which KEDA's
+// metrics service and the API server's front proxy present.
 func certgen(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: testcluster certgen DIR")
+	if len(args) < 1 {
+		fmt.Fprintln(os.Stderr, "usage: testcluster certgen DIR [NAME...]")
 		return 2
+	}
+	ips, names := []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"}
+	for _, name := range args[1:] {
+		if ip := net.ParseIP(name); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			names = append(names, name)
+		}
 	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -197,11 +208,11 @@ func certgen(args []string) int {
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(1, 0, 0),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
+		IPAddresses:           ips,
+		DNSNames:              names,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
 	if err != nil {

@@ -285,7 +285,7 @@ def test_kedas_operator_turns_our_scaled_object_into_an_hpa_on_our_deployment(
     """KEDA v2.21's operator reads the ScaledObject we render for an autoscaled vLLM
     Deployment and makes its HorizontalPodAutoscaler: on our Deployment, with the plan's
     bounds, an external metric per replica at the plan's target, and the scale-down window.
-    (Its metrics adapter, which would feed that metric to the HPA, does not run here.)"""
+    (``test_autoscaling`` shows that HPA acting on the metric KEDA's adapter feeds it.)"""
     done = deploy(conn, model="qwen2.5-7b", runtime="vllm", gpu="L4", replicas=1)
     plan, name = done.result.plan, done.result.plan.name
     s = plan.autoscaling

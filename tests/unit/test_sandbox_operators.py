@@ -114,3 +114,58 @@ def test_kserves_configmap_is_its_release_in_standard_mode() -> None:
     assert yaml.safe_load(config["data"]["deploy"]) == {"defaultDeploymentMode": "Standard"}
     assert config["data"]["ingress"] == "{}"
     assert "Serverless" in release["data"]["deploy"]  # the release's own copy untouched
+
+
+def test_the_sandboxs_scrape_config_is_what_our_podmonitor_asks_for(tmp_path: Path) -> None:
+    """The Prometheus Operator does not run in the sandbox, so its Prometheus is configured by
+    hand: it must scrape what the PodMonitor we render names (its port and path, our pods by
+    their labels) and label targets as the Operator does (``namespace``, which our KEDA
+    queries filter on)."""
+    from tests.support import rendering
+
+    from kubefoundry.runtimes import base as runtime_base
+
+    plan = rendering.plan("qwen2.5-7b", runtime="vllm", namespace="ml")
+    rendered = (
+        registry.default().get("vllm").render(plan, runtime_base.Options(monitoring="podmonitor"))
+    )
+    (monitor,) = [m for m in rendered.manifests if m["kind"] == "PodMonitor"]
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (workload,) = [m for m in rendered.manifests if m["kind"] == "Deployment"]
+    pod_labels = workload["spec"]["template"]["metadata"]["labels"]
+
+    config = yaml.safe_load(components.prometheus_config(components.Layout(tmp_path)))
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == endpoint["path"]
+    keep = {r["source_labels"][0]: r["regex"] for r in job["relabel_configs"] if "action" in r}
+    assert keep["__meta_kubernetes_pod_container_port_name"] == endpoint["port"]
+    label = "app.kubernetes.io/managed-by"
+    assert keep["__meta_kubernetes_pod_label_app_kubernetes_io_managed_by"] == pod_labels[label]
+    targets = {r["target_label"] for r in job["relabel_configs"] if "target_label" in r}
+    assert {"namespace", "pod", "container"} <= targets
+    assert job["kubernetes_sd_configs"] == [
+        {"role": "pod", "kubeconfig_file": str(tmp_path / "kubeconfig")}
+    ]
+
+
+def test_kedas_metrics_adapter_is_registered_at_the_address_it_serves() -> None:
+    objects = components.keda_adapter_objects("192.0.2.2", 23456, b"PEM")
+    service, endpoints, registration = objects
+    assert registration["metadata"]["name"] == components.EXTERNAL_METRICS
+    spec = registration["spec"]
+    assert (spec["group"], spec["version"]) == ("external.metrics.k8s.io", "v1beta1")
+    ref = spec["service"]
+    assert (ref["name"], ref["namespace"]) == (
+        service["metadata"]["name"],
+        service["metadata"]["namespace"],
+    )
+    (port,) = service["spec"]["ports"]
+    assert ref["port"] == port["port"]
+    assert "selector" not in service["spec"]
+    (subset,) = endpoints["subsets"]
+    assert subset["addresses"] == [{"ip": "192.0.2.2"}]
+    assert subset["ports"] == [{"name": port["name"], "port": 23456}]
+    assert port["targetPort"] == 23456
+    # The API server checks the adapter's certificate against <service>.<namespace>.svc.
+    names = components.keda_adapter_names("192.0.2.2")
+    assert {f"{ref['name']}.{ref['namespace']}.svc", "192.0.2.2"} <= set(names)

@@ -73,6 +73,7 @@ def test_options_carry_every_serving_field() -> None:
                 "host": "h",
                 "gateway": "g",
                 "monitoring": "podmonitor",
+                "prometheus": "https://prom.example:9443/prometheus/",
                 "token": {"source": "external-secret", "secret_store": "s", "remote_key": "k"},
                 "cache": {"enabled": False, "size_gib": 50, "storage_class": "fast"},
                 "disaggregated": True,
@@ -98,6 +99,20 @@ def test_options_carry_every_serving_field() -> None:
     assert dataclasses.astuple(got.cache)[:3] == (False, 50, "fast")
     assert (got.disaggregated, got.workload, got.platform) == (True, "batch", "nvidia")
     assert (got.llm_inference_service, got.multi_node) == (True, "native")
+    assert got.prometheus == "https://prom.example:9443/prometheus"  # no trailing slash
+
+
+@pytest.mark.parametrize(
+    "url", ["prometheus:9090", "ftp://prom:9090", "http://", "http://prom 9090", "http://p?q=1"]
+)
+def test_a_prometheus_that_is_not_an_http_url_is_refused_in_the_validators_words(
+    url: str,
+) -> None:
+    with pytest.raises(spec.SpecError) as caught:
+        spec.parse({"model": "x", "serving": {"prometheus": url}})
+    (problem,) = caught.value.problems
+    assert problem.field == "serving.prometheus"
+    assert problem.message.startswith("the URL of a Prometheus server")  # pydantic's prefix cut
 
 
 def test_a_problem_names_the_field_and_the_value() -> None:

@@ -52,6 +52,7 @@ def render(
     host: serving.Host = None,
     gateway: serving.Gateway = None,
     monitoring: serving.Monitoring = None,
+    prometheus: serving.Prometheus = None,
     token_source: serving.TokenSource = None,
     secret_store: serving.SecretStore = None,
     token_path: serving.TokenPath = None,

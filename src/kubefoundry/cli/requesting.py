@@ -144,6 +144,7 @@ NESTED_FLAGS = {
     "host": "serving.host",
     "gateway": "serving.gateway",
     "monitoring": "serving.monitoring",
+    "prometheus": "serving.prometheus",
     "token_source": "serving.token.source",
     "secret_store": "serving.token.secret_store",
     "token_path": "serving.token.remote_key",

@@ -71,6 +71,12 @@ def up(
                 f"{_pools_line()}.",
             )
         )
+        if done.sandbox.prometheus:
+            err.print(
+                f"Prometheus: {done.sandbox.prometheus} (KEDA scales on it: add "
+                f"--prometheus {done.sandbox.prometheus} to deploy)",
+                soft_wrap=True,
+            )
         err.print(
             f"Try: kubefoundry deploy qwen2.5-7b --kubeconfig {done.kubeconfig}\n"
             "Stop it with: kubefoundry sandbox down",
@@ -112,6 +118,12 @@ def status(
         return
     console.print(f"The sandbox is [bold]{state['state']}[/]: {state['server']}")
     console.print(f"kubeconfig: {state['kubeconfig']}", soft_wrap=True)
+    if state.get("prometheus"):
+        console.print(
+            f"Prometheus: {state['prometheus']} (deploy with --prometheus "
+            f"{state['prometheus']} to scale on it)",
+            soft_wrap=True,
+        )
     table = Table()
     for column in ("process", "pid", "running"):
         table.add_column(column)

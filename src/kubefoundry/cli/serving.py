@@ -35,6 +35,14 @@ Monitoring = Annotated[
         show_default="servicemonitor",
     ),
 ]
+Prometheus = Annotated[
+    str | None,
+    typer.Option(
+        "--prometheus",
+        help="URL of the Prometheus KEDA's scaler queries.",
+        show_default="http://prometheus-operated.monitoring.svc:9090",
+    ),
+]
 TokenSource = Annotated[
     choices.TokenSource | None,
     typer.Option(

@@ -31,6 +31,8 @@ from kubefoundry.core import choices, files
 from kubefoundry.core.errors import InvalidInputError
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# Where the Prometheus Operator's own examples (and kube-prometheus) serve Prometheus.
+PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 
 
 class WorkloadSpec(BaseModel):
@@ -109,7 +111,22 @@ class ServingSpec(BaseModel):
     monitoring: choices.Monitoring = Field(
         "servicemonitor", description="Prometheus Operator object that scrapes the pods."
     )
+    prometheus: str = Field(
+        PROMETHEUS,
+        description="The Prometheus that KEDA's scaler queries, as the KEDA operator reaches it "
+        "(http:// or https:// URL).",
+    )
     token: TokenSpec = Field(default_factory=lambda: TokenSpec())
+
+    @field_validator("prometheus")
+    @classmethod
+    def _prometheus_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                "the URL of a Prometheus server, like http://prometheus-operated.monitoring"
+                ".svc:9090 (http:// or https://, a host, an optional port and path)"
+            )
+        return value.rstrip("/")
 
     @field_validator("gateway")
     @classmethod
@@ -202,7 +219,9 @@ def problems(exc: ValidationError) -> list[Problem]:
     out = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"])
-        out.append(Problem(field=field, value=err.get("input"), message=err["msg"]))
+        # A validator's own sentence, without pydantic's "Value error, " before it.
+        message = str(err["msg"]).removeprefix("Value error, ")
+        out.append(Problem(field=field, value=err.get("input"), message=message))
     return out
 
 

@@ -89,6 +89,7 @@ class Options:
     gateway_namespace: str | None = None
     ingress_class: str | None = None
     monitoring: Monitoring = _SPEC.monitoring
+    prometheus: str = _SPEC.prometheus  # the URL KEDA's prometheus scaler queries
     token: TokenOptions = TokenOptions()
     cache: CacheOptions = CacheOptions()
     disaggregated: bool = _SPEC.disaggregated
@@ -109,6 +110,7 @@ class Options:
             gateway=serving.gateway.rpartition("/")[2],
             gateway_namespace=serving.gateway.rpartition("/")[0] or None,
             monitoring=serving.monitoring,
+            prometheus=serving.prometheus,
             token=TokenOptions(
                 source=serving.token.source,
                 secret_name=spec.hf_token_secret,

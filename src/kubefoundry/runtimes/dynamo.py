@@ -164,7 +164,9 @@ class DynamoRuntime:
                 plan, options, runtime=NAME, component=roles[0].label
             )
         if scaled and intent:
-            manifests.append(scaled_object(plan, scaled=scaled, intent=intent))
+            manifests.append(
+                scaled_object(plan, scaled=scaled, intent=intent, prometheus=options.prometheus)
+            )
             said.append(_scaling_decision(plan, scaled, intent))
         said += _warnings(plan, options, roles=roles)
         return Rendered.of(NAME, manifests, said, token=token)
@@ -531,7 +533,7 @@ def scaled_intent(plan: Plan, *, roles: list[Role], scaled: Role) -> Autoscaling
     )
 
 
-def scaled_object(plan: Plan, *, scaled: Role, intent: Autoscaling) -> Manifest:
+def scaled_object(plan: Plan, *, scaled: Role, intent: Autoscaling, prometheus: str) -> Manifest:
     """KEDA on vLLM's waiting requests, scaling the worker pool through its DGDSA."""
     target = {"apiVersion": API_VERSION, "kind": ADAPTER_KIND, "name": adapter_name(plan, scaled)}
     return scaling.scaled_object(
@@ -539,6 +541,7 @@ def scaled_object(plan: Plan, *, scaled: Role, intent: Autoscaling) -> Manifest:
         runtime=NAME,
         target=target,
         component=scaled.label,
+        prometheus=prometheus,
     )
 
 

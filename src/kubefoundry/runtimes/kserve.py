@@ -191,7 +191,7 @@ def inference_service(
     # for <name>-<namespace>.example.com), otherwise our route is the way in.
     meta["labels"][VISIBILITY] = "cluster-local"
     predictor: dict[str, Any] = {
-        **_replicas(plan),
+        **_replicas(plan, options),
         # A new pod needs the old one's GPUs: replace, never surge, on a full node.
         "deploymentStrategy": {
             "type": "RollingUpdate",
@@ -232,14 +232,14 @@ def _model(
     return model
 
 
-def _replicas(plan: Plan) -> dict[str, Any]:
+def _replicas(plan: Plan, options: Options) -> dict[str, Any]:
     """The plan's one autoscaling intent in KServe's own fields (KServe writes the ScaledObject)."""
     s = plan.autoscaling
     if not scaling.wants_scaler(plan):
         return {"minReplicas": plan.replicas, "maxReplicas": plan.replicas}
     metric = {
         "backend": "prometheus",
-        "serverAddress": scaling.PROMETHEUS,
+        "serverAddress": options.prometheus,
         "query": scaling.query(plan),
     }
     return {

@@ -164,7 +164,7 @@ class LlmdRuntime:
                 p.name,
             )
         if scaling.wants_scaler(plan):
-            manifests += [scaled_object(plan, p) for p in pools]
+            manifests += [scaled_object(plan, p, options) for p in pools]
         said: list[claims.Said | str] = [*_decisions(plan, options, pools)]
         if options.exposure == "none":
             gateway = Claim(
@@ -349,10 +349,16 @@ def _metrics_service(plan: Plan) -> Manifest:
     }
 
 
-def scaled_object(plan: Plan, pool: Pool) -> Manifest:
+def scaled_object(plan: Plan, pool: Pool, options: Options) -> Manifest:
     """KEDA on vLLM's waiting requests, counted over this pool's pods only."""
     target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": pool.name}
-    out = scaling.scaled_object(plan, runtime=NAME, target=target, component=pool.component)
+    out = scaling.scaled_object(
+        plan,
+        runtime=NAME,
+        target=target,
+        component=pool.component,
+        prometheus=options.prometheus,
+    )
     out["metadata"]["name"] = pool.name
     out["spec"]["minReplicaCount"] = pool.min_replicas
     out["spec"]["maxReplicaCount"] = pool.max_replicas

@@ -106,7 +106,13 @@ class LwsRuntime:
                 "name": plan.name,
             }
             manifests.append(
-                scaling.scaled_object(plan, runtime=NAME, target=target, component=LEADER)
+                scaling.scaled_object(
+                    plan,
+                    runtime=NAME,
+                    target=target,
+                    component=LEADER,
+                    prometheus=options.prometheus,
+                )
             )
             said.append(_scaling_decision(plan))
         return Rendered.of(NAME, manifests, said, token=token)

@@ -111,7 +111,7 @@ class TgiRuntime:
         manifests += objects.disruption_budget(plan, options, runtime=NAME, component=COMPONENT)
         said = []
         if scaling.wants_scaler(plan):
-            manifests.append(scaled_object(plan))
+            manifests.append(scaled_object(plan, options))
             said.append(_scaling_decision(plan))
         said.append(_memory_warning(plan))
         return Rendered.of(NAME, manifests, said, token=token)
@@ -238,10 +238,12 @@ def queue_query(*, service: str, namespace: str | None) -> str:
     return f"sum({QUEUE_METRIC}{{{','.join(where)}}})"
 
 
-def scaled_object(plan: Plan) -> Manifest:
+def scaled_object(plan: Plan, options: Options) -> Manifest:
     """The plan's autoscaling intent on TGI's queue instead of vLLM's waiting requests."""
     target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": plan.name}
-    out = scaling.scaled_object(plan, runtime=NAME, target=target, component=COMPONENT)
+    out = scaling.scaled_object(
+        plan, runtime=NAME, target=target, component=COMPONENT, prometheus=options.prometheus
+    )
     query = queue_query(service=plan.name, namespace=plan.namespace)
     out["spec"]["triggers"][0]["metadata"]["query"] = query
     return out

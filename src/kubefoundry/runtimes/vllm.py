@@ -55,7 +55,13 @@ class VllmRuntime:
         if scaling.wants_scaler(plan):
             target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": plan.name}
             manifests.append(
-                scaling.scaled_object(plan, runtime=NAME, target=target, component=COMPONENT)
+                scaling.scaled_object(
+                    plan,
+                    runtime=NAME,
+                    target=target,
+                    component=COMPONENT,
+                    prometheus=options.prometheus,
+                )
             )
             said.append(_scaling_decision(plan))
         return Rendered.of(NAME, manifests, said, token=token)

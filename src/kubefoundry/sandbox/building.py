@@ -4,7 +4,8 @@ The build script (in a KubeFoundry checkout, beside ``hack/testcluster``) builds
 plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler in one binary), kwok, the
 LeaderWorkerSet controller, llm-d-inference-sim (the fake model server) and the operators the
 sandbox runs (KubeRay's, KAITO's, KServe's two and KEDA's) into
-``~/.cache/kubefoundry/testcluster/<k8s version>/bin``, reusing what is there; the first build
+``~/.cache/kubefoundry/testcluster/<k8s version>/bin``, with Prometheus (which the sandbox
+scrapes the model servers with) and KEDA's metrics adapter, reusing what is there; the first build
 takes several minutes. Its output lines are handed to ``on_output`` as they come, so the CLI
 can show progress.
 """
@@ -32,7 +33,7 @@ GO_INSTALL_HINT = (
 # The runtimes' real operators the sandbox can run, each with its CRDs (the same module
 # version's, so the CRDs and the controller agree).
 OPERATORS = ("kuberay", "kaito", "kserve", "llmisvc", "keda")
-BASE = ("testcluster", "kwok", "lws", "sim")
+BASE = ("testcluster", "kwok", "lws", "sim", "prometheus")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Operator:
     binary: Path
     crds: Path  # a folder of controller-gen CRD files
     config: Path | None = None  # the module's config folder, where the operator needs it
+    adapter: Path | None = None  # KEDA's metrics adapter, built from the operator's module
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Binaries:
     lws: Path  # the LeaderWorkerSet controller
     operators: dict[str, Operator] = dataclasses.field(default_factory=dict)  # by OPERATORS key
     sim: Path | None = None  # llm-d-inference-sim: the model server at each pod's address
+    prometheus: Path | None = None  # scrapes the model servers; KEDA's scaler queries it
 
 
 def checkout(start: Path | None = None) -> Path:
@@ -96,11 +99,13 @@ def build(
         kwok=Path(found["kwok"]),
         lws=Path(found["lws"]),
         sim=Path(found["sim"]),
+        prometheus=Path(found["prometheus"]),
         operators={
             name: Operator(
                 binary=Path(found[name]),
                 crds=Path(found[f"{name}_crds"]),
                 config=Path(found[f"{name}_config"]) if f"{name}_config" in found else None,
+                adapter=Path(found[f"{name}_adapter"]) if f"{name}_adapter" in found else None,
             )
             for name in operators
         },

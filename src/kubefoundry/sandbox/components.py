@@ -58,7 +58,19 @@ Pure: paths and ports in, argv out. Every flag is upstream's own; what each one 
   rotation or webhook/APIService patching; its gRPC metrics service (what KEDA's metrics
   adapter would call) on loopback with a ``testcluster certgen`` pair. It turns each
   ScaledObject into the HorizontalPodAutoscaler ``keda-hpa-<name>`` on its target, and
-  activates 0 <-> 1 itself; its metrics adapter (scaling 1 -> N) does not run here.
+  activates 0 <-> 1 itself.
+- KEDA's metrics adapter (``cmd/adapter``, the same module): the external metrics API the
+  HPA controller reads, an aggregated API. The API server reaches it through the Service and
+  APIService KEDA's chart makes, here a Service without selector whose Endpoints name this
+  machine's own address (Endpoints refuse loopback); the API server runs with the
+  aggregation layer's flags (a front-proxy client pair, a self-signed certificate that is its
+  own CA, and ``--enable-aggregator-routing``: no kube-proxy routes Service IPs here). The
+  adapter calls the operator's gRPC metrics service with the operator's own pair, and each
+  ScaledObject's query reaches the Prometheus it names.
+- Prometheus (v3.16, Kubernetes discovery only): scrapes every running pod of ours on its
+  port ``http`` at ``/metrics``, every 5 s, as the PodMonitor we render would configure it
+  (the Prometheus Operator does not run here); ``sandbox.json`` and ``sandbox status`` give
+  its URL, for ``serving.prometheus``.
 
 The four controllers run as processes on this machine, without leader election: a
 leader-elected controller exits when it cannot renew its Lease for 10 s (a test stalls the API
@@ -108,6 +120,9 @@ class Ports:
     llmisvc_health: int
     keda_health: int
     keda_metrics_service: int
+    keda_adapter: int
+    keda_adapter_metrics: int
+    prometheus: int
     model_servers_health: int
 
 
@@ -204,6 +219,22 @@ class Layout:
         return self.workdir / "keda-certs"
 
     @property
+    def front_proxy(self) -> Path:  # tls.crt, tls.key: the API server's aggregation client
+        return self.workdir / "front-proxy"
+
+    @property
+    def keda_adapter_certs(self) -> Path:  # tls.crt, tls.key the metrics adapter serves with
+        return self.workdir / "keda-adapter-certs"
+
+    @property
+    def prometheus_config(self) -> Path:
+        return self.workdir / "prometheus.yaml"
+
+    @property
+    def prometheus_data(self) -> Path:
+        return self.workdir / "prometheus"
+
+    @property
     def operator_crds(self) -> Path:  # the operators' CRDs, as <plural>.<group>.yaml
         return self.workdir / "operator-crds"
 
@@ -232,6 +263,17 @@ def apiserver(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         f"--service-account-signing-key-file={layout.sa_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--allow-privileged=true",
+        # The aggregation layer (KEDA's metrics adapter is an aggregated API): the client
+        # certificate it proxies with, the CA that vouches for it and the headers that carry
+        # the user; and an APIService's Service reached at its endpoint's address, since no
+        # kube-proxy routes Service IPs here.
+        f"--requestheader-client-ca-file={layout.front_proxy / 'tls.crt'}",
+        f"--proxy-client-cert-file={layout.front_proxy / 'tls.crt'}",
+        f"--proxy-client-key-file={layout.front_proxy / 'tls.key'}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        "--enable-aggregator-routing=true",
     ]  # fmt: skip
 
 
@@ -420,6 +462,148 @@ def keda(binary: Path, layout: Layout, ports: Ports) -> tuple[list[str], dict[st
         "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE,
     }
     return argv, env
+
+
+KEDA_ADAPTER = "keda-operator-metrics-apiserver"  # its chart's Service
+EXTERNAL_METRICS = "v1beta1.external.metrics.k8s.io"
+
+
+def keda_adapter(
+    binary: Path, layout: Layout, ports: Ports, *, address: str
+) -> tuple[list[str], dict[str, str]]:
+    """KEDA's metrics adapter (``cmd/adapter``): the external metrics API, served at
+    ``address`` (one the API server reaches through an Endpoints object, which refuses
+    loopback), asking the operator's gRPC metrics service on loopback with the operator's
+    own pair (``--cert-dir``: ``ca.crt``, ``tls.crt``, ``tls.key``). The API server's front
+    proxy is trusted through the ``extension-apiserver-authentication`` ConfigMap it
+    publishes, read with the admin kubeconfig, as are the SubjectAccessReviews it makes."""
+    kubeconfig = str(layout.kubeconfig)
+    argv = [
+        str(binary),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        f"--lister-kubeconfig={kubeconfig}",
+        f"--bind-address={address}",
+        f"--secure-port={ports.keda_adapter}",
+        f"--tls-cert-file={layout.keda_adapter_certs / 'tls.crt'}",
+        f"--tls-private-key-file={layout.keda_adapter_certs / 'tls.key'}",
+        f"--cert-dir={layout.keda_certs}",
+        f"--metrics-service-address=127.0.0.1:{ports.keda_metrics_service}",
+        f"--port={ports.keda_adapter_metrics}",
+        "--zap-encoder=console",
+    ]
+    env = {
+        "WATCH_NAMESPACE": "",
+        "POD_NAMESPACE": KEDA_NAMESPACE,
+        "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE,
+    }
+    return argv, env
+
+
+def keda_adapter_objects(address: str, port: int, ca_pem: bytes) -> list[dict[str, Any]]:
+    """The adapter's registration, as KEDA's chart makes it: the APIService of the external
+    metrics API on the Service ``keda/keda-operator-metrics-apiserver``; here that Service has
+    no selector and one Endpoints address, the process on this machine."""
+    meta = {"name": KEDA_ADAPTER, "namespace": KEDA_NAMESPACE, "labels": {"app": KEDA_ADAPTER}}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta,
+            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": meta,
+            "subsets": [
+                {
+                    "addresses": [{"ip": address}],
+                    "ports": [{"name": "https", "port": port}],
+                }
+            ],
+        },
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": EXTERNAL_METRICS, "labels": {"app": KEDA_ADAPTER}},
+            "spec": {
+                "group": "external.metrics.k8s.io",
+                "version": "v1beta1",
+                "service": {"name": KEDA_ADAPTER, "namespace": KEDA_NAMESPACE, "port": 443},
+                "caBundle": base64.b64encode(ca_pem).decode(),
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
+            },
+        },
+    ]
+
+
+def keda_adapter_names(address: str) -> list[str]:
+    """What the adapter's certificate names: the Service the API server dials by name (it
+    checks the certificate against ``<service>.<namespace>.svc``) and the address itself."""
+    return [f"{KEDA_ADAPTER}.{KEDA_NAMESPACE}.svc", address]
+
+
+PROMETHEUS_JOB = "model-servers"
+SCRAPE_INTERVAL_S = 5
+
+
+def prometheus(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+    return [
+        str(binary),
+        f"--config.file={layout.prometheus_config}",
+        f"--storage.tsdb.path={layout.prometheus_data}",
+        f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+        "--storage.tsdb.retention.time=2d",
+    ]
+
+
+def prometheus_config(layout: Layout) -> str:
+    """Prometheus' scrape configuration: what the PodMonitor we render (``serving.monitoring:
+    podmonitor``) makes the Prometheus Operator write, by hand, since the Operator does not
+    run here: our model-server pods' port ``http`` at ``/metrics``, found through the API
+    server, with the Operator's target labels ``namespace``, ``pod`` and ``container``."""
+    meta = "__meta_kubernetes_pod_"
+    return yaml.safe_dump(
+        {
+            "global": {
+                "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
+                "scrape_timeout": f"{SCRAPE_INTERVAL_S - 1}s",
+                "evaluation_interval": f"{SCRAPE_INTERVAL_S}s",
+            },
+            "scrape_configs": [
+                {
+                    "job_name": PROMETHEUS_JOB,
+                    "metrics_path": "/metrics",
+                    "kubernetes_sd_configs": [
+                        {"role": "pod", "kubeconfig_file": str(layout.kubeconfig)}
+                    ],
+                    "relabel_configs": [
+                        {
+                            "source_labels": [f"{meta}label_app_kubernetes_io_managed_by"],
+                            "regex": "kubefoundry",
+                            "action": "keep",
+                        },
+                        {
+                            "source_labels": [f"{meta}container_port_name"],
+                            "regex": "http",
+                            "action": "keep",
+                        },
+                        {"source_labels": [f"{meta}phase"], "regex": "Running", "action": "keep"},
+                        {
+                            "source_labels": ["__meta_kubernetes_namespace"],
+                            "target_label": "namespace",
+                        },
+                        {"source_labels": [f"{meta}name"], "target_label": "pod"},
+                        {"source_labels": [f"{meta}container_name"], "target_label": "container"},
+                    ],
+                }
+            ],
+        },
+        sort_keys=False,
+    )
 
 
 def in_kserve_namespace(obj: dict[str, Any]) -> dict[str, Any]:

@@ -114,6 +114,7 @@ def status() -> dict[str, Any]:
         "kubeconfig": str(existing.kubeconfig),
         "copies": [str(c) for c in existing.copies],
         "server": existing.server,
+        "prometheus": existing.prometheus,
         "processes": {
             p.name: {"pid": p.pid, "running": p.name in alive, "log": str(p.log)}
             for p in existing.processes

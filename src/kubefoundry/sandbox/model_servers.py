@@ -63,6 +63,9 @@ class Engine:
     max_num_seqs: int | None
 
 
+VLLM_MAX_NUM_SEQS = 256
+
+
 def engine_of(pod: Mapping[str, Any]) -> Engine | None:
     """The model a pod's engine serves, from its container's arguments; None for pods that
     serve none (an endpoint picker, a Ray worker, an operator's stand-in)."""
@@ -157,8 +160,9 @@ class Servers:
         ]  # fmt: skip
         if engine.max_model_len:
             argv += ["--max-model-len", str(engine.max_model_len)]
-        if engine.max_num_seqs:
-            argv += ["--max-num-seqs", str(engine.max_num_seqs)]
+        # Unset, vLLM's own default (the simulator's is 5): 256 sequences, V1's below 70 GiB
+        # (planning/engine_profiles.batch_defaults; 1024 on larger GPUs, not told apart here).
+        argv += ["--max-num-seqs", str(engine.max_num_seqs or VLLM_MAX_NUM_SEQS)]
         with (self.logs / f"model-server-{pod}.log").open("ab") as log:
             proc = subprocess.Popen(  # dies with this process, however it ends
                 argv,

@@ -35,6 +35,7 @@ class Sandbox:
     processes: tuple[processes.Process, ...]
     nodes: tuple[str, ...]
     copies: tuple[Path, ...] = ()  # kubeconfigs also written where the user asked
+    prometheus: str | None = None  # http://127.0.0.1:PORT: what KEDA's scaler should query
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class Sandbox:
             "processes": [p.to_dict() for p in self.processes],
             "nodes": list(self.nodes),
             "copies": [str(c) for c in self.copies],
+            "prometheus": self.prometheus,
         }
 
     @classmethod
@@ -60,6 +62,7 @@ class Sandbox:
             processes=tuple(processes.Process.from_dict(p) for p in data["processes"]),
             nodes=tuple(data["nodes"]),
             copies=tuple(Path(c) for c in data.get("copies", [])),
+            prometheus=data.get("prometheus"),
         )
 
     def running(self) -> list[str]:

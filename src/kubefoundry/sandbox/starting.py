@@ -6,11 +6,13 @@
 2. the CRDs, until every one is Established;
 3. the LeaderWorkerSet controller (when its CRD is among them: it watches that kind from the
    start) and then its webhook configurations;
-4. the operators that were built (KubeRay, KAITO, KServe's two, KEDA), their CRDs being the
-   ones of the operator's own version (they replace the same CRDs among ``crds``), each in
-   the namespace its chart would install it in;
-5. the node pools, until kwok reports every node Ready;
-6. the model servers (``model_servers``): a FAKE vLLM at each model-server pod's address, where
+4. the operators that were built (KubeRay, KAITO, KServe's two, KEDA and its metrics
+   adapter, registered as the external metrics API), their CRDs being the ones of the
+   operator's own version (they replace the same CRDs among ``crds``), each in the namespace
+   its chart would install it in;
+5. Prometheus (``/-/ready``), scraping the model-server pods it finds through the API server;
+6. the node pools, until kwok reports every node Ready;
+7. the model servers (``model_servers``): a FAKE vLLM at each model-server pod's address, where
    this machine lets the sandbox make network namespaces (root).
 
 The state file is written as soon as processes run. Anything that fails stops what was
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -76,6 +79,7 @@ def start(
             if LWS_CRD in {path.stem for path in crds}:
                 starter.lws(conn)
             starter.operators(conn)
+            starter.prometheus()
             bootstrapping.apply_nodes(conn, nodes, field_manager=FIELD_MANAGER)
             names = tuple(n["metadata"]["name"] for n in nodes)
             starter.wait_nodes(conn, names)
@@ -84,7 +88,12 @@ def start(
         finally:
             conn.close()
         say(f"{len(names)} nodes Ready in {len(node_pools)} pools")
-        sandbox = dataclasses.replace(sandbox, processes=tuple(starter.started), nodes=names)
+        sandbox = dataclasses.replace(
+            sandbox,
+            processes=tuple(starter.started),
+            nodes=names,
+            prometheus=starter.prometheus_url,
+        )
         running.write_state(sandbox)
         return sandbox
     except BaseException:
@@ -134,6 +143,7 @@ class _Starter:
         self.started: list[processes.Process] = []
         self.stand_ins: list[dict[str, Any]] = []
         self.sandbox: running.Sandbox | None = None
+        self.prometheus_url: str | None = None
 
     def run(
         self,
@@ -166,6 +176,7 @@ class _Starter:
         layout.tokens.write_text(f"{token},admin,admin,system:masters\n")
         layout.tokens.chmod(0o600)
         _tool(binary, "keygen", layout.sa_key)
+        _tool(binary, "certgen", layout.front_proxy)
         etcd = f"http://127.0.0.1:{ports.etcd}/health"
         self.run("etcd", components.etcd(binary, layout, ports), etcd)
         server = f"https://127.0.0.1:{ports.apiserver}"
@@ -236,6 +247,41 @@ class _Starter:
             argv, env = components.keda(built["keda"].binary, layout, ports)
             self.run("keda-operator", argv, f"http://127.0.0.1:{ports.keda_health}/readyz", env=env)
             self.stand_in(conn, "keda")
+            self.keda_adapter(conn, built["keda"])
+
+    def keda_adapter(self, conn: connecting.Connection, keda: building.Operator) -> None:
+        """KEDA's metrics adapter at this machine's own address (an Endpoints object refuses
+        loopback), registered as the external metrics API once it answers there."""
+        layout, ports = self.layout, self.ports
+        if keda.adapter is None:
+            return
+        address = host_address()
+        if address is None:
+            self.say(
+                "KEDA's metrics adapter not started (this machine has no address but "
+                "loopback): HPAs on ScaledObjects read no metric"
+            )
+            return
+        names = components.keda_adapter_names(address)
+        _tool(self.binaries.testcluster, "certgen", layout.keda_adapter_certs, *names)
+        argv, env = components.keda_adapter(keda.adapter, layout, ports, address=address)
+        cert = layout.keda_adapter_certs / "tls.crt"
+        url = f"https://{address}:{ports.keda_adapter}/readyz"
+        self.run("keda-metrics-adapter", argv, url, env=env, ca_file=cert)
+        objects = components.keda_adapter_objects(address, ports.keda_adapter, cert.read_bytes())
+        bootstrapping.apply_objects(conn, objects, field_manager=FIELD_MANAGER)
+
+    def prometheus(self) -> None:
+        """Prometheus, scraping our model-server pods (``components.prometheus_config``)."""
+        if self.binaries.prometheus is None:
+            return
+        layout, ports = self.layout, self.ports
+        layout.prometheus_data.mkdir(parents=True, exist_ok=True)
+        layout.prometheus_config.write_text(components.prometheus_config(layout))
+        argv = components.prometheus(self.binaries.prometheus, layout, ports)
+        url = f"http://127.0.0.1:{ports.prometheus}"
+        self.run("prometheus", argv, f"{url}/-/ready")
+        self.prometheus_url = url
 
     def kserve(
         self,
@@ -360,8 +406,22 @@ def _documents(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def _tool(binary: Path, command: str, path: Path) -> None:
-    """``testcluster keygen PATH`` / ``certgen DIR``: keys made by our own binary (no openssl)."""
-    result = subprocess.run([binary, command, path], capture_output=True, text=True, check=False)
+def host_address() -> str | None:
+    """This machine's address on its default route (no packet is sent), or None with only
+    loopback: somewhere the API server reaches a process here through an Endpoints object."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("203.0.113.1", 9))  # TEST-NET-3: connect() only picks a route
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def _tool(binary: Path, command: str, path: Path, *names: str) -> None:
+    """``testcluster keygen PATH`` / ``certgen DIR [NAME...]``: keys made by our own binary
+    (no openssl)."""
+    argv = [str(binary), command, str(path), *names]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise processes.StartError(f"{binary} {command} failed: {result.stderr.strip()}")

@@ -99,3 +99,40 @@ def test_cluster_facts_rule_out_runtimes_that_are_not_installed() -> None:
 def test_unknown_runtime_names_suggest_close_matches() -> None:
     with pytest.raises(KubeFoundryError, match="Did you mean: kserve"):
         RUNTIMES.get("kserv")
+
+
+def _values(obj: object, key: str) -> list[object]:
+    """Every value of ``key`` anywhere in ``obj``."""
+    if isinstance(obj, dict):
+        return [v for k, v in obj.items() if k == key] + [
+            found for v in obj.values() for found in _values(v, key)
+        ]
+    if isinstance(obj, list):
+        return [found for v in obj for found in _values(v, key)]
+    return []
+
+
+@pytest.mark.parametrize("runtime_name", RUNTIMES.names())
+def test_each_keda_scaler_queries_the_specs_prometheus(runtime_name: str) -> None:
+    """``serving.prometheus`` reaches every Prometheus address a runtime renders (our
+    ScaledObjects, KServe's external metric), and no default is left behind; each query
+    counts only the deployment's namespace (two namespaces may serve one model)."""
+    runtime = RUNTIMES.get(runtime_name)
+    url = "http://prometheus.observability.svc:9090"
+    options = base.Options(prometheus=url)
+    addresses: list[object] = []
+    queries: list[object] = []
+    for model in ("qwen2.5-7b", "llama-3.1-70b"):
+        plan = rendering.plan(model, runtime=runtime_name, namespace="ml")
+        if base.refusal(runtime, plan, options):
+            continue
+        served = choosing.adapt(plan, runtime)
+        out = runtime.render(served, options)
+        addresses += _values(list(out.manifests), "serverAddress")
+        queries += _values(list(out.manifests), "query")
+    if runtime_name in ("kaito", "kuberay"):  # scaled by their own scalers, not KEDA
+        assert addresses == []
+    else:
+        assert set(addresses) == {url}, addresses
+        assert queries, "no KEDA query rendered"
+        assert all('namespace="ml"' in str(q) for q in queries), queries

@@ -17,7 +17,6 @@ from kubefoundry.runtimes.cluster_side import Controller, Kind, Operator
 from kubefoundry.runtimes.common import labels
 from kubefoundry.runtimes.common.claims import At, Claim
 
-PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 SCALED_OBJECT = Kind("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects")
 KINDS = (SCALED_OBJECT,)
 # cmd/operator's LeaderElectionID and the keda Helm chart's operator pod label.
@@ -34,9 +33,12 @@ KEDA = Operator(
 
 
 def query(plan: Plan) -> str:
-    """Mean of the signal per replica, over the pods of this deployment's model."""
-    where = f'model_name="{plan.model_id}"'
-    return f"sum({plan.autoscaling.signal}{{{where}}})"
+    """The signal summed over the pods serving this deployment's model in its namespace (the
+    ``namespace`` label the Prometheus Operator gives every target); KEDA divides it by the
+    threshold, per replica."""
+    where = [f'namespace="{plan.namespace}"'] if plan.namespace else []
+    where.append(f'model_name="{plan.model_id}"')
+    return f"sum({plan.autoscaling.signal}{{{','.join(where)}}})"
 
 
 def scaled_object(
@@ -45,7 +47,7 @@ def scaled_object(
     runtime: str,
     target: dict[str, Any],
     component: str,
-    prometheus: str = PROMETHEUS,
+    prometheus: str,
 ) -> Manifest:
     scaling = plan.autoscaling
     trigger: dict[str, Any] = {

@@ -81,7 +81,7 @@ def values(plan: Plan, options: Options, *, environment: str, service_catalog: s
         termination_grace_period_seconds=pod["terminationGracePeriodSeconds"],
         basic_monitoring=_monitoring(plan, options),
         storage=tgivalues.Storage(model_cache=_model_cache(plan, options)),
-        autoscaling=_autoscaling(plan),
+        autoscaling=_autoscaling(plan, options),
         pod_disruption_budget=tgivalues.Toggle(
             enabled=bool(objects.disruption_budget(plan, options, runtime=tgi.NAME, component=""))
         ),
@@ -209,7 +209,7 @@ def _model_cache(plan: Plan, options: Options) -> tgivalues.ModelCache:
     )
 
 
-def _autoscaling(plan: Plan) -> tgivalues.Autoscaling:
+def _autoscaling(plan: Plan, options: Options) -> tgivalues.Autoscaling:
     s = plan.autoscaling
     return tgivalues.Autoscaling(
         enabled=scaling.wants_scaler(plan),
@@ -217,7 +217,7 @@ def _autoscaling(plan: Plan) -> tgivalues.Autoscaling:
         max_replicas=s.max_replicas,
         queue_size_target=s.target,
         cooldown_seconds=s.cooldown_s,
-        prometheus_address=scaling.PROMETHEUS,
+        prometheus_address=options.prometheus,
     )
 
 
