@@ -26,12 +26,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from kubernetes import client
 from kubernetes.utils import parse_quantity
 from tests.support import controlplane
 from tests.support.deploys import deploy
 
+from kubefoundry.api.app import create_app
 from kubefoundry.cluster import connecting, inspecting
+from kubefoundry.cluster.connecting import Target
 from kubefoundry.deploy import monitoring
 from kubefoundry.sandbox import components, model_servers
 
@@ -243,3 +246,36 @@ def test_keda_and_the_hpa_scale_our_deployment_out_and_in_on_the_servers_load(
     assert (pods[0], max(pods), pods[-1]) == (1, want, 1), pods
     # Never below the plan's floor: this runtime cannot wake from zero.
     assert hpa().spec.min_replicas == 1
+
+    # The page's history comes from the Prometheus the ScaledObject queries (range queries
+    # over the vocabulary, every 15 s): it saw the same run, 3 pods then 1, 7 running.
+    app = create_app(cluster=Target(kubeconfig=control_plane.kubeconfig, namespace=namespace))
+    answers: list[dict[str, Any]] = []
+
+    def history_ends_at_one_pod() -> bool:  # a point every 15 s: the next one after scale-in
+        with TestClient(app) as web:
+            answers[:] = [web.get(f"/api/v1/deployments/{namespace}/{name}/metrics").json()]
+        points = answers[0]["history"]
+        return bool(points) and points[-1]["pods"] == 1
+
+    steps.wait("Prometheus' history: 1 pod again", history_ends_at_one_pod, timeout_s=60)
+    (body,) = answers
+    assert (body["history_source"], body["history_problem"]) == (f"prometheus {prometheus}", None)
+    past = body["history"]
+    assert [p["at"] - past[0]["at"] for p in past[:3]] == [0, 15, 30]
+    series = [p["pods"] for p in past if p["pods"]]
+    # Scaled out to 3, then in to 1 (the first minute at one pod is shorter than a step).
+    top = series.index(want)
+    assert (max(series), series[-1]) == (want, 1), series
+    assert series[top:] == sorted(series[top:], reverse=True), series
+    assert max(p["running"] or 0 for p in past) == users
+    busy = [p for p in past if (p["running"] or 0) == users]
+    # Tokens per second while loaded (once a request has finished: the simulator counts
+    # tokens at the end): never more than every user's TOKENS per request time (9.04 s).
+    rates = [p["output_tps"] for p in past if p["output_tps"]]
+    assert busy
+    assert rates, past
+    assert max(rates) <= users * TOKENS / (0.04 + TOKENS * 0.015) * 1.05, rates
+    ttft = [p["ttft"]["p50"] for p in past if p["ttft"] and p["ttft"]["p50"] is not None]
+    assert ttft, past
+    assert all(0.02 <= t <= 0.5 for t in ttft), ttft  # the simulator's 40 ms

@@ -242,6 +242,13 @@ def test_the_api_serves_a_deployments_metrics_and_streams_a_chat(
         assert stats["ttft_s"] >= 0.04  # the simulator's 40 ms
 
         after = web.get(f"{base}/metrics").json()
+        # Its ScaledObject names the default Prometheus, which this cluster does not run:
+        # the history is this server's own, and the page says why.
+        assert after["history_source"] == "kept"
+        assert after["history_problem"] == (
+            "Prometheus at http://prometheus-operated.monitoring.svc:9090: no Service "
+            "prometheus-operated in namespace monitoring."
+        )
         assert len(after["history"]) == kept + 1
         assert after["now"]["reading"]["requests_per_s"] > 0  # the chat, in this interval
         assert web.get(f"/api/v1/deployments/{namespace}/nope/metrics").status_code == 404

@@ -2,8 +2,10 @@
 ``kubefoundry chat`` show, for the web UI and any client.
 
 - ``GET /deployments/{ns}/{name}/metrics``: one refresh of its pods' metrics
-  (``deploy/monitoring``), and the readings the server has kept of it (an hour, one per
-  refresh, in this process: the same history ``top --watch`` keeps).
+  (``deploy/monitoring``), and its history: an hour from the Prometheus its ScaledObject
+  queries (range queries, ``metrics/promql``) where it has one that answers, else the
+  readings this server has kept of it (one per refresh, in this process: the same history
+  ``top --watch`` keeps), with why Prometheus was not used.
 - ``POST /deployments/{ns}/{name}/chat``: one chat completion, streamed as server-sent
   events: ``endpoint`` (the pod and model), ``delta`` per piece of text, ``stats`` (TTFT,
   tokens, decode rate), or ``error`` with the message and no traceback.
@@ -35,7 +37,14 @@ from kubefoundry.metrics import history
 class MetricsBody(BaseModel):
     now: dict[str, Any] = Field(description="This refresh: `kubefoundry top -o json`'s row.")
     history: list[dict[str, Any]] = Field(
-        description="The readings kept of it, oldest first (rates per second, seconds)."
+        description="Its readings, oldest first (rates per second, seconds)."
+    )
+    history_source: str = Field(
+        description="Where the history comes from: `prometheus <url>` or `kept` (this "
+        "server's own refreshes)."
+    )
+    history_problem: str | None = Field(
+        None, description="Why the deployment's Prometheus was not used, where it has one."
     )
 
 
@@ -96,7 +105,18 @@ def router() -> APIRouter:
             if seen
             else {"namespace": namespace, "name": name, "pods": 0, "problems": {}}
         )
-        return {"now": now, "history": [monitoring.reading_dict(r) for r in past]}
+        body: dict[str, Any] = {
+            "now": now,
+            "history": [monitoring.reading_dict(r) for r in past],
+            "history_source": "kept",
+            "history_problem": None,
+        }
+        found, problem = monitoring.scalers_history(conn, namespace=namespace, name=name)
+        if found is not None:
+            body["history"] = found.points
+            body["history_source"] = f"prometheus {found.url}"
+        body["history_problem"] = problem
+        return body
 
     @router.post(
         "/deployments/{namespace}/{name}/chat",

@@ -93,6 +93,32 @@ def gateways(conn: Connection, namespace: str) -> dict[str, dict[str, Any]] | No
     return {item["metadata"]["name"]: item for item in items}
 
 
+SCALED_OBJECTS = ("keda.sh", "v1alpha1", "scaledobjects")
+
+
+def scaler_prometheus(conn: Connection, *, name: str, namespace: str) -> str | None:
+    """The Prometheus our ScaledObjects of deployment ``name`` query (their prometheus
+    trigger's ``serverAddress``); None without one, or where KEDA is not served or RBAC hides
+    them (a help for history, never a reason to fail)."""
+    group, version, plural = SCALED_OBJECTS
+    try:
+        found = client.CustomObjectsApi(conn.api).list_namespaced_custom_object(
+            group,
+            version,
+            namespace,
+            plural,
+            label_selector=f"{identity.DEPLOYMENT}={name},{identity.MANAGED_BY}={identity.OURS}",
+        )
+    except ApiException:
+        return None
+    for item in found.get("items", []) if isinstance(found, dict) else []:
+        for trigger in item.get("spec", {}).get("triggers", []):
+            address = trigger.get("metadata", {}).get("serverAddress")
+            if trigger.get("type") == "prometheus" and address:
+                return str(address)
+    return None
+
+
 def namespaces(conn: Connection) -> list[str]:
     """The namespaces this connection may list; empty when it may not."""
     try:

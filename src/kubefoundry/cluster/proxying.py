@@ -38,7 +38,8 @@ def get(
     timeout_s: float = TIMEOUT_S,
 ) -> str:
     """GET ``path`` of the pod on ``port``; the body as text."""
-    response = _call(conn, "GET", namespace, pod, port, path, None, timeout_s)
+    resource = f"pods/{pod}:{port}"
+    response = _call(conn, "GET", namespace, resource, path, None, timeout_s)
     try:
         return bytes(response.data).decode("utf-8", "replace")
     finally:
@@ -56,7 +57,7 @@ def post_lines(
     read_timeout_s: float = 120.0,
 ) -> Iterator[str]:
     """POST ``body`` as JSON; the answer's lines as they arrive (blank lines included)."""
-    response = _call(conn, "POST", namespace, pod, port, path, body, read_timeout_s)
+    response = _call(conn, "POST", namespace, f"pods/{pod}:{port}", path, body, read_timeout_s)
     try:
         pending = b""
         for chunk in response.stream(4096, decode_content=True):
@@ -73,18 +74,37 @@ def post_lines(
             response.release_conn()
 
 
+def service_get(
+    conn: Connection,
+    *,
+    namespace: str,
+    service: str,
+    port: int,
+    path: str,
+    scheme: str = "http",
+    timeout_s: float = TIMEOUT_S,
+) -> str:
+    """GET ``path`` (with its query string) of a Service's endpoint on ``port`` through the
+    API server's service proxy (the ``services/proxy`` right); the body as text."""
+    resource = f"services/{scheme}:{service}:{port}"
+    response = _call(conn, "GET", namespace, resource, path, None, timeout_s)
+    try:
+        return bytes(response.data).decode("utf-8", "replace")
+    finally:
+        response.release_conn()
+
+
 def _call(
     conn: Connection,
     method: str,
     namespace: str,
-    pod: str,
-    port: int,
+    target: str,
     path: str,
     body: dict[str, Any] | None,
     read_timeout_s: float,
 ) -> Any:
     api = conn.api
-    resource = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/{path.lstrip('/')}"
+    resource = f"/api/v1/namespaces/{namespace}/{target}/proxy/{path.lstrip('/')}"
     headers = {"Accept": "*/*"}
     if body is not None:
         headers["Content-Type"] = "application/json"
@@ -99,15 +119,20 @@ def _call(
             answer.read()
             api.response_deserialize(answer, {})  # raises the ApiException
     except ApiException as exc:
-        raise _refused(exc, pod=pod, namespace=namespace, port=port, path=path) from None
+        raise _refused(exc, target=target, namespace=namespace, path=path) from None
     return answer.response
 
 
-def _refused(exc: ApiException, *, pod: str, namespace: str, port: int, path: str) -> Exception:
+def _refused(exc: ApiException, *, target: str, namespace: str, path: str) -> Exception:
+    kind, _, where = target.partition("/")  # pods/NAME:PORT or services/SCHEME:NAME:PORT
+    name, port = where.split(":")[-2:]
     if from_api_server(exc):
-        return errors.translate(exc, verb="get", kind="pods/proxy", name=pod, namespace=namespace)
+        return errors.translate(
+            exc, verb="get", kind=f"{kind}/proxy", name=name, namespace=namespace
+        )
     said = str(exc.body or "").strip().splitlines()[:1]
-    message = f"Pod {pod} answered HTTP {exc.status} at :{port}/{path.lstrip('/')}" + (
+    who = "Pod" if kind == "pods" else "Service"
+    message = f"{who} {name} answered HTTP {exc.status} at :{port}/{path.lstrip('/')}" + (
         f": {said[0][:200]}" if said else ""
     )
     return RetryableError(message) if int(exc.status or 0) >= 500 else PermanentError(message)

@@ -21,12 +21,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from kubefoundry.cluster import inspecting, proxying
+from kubefoundry.cluster import inspecting, prometheus, proxying
 from kubefoundry.cluster.connecting import Connection
 from kubefoundry.core import identity
 from kubefoundry.core.errors import KubeFoundryError
 from kubefoundry.deploy import deploying, stalls
-from kubefoundry.metrics import history, parsing, readings
+from kubefoundry.metrics import history, parsing, promql, readings
 
 PREFERRED_PORTS = ("metrics", "http", "system")
 WORKERS = 16  # pods scraped at once
@@ -294,6 +294,63 @@ def reading_dict(r: readings.Reading) -> dict[str, Any]:
     data = dataclasses.asdict(r)
     data["servers"] = sorted(r.servers)
     return data
+
+
+HISTORY_STEP_S = 15.0  # a Prometheus range query's step: 240 points to the hour
+
+
+@dataclasses.dataclass(frozen=True)
+class PastFromPrometheus:
+    url: str
+    how: str  # "directly" or "through the API server's service proxy"
+    points: list[dict[str, Any]]  # reading_dict's shape, oldest first
+
+
+def prometheus_history(
+    conn: Connection,
+    url: str,
+    *,
+    namespace: str,
+    name: str,
+    seconds: float = history.WINDOW_S,
+    step_s: float = HISTORY_STEP_S,
+    now: float | None = None,
+) -> PastFromPrometheus:
+    """A deployment's readings over the last ``seconds``, from the Prometheus at ``url``
+    (``metrics/promql``: one range query per figure). Raises when Prometheus cannot be asked
+    or refuses a query, naming it."""
+    where = prometheus.Where.of(url)
+    end = time.time() if now is None else now
+    start = end - seconds
+    asked = promql.queries(promql.selector(namespace=namespace, name=name))
+
+    def ask(field: str) -> tuple[str, list[tuple[float, float]]]:
+        query = asked[field]
+        answer = prometheus.query_range(conn, where, query, start=start, end=end, step_s=step_s)
+        try:
+            return field, promql.matrix(answer)
+        except ValueError as exc:
+            raise KubeFoundryError(
+                f"Prometheus at {url} refused the {field} query: {exc}"
+            ) from None
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        answers = dict(pool.map(ask, asked))
+    return PastFromPrometheus(url, where.how, promql.points(answers, step_s=step_s))
+
+
+def scalers_history(
+    conn: Connection, *, namespace: str, name: str
+) -> tuple[PastFromPrometheus | None, str | None]:
+    """The deployment's history from the Prometheus its ScaledObject queries, or None with
+    why not (None, None where it has no such Prometheus)."""
+    url = inspecting.scaler_prometheus(conn, name=name, namespace=namespace)
+    if url is None:
+        return None, None
+    try:
+        return prometheus_history(conn, url, namespace=namespace, name=name), None
+    except KubeFoundryError as err:
+        return None, err.message
 
 
 def scrape_metrics(conn: Connection, *, namespace: str, pod: str, port: int) -> str:

@@ -94,8 +94,13 @@
         problems.appendChild(li);
       }
     }
-    text("metrics-state", "Read " + new Date().toLocaleTimeString() + " through the API server; " +
-      h.length + " reading" + (h.length === 1 ? "" : "s") + " kept.");
+    const source = body.history_source || "kept";
+    const where = source.startsWith("prometheus ")
+      ? "history from Prometheus at " + source.slice("prometheus ".length)
+      : h.length + " reading" + (h.length === 1 ? "" : "s") + " kept" +
+        (body.history_problem ? " (Prometheus not used: " + body.history_problem + ")" : "");
+    text("metrics-state", "Read " + new Date().toLocaleTimeString() +
+      " through the API server; " + where + ".");
   }
 
   function poll(section) {
