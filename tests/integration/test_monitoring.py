@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from tests.support import cli, controlplane, pod_servers
 from tests.support.deploys import deploy, eventually
 
@@ -252,6 +253,23 @@ def test_the_api_serves_a_deployments_metrics_and_streams_a_chat(
         assert len(after["history"]) == kept + 1
         assert after["now"]["reading"]["requests_per_s"] > 0  # the chat, in this interval
         assert web.get(f"/api/v1/deployments/{namespace}/nope/metrics").status_code == 404
+
+        # The cost export a Prometheus scrapes: every planned GPU runs, so the plan's bill.
+        exported = web.get("/api/v1/metrics", params={"namespace": namespace})
+        assert exported.status_code == 200
+        assert exported.headers["content-type"].startswith("text/plain")
+        got = {
+            s.name: s
+            for family in text_string_to_metric_families(exported.text)
+            for s in family.samples
+        }
+        plan = done.result.plan
+        cost = got["kubefoundry_deployment_cost_usd_per_hour"]
+        assert cost.labels["deployment"] == name
+        assert cost.labels["model"] == plan.model_id
+        assert cost.value == pytest.approx(plan.cost.usd_per_hour_total)
+        gpus = got["kubefoundry_deployment_gpus"].value
+        assert gpus == plan.replicas * plan.gpu_count
         bad = web.post(f"{base}/chat", json={"messages": [], "max_tokens": 0})
         assert bad.status_code == 422
 

@@ -6,6 +6,8 @@
   queries (range queries, ``metrics/promql``) where it has one that answers, else the
   readings this server has kept of it (one per refresh, in this process: the same history
   ``top --watch`` keeps), with why Prometheus was not used.
+- ``GET /metrics``: every deployment's cost figures in Prometheus' text format (one refresh
+  of all of them, ``monitoring.exposition``), for a Prometheus to scrape with a token.
 - ``POST /deployments/{ns}/{name}/chat``: one chat completion, streamed as server-sent
   events: ``endpoint`` (the pod and model), ``delta`` per piece of text, ``stats`` (TTFT,
   tokens, decode rate), or ``error`` with the message and no traceback.
@@ -23,7 +25,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -117,6 +119,24 @@ def router() -> APIRouter:
             body["history_source"] = f"prometheus {found.url}"
         body["history_problem"] = problem
         return body
+
+    @router.get(
+        "/metrics",
+        responses={**ERRORS, 200: {"content": {"text/plain": {}}}},
+        response_class=Response,
+    )
+    def cost_metrics(request: Request, conn: deps.Cluster, namespace: str | None = None) -> Any:
+        """Every deployment's cost now (in ``namespace``, or all the caller may list) as
+        Prometheus gauges: $/h, the plan's $/h, GPUs and busy GPUs, output tokens/s, $ per
+        1M output tokens measured and planned. A scrape refreshes them."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from kubefoundry.deploy import monitoring
+
+        kept = _kept(request.app)
+        with kept.lock("*"):  # one export at a time; the page's refreshes go on
+            seen = monitoring.Monitor(conn, histories=kept.histories).refresh(namespace=namespace)
+        return Response(monitoring.exposition(seen), media_type=CONTENT_TYPE_LATEST)
 
     @router.post(
         "/deployments/{namespace}/{name}/chat",

@@ -296,6 +296,74 @@ def reading_dict(r: readings.Reading) -> dict[str, Any]:
     return data
 
 
+# What ``exposition`` exports per deployment: name, help, the figure.
+EXPORTED: tuple[tuple[str, str, Callable[[Observed], float | None]], ...] = (
+    (
+        "kubefoundry_deployment_cost_usd_per_hour",
+        "What the running pods cost now: the plan's bill per GPU times the GPUs running.",
+        lambda o: o.usd_per_hour,
+    ),
+    (
+        "kubefoundry_deployment_planned_cost_usd_per_hour",
+        "The plan's bill: every node its replicas occupy.",
+        lambda o: None if o.plan is None else o.plan.usd_per_hour,
+    ),
+    ("kubefoundry_deployment_gpus", "GPUs the running pods hold.", lambda o: float(o.gpus)),
+    (
+        "kubefoundry_deployment_busy_gpus",
+        "Of those, the GPUs of pods with a request running.",
+        lambda o: float(o.busy_gpus),
+    ),
+    (
+        "kubefoundry_deployment_output_tokens_per_second",
+        "Output tokens served per second, over the last refresh's interval.",
+        lambda o: o.reading.output_tps,
+    ),
+    (
+        "kubefoundry_deployment_cost_usd_per_million_output_tokens",
+        "The bill now over the output tokens served now.",
+        lambda o: o.usd_per_million_output_tokens,
+    ),
+    (
+        "kubefoundry_deployment_planned_cost_usd_per_million_output_tokens",
+        "The plan's bill over the speed model's output tokens at its peak.",
+        lambda o: o.planned_usd_per_million_output_tokens,
+    ),
+)
+
+
+def exposition(seen: Sequence[Observed]) -> bytes:
+    """The deployments' cost figures in Prometheus' text format, one gauge family per figure
+    (``EXPORTED``), labelled ``namespace``, ``deployment``, ``model``, ``tier`` and ``gpu``
+    (per replica, "2xH100"); a figure not known now (no price, no interval yet) is left out,
+    never 0. OpenCost names no per-deployment or per-token figure (its ``node_gpu_hourly_cost``
+    and ``container_gpu_allocation`` are per node and container), so the names are ours;
+    ``namespace`` joins them to OpenCost's."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector
+
+    labels = ["namespace", "deployment", "model", "tier", "gpu"]
+
+    def values(o: Observed) -> list[str]:
+        plan = o.plan or identity.PlanSummary()
+        return [o.namespace, o.name, plan.model or "", plan.tier or "", plan.gpu or ""]
+
+    class _Figures(Collector):
+        def collect(self) -> Iterable[GaugeMetricFamily]:
+            for name, text, figure in EXPORTED:
+                family = GaugeMetricFamily(name, text, labels=labels)
+                for o in seen:
+                    value = figure(o)
+                    if value is not None:
+                        family.add_metric(values(o), value)
+                yield family
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Figures())
+    return generate_latest(registry)
+
+
 HISTORY_STEP_S = 15.0  # a Prometheus range query's step: 240 points to the hour
 
 

@@ -102,3 +102,50 @@ def test_spent_and_saved_over_the_window_by_hand() -> None:
     assert o.usd_per_gpu_hour == pytest.approx(1.0)
     assert o.spent_usd == pytest.approx(0.10)
     assert o.saved_usd == pytest.approx(0.10)
+
+
+def test_the_cost_export_says_each_figure_once_per_deployment_and_leaves_unknowns_out() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    plan = identity.PlanSummary(
+        model="Qwen/Qwen2.5-7B-Instruct",
+        tier="better",
+        gpu="2xL4",
+        replicas=2,
+        usd_per_hour=4.0,
+        output_tokens_per_s=406.4,
+    )
+    scaled_in = _observed(gpus=2, output_tps=100.0, plan=plan, busy=2)
+    unplanned = _observed(gpus=1, output_tps=None, plan=plan)
+    unknown = dataclasses.replace(unplanned, name="e", plan=None)
+    text = monitoring.exposition([scaled_in, unknown]).decode()
+    got = {
+        (s.name, s.labels["deployment"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    d = "kubefoundry_deployment_"
+    assert got == {
+        (f"{d}cost_usd_per_hour", "d"): pytest.approx(2.0),  # half the GPUs of $4/h
+        (f"{d}planned_cost_usd_per_hour", "d"): 4.0,
+        (f"{d}gpus", "d"): 2.0,
+        (f"{d}gpus", "e"): 1.0,
+        (f"{d}busy_gpus", "d"): 2.0,
+        (f"{d}busy_gpus", "e"): 0.0,
+        (f"{d}output_tokens_per_second", "d"): 100.0,
+        (f"{d}cost_usd_per_million_output_tokens", "d"): pytest.approx(2.0 / 0.36),
+        (f"{d}planned_cost_usd_per_million_output_tokens", "d"): pytest.approx(4.0 / 1.46304),
+    }
+    (sample,) = [
+        s
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == f"{d}gpus" and s.labels["deployment"] == "d"
+    ]
+    assert sample.labels == {
+        "namespace": "ns",
+        "deployment": "d",
+        "model": "Qwen/Qwen2.5-7B-Instruct",
+        "tier": "better",
+        "gpu": "2xL4",
+    }
