@@ -276,6 +276,24 @@ def test_keda_and_the_hpa_scale_our_deployment_out_and_in_on_the_servers_load(
     assert busy
     assert rates, past
     assert max(rates) <= users * TOKENS / (0.04 + TOKENS * 0.015) * 1.05, rates
+    # Since the deployment was made: replica-hours as Prometheus saw the pods, 15 s samples,
+    # against this test's own timings (1 pod, then 3, then 1), within a sample per pod.
+    since = body["since_start"]
+    seen = steps.seen
+    one_then = seen[f"Prometheus scrapes {want} servers"] - seen["Prometheus scrapes its server"]
+    three = seen["1 pod left"] - seen[f"Prometheus scrapes {want} servers"]
+    one_after = time.monotonic() - steps.began - seen["1 pod left"]
+    expected_s = one_then + want * three + one_after
+    print(
+        f"  since start: {since['replica_hours'] * 3600:.0f} replica-seconds seen by "
+        f"Prometheus, {expected_s:.0f} by the steps; spent ${since['spent_usd']:.4f}"
+    )
+    assert since["replica_hours"] * 3600 == pytest.approx(expected_s, abs=15 * (want + 1)), since
+    # Priced by hand: the plan's one replica at its bill; saved nothing (never below plan).
+    assert since["spent_usd"] == pytest.approx(since["replica_hours"] * bill)
+    assert since["saved_usd"] == pytest.approx(
+        max(0.0, since["hours"] - since["replica_hours"]) * bill
+    )
     ttft = [p["ttft"]["p50"] for p in past if p["ttft"] and p["ttft"]["p50"] is not None]
     assert ttft, past
     assert all(0.02 <= t <= 0.5 for t in ttft), ttft  # the simulator's 40 ms

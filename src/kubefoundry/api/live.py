@@ -48,6 +48,11 @@ class MetricsBody(BaseModel):
     history_problem: str | None = Field(
         None, description="Why the deployment's Prometheus was not used, where it has one."
     )
+    since_start: dict[str, Any] | None = Field(
+        None,
+        description="From its Prometheus: hours since it was made, replica-hours that ran, "
+        "spent_usd and saved_usd (the plan's replicas all along, less those).",
+    )
 
 
 class Message(BaseModel):
@@ -94,9 +99,10 @@ def router() -> APIRouter:
     ) -> dict[str, Any]:
         """Its model servers' figures now (running, waiting, tokens/s, TTFT and inter-token
         percentiles, KV usage, $/h) and the readings kept since this server first looked."""
+        from kubefoundry.core import identity
         from kubefoundry.deploy import deploying, monitoring
 
-        deploying.find(conn, name=name, namespace=namespace)  # unknown: 404, close matches
+        root = deploying.find(conn, name=name, namespace=namespace)  # unknown: 404
         kept, key = _kept(request.app), f"{namespace}/{name}"
         with kept.lock(key):
             monitor = monitoring.Monitor(conn, histories=kept.histories)
@@ -114,9 +120,24 @@ def router() -> APIRouter:
             "history_problem": None,
         }
         found, problem = monitoring.scalers_history(conn, namespace=namespace, name=name)
+        age = monitoring.age_s(root)
         if found is not None:
             body["history"] = found.points
             body["history_source"] = f"prometheus {found.url}"
+            if age:
+                try:
+                    since = monitoring.since_start(
+                        conn,
+                        found.url,
+                        namespace=namespace,
+                        name=name,
+                        seconds=age,
+                        plan=identity.summary_of(root),
+                    )
+                except KubeFoundryError as err:
+                    problem = err.message
+                else:
+                    body["since_start"] = since.to_dict()
         body["history_problem"] = problem
         return body
 

@@ -374,6 +374,80 @@ class PastFromPrometheus:
     points: list[dict[str, Any]]  # reading_dict's shape, oldest first
 
 
+@dataclasses.dataclass(frozen=True)
+class SinceStart:
+    """A deployment's bill since it was made, from the model-server pods Prometheus saw (each
+    a replica's serving pod), priced per replica by the plan. Prometheus' retention bounds
+    it: ``hours`` is what was asked, ``replica_hours`` what it held."""
+
+    hours: float
+    replica_hours: float
+    planned_replicas: int | None
+    usd_per_replica_hour: float | None
+
+    @property
+    def spent_usd(self) -> float | None:
+        price = self.usd_per_replica_hour
+        return None if price is None else price * self.replica_hours
+
+    @property
+    def saved_usd(self) -> float | None:
+        """The plan's replicas all that time, less the replica-hours that ran (scaled in,
+        or to zero); never below 0 (a scale-out above the plan saves nothing)."""
+        price, planned = self.usd_per_replica_hour, self.planned_replicas
+        if price is None or planned is None:
+            return None
+        return price * max(0.0, planned * self.hours - self.replica_hours)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hours": self.hours,
+            "replica_hours": self.replica_hours,
+            "spent_usd": self.spent_usd,
+            "saved_usd": self.saved_usd,
+        }
+
+
+SINCE_POINTS = 2000  # samples in the since-start subquery, at most (15 s resolution or more)
+
+
+def since_start(
+    conn: Connection,
+    url: str,
+    *,
+    namespace: str,
+    name: str,
+    seconds: float,
+    plan: identity.PlanSummary | None,
+    now: float | None = None,
+) -> SinceStart:
+    """Replica-hours over the deployment's ``seconds`` of life and what they cost."""
+    where = prometheus.Where.of(url)
+    end = time.time() if now is None else now
+    resolution = max(HISTORY_STEP_S, seconds / SINCE_POINTS)
+    pods = promql.queries(promql.selector(namespace=namespace, name=name))["pods"]
+    query = promql.replica_seconds(pods, seconds=seconds, resolution_s=resolution)
+    answer = prometheus.query_range(conn, where, query, start=end, end=end, step_s=resolution)
+    try:
+        values = promql.matrix(answer)
+    except ValueError as exc:
+        raise KubeFoundryError(
+            f"Prometheus at {url} refused the since-start query: {exc}"
+        ) from None
+    replicas = plan.replicas if plan is not None and plan.replicas else None
+    price = (
+        plan.usd_per_hour / replicas
+        if plan is not None and plan.usd_per_hour is not None and replicas
+        else None
+    )
+    return SinceStart(
+        hours=seconds / 3600.0,
+        replica_hours=(values[-1][1] / 3600.0) if values else 0.0,
+        planned_replicas=replicas,
+        usd_per_replica_hour=price,
+    )
+
+
 def prometheus_history(
     conn: Connection,
     url: str,
@@ -419,6 +493,17 @@ def scalers_history(
         return prometheus_history(conn, url, namespace=namespace, name=name), None
     except KubeFoundryError as err:
         return None, err.message
+
+
+def age_s(root: Mapping[str, Any], *, now: float | None = None) -> float | None:
+    """Seconds since the root object was made (its ``creationTimestamp``)."""
+    made = root.get("metadata", {}).get("creationTimestamp")
+    if not made:
+        return None
+    import datetime
+
+    at = datetime.datetime.fromisoformat(str(made).replace("Z", "+00:00"))
+    return max(0.0, (time.time() if now is None else now) - at.timestamp())
 
 
 def scrape_metrics(conn: Connection, *, namespace: str, pod: str, port: int) -> str:

@@ -103,6 +103,12 @@ def queries(where: str) -> dict[str, str]:
     return out
 
 
+def replica_seconds(pods: str, *, seconds: float, resolution_s: float) -> str:
+    """Model-server pods × seconds over the last ``seconds``: the ``pods`` query sampled
+    every ``resolution_s`` (a subquery), each sample counted for that long."""
+    return f"sum_over_time(({pods})[{int(seconds)}s:{int(resolution_s)}s]) * {int(resolution_s)}"
+
+
 def points(
     answers: Mapping[str, Sequence[tuple[float, float]]], *, step_s: float
 ) -> list[dict[str, Any]]:

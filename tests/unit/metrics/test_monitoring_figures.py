@@ -149,3 +149,29 @@ def test_the_cost_export_says_each_figure_once_per_deployment_and_leaves_unknown
         "tier": "better",
         "gpu": "2xL4",
     }
+
+
+def test_spent_and_saved_since_start_by_hand() -> None:
+    # 2 replicas planned at $4/h ($2 per replica-hour); 10 h old; ran 12 replica-hours
+    # (scaled in to one for 8 h): spent $24, saved the 8 replica-hours not run, $16.
+    since = monitoring.SinceStart(
+        hours=10.0, replica_hours=12.0, planned_replicas=2, usd_per_replica_hour=2.0
+    )
+    assert (since.spent_usd, since.saved_usd) == (24.0, 16.0)
+    # Scaled out above the plan: nothing saved, never negative.
+    out = dataclasses.replace(since, replica_hours=30.0)
+    assert (out.spent_usd, out.saved_usd) == (60.0, 0.0)
+    unpriced = dataclasses.replace(since, usd_per_replica_hour=None)
+    assert unpriced.to_dict() == {
+        "hours": 10.0,
+        "replica_hours": 12.0,
+        "spent_usd": None,
+        "saved_usd": None,
+    }
+
+
+def test_a_deployments_age_from_its_roots_creation_time() -> None:
+    root = {"metadata": {"creationTimestamp": "2026-12-06T10:00:00Z"}}
+    noon = 1796558400.0  # 2026-12-06T12:00:00Z
+    assert monitoring.age_s(root, now=noon) == 7200.0
+    assert monitoring.age_s({"metadata": {}}, now=noon) is None

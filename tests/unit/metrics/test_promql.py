@@ -113,3 +113,9 @@ def test_a_service_url_goes_through_the_api_server_any_other_directly(
     where = prometheus.Where.of(url)
     assert (where.service, where.path) == (service, path)
     assert where.how == ("through the API server's service proxy" if service else "directly")
+
+
+def test_replica_seconds_sum_the_pods_samples_each_counted_for_its_resolution() -> None:
+    assert promql.replica_seconds("count(x)", seconds=3600.4, resolution_s=15) == (
+        "sum_over_time((count(x))[3600s:15s]) * 15"
+    )

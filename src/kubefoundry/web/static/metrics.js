@@ -75,8 +75,11 @@
     const measured = usd(now.usd_per_million_output_tokens);
     const planned = usd(now.planned_usd_per_million_output_tokens);
     text("m-per-million", (measured || "—") + (planned ? " (plan " + planned + ")" : ""));
-    text("m-spent", now.spent_usd === null || now.spent_usd === undefined ? null
-      : usd(now.spent_usd) + " · " + (usd(now.saved_usd) || "—"));
+    const since = body.since_start;  // from Prometheus, since the deployment was made
+    text("m-spent", since && since.spent_usd !== null
+      ? usd(since.spent_usd) + " · " + (usd(since.saved_usd) || "—") + " since start"
+      : now.spent_usd === null || now.spent_usd === undefined ? null
+        : usd(now.spent_usd) + " · " + (usd(now.saved_usd) || "—") + " while watched");
     const plan = now.planned_output_tokens_per_s;
     text("c-output-plan", plan ? "(the plan: " + num(plan, 1) + " at its peak)" : "");
     const h = body.history || [];
