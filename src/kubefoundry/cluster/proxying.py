@@ -38,12 +38,7 @@ def get(
     timeout_s: float = TIMEOUT_S,
 ) -> str:
     """GET ``path`` of the pod on ``port``; the body as text."""
-    resource = f"pods/{pod}:{port}"
-    response = _call(conn, "GET", namespace, resource, path, None, timeout_s)
-    try:
-        return bytes(response.data).decode("utf-8", "replace")
-    finally:
-        response.release_conn()
+    return _text(conn, namespace, f"pods/{pod}:{port}", path, timeout_s)
 
 
 def post_lines(
@@ -86,8 +81,11 @@ def service_get(
 ) -> str:
     """GET ``path`` (with its query string) of a Service's endpoint on ``port`` through the
     API server's service proxy (the ``services/proxy`` right); the body as text."""
-    resource = f"services/{scheme}:{service}:{port}"
-    response = _call(conn, "GET", namespace, resource, path, None, timeout_s)
+    return _text(conn, namespace, f"services/{scheme}:{service}:{port}", path, timeout_s)
+
+
+def _text(conn: Connection, namespace: str, target: str, path: str, timeout_s: float) -> str:
+    response = _call(conn, "GET", namespace, target, path, None, timeout_s)
     try:
         return bytes(response.data).decode("utf-8", "replace")
     finally:

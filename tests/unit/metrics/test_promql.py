@@ -119,3 +119,40 @@ def test_replica_seconds_sum_the_pods_samples_each_counted_for_its_resolution() 
     assert promql.replica_seconds("count(x)", seconds=3600.4, resolution_s=15) == (
         "sum_over_time((count(x))[3600s:15s]) * 15"
     )
+
+
+def test_a_prometheus_that_does_not_answer_or_is_not_prometheus_is_said_so() -> None:
+    import http.server
+    import socket
+    import threading
+
+    from kubefoundry.core.errors import PermanentError, RetryableError
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    silent = prometheus.Where.of(f"http://127.0.0.1:{closed}")
+    with pytest.raises(RetryableError, match="did not answer") as caught:
+        prometheus.query_range(None, silent, "up", start=0, end=1, step_s=1)  # type: ignore[arg-type]
+    assert "serving.prometheus" in (caught.value.hint or "")
+
+    class NotPrometheus(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>a login page</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotPrometheus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        where = prometheus.Where.of(f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(PermanentError, match="not Prometheus' API"):
+            prometheus.query_range(None, where, "up", start=0, end=1, step_s=1)  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+        server.server_close()
