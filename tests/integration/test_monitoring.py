@@ -99,16 +99,29 @@ def test_the_sandboxs_model_servers_answer_chat_and_top_sees_the_load(
     assert 0.02 <= r.ttft.p50 <= 0.5, r.ttft
     assert all(s.ttft_s is not None and s.ttft_s >= 0.04 for s in said), said
     assert seen.gpus == plan.replicas * plan.gpu_count
-    # Cost: every planned GPU runs, so the plan's whole bill; per 1M output tokens, that bill
-    # over the interval's tokens, and the plan's over its predicted peak (by hand).
+    # Cost: every planned GPU runs, so the plan's whole bill, split as the plan splits it
+    # (its prompts' share of a replica's time on input); per 1M tokens, each part over the
+    # interval's tokens, and the plan's over its predicted peak (by hand).
     bill = plan.cost.usd_per_hour_total
     assert bill is not None
     assert plan.performance is not None
+    share = plan.performance.prefill_share
+    assert 0 < share < 1
     assert seen.usd_per_hour == pytest.approx(bill)
-    assert seen.usd_per_million_output_tokens == pytest.approx(bill / (r.output_tps * 3600) * 1e6)
+    assert seen.usd_per_million_output_tokens == pytest.approx(
+        bill * (1 - share) / (r.output_tps * 3600) * 1e6
+    )
+    assert r.prompt_tps is not None
+    assert seen.usd_per_million_input_tokens == pytest.approx(
+        bill * share / (r.prompt_tps * 3600) * 1e6
+    )
     peak = plan.performance.output_tokens_per_s * plan.replicas
     assert seen.planned_usd_per_million_output_tokens == pytest.approx(
-        bill / (peak * 3600) * 1e6, rel=1e-3
+        bill * (1 - share) / (peak * 3600) * 1e6, rel=1e-3
+    )
+    prompts = plan.performance.input_tokens_per_s * plan.replicas
+    assert seen.planned_usd_per_million_input_tokens == pytest.approx(
+        bill * share / (prompts * 3600) * 1e6, rel=1e-3
     )
 
     # GPU time kept since the first refresh: all of it idle at each refresh (the requests

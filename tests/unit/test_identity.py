@@ -28,12 +28,15 @@ FULL = PlanSummary(
     engine="vllm 0.34.0",
     usd_per_hour=4.0,
     output_tokens_per_s=406.4,
+    input_tokens_per_s=1625.4,
+    prefill_share=0.195,
 )
 # As tests/golden/vllm renders it: the writer's bytes must not change.
 FULL_TEXT = (
-    '{"engine":"vllm 0.34.0","gpu":"2xL4","kvTokens":156960,"maxModelLen":32768,'
-    '"model":"meta-llama/Llama-3.1-8B-Instruct","nodesPerReplica":1,"outputTokensPerS":406.4,'
-    '"pipelineParallel":1,"replicas":2,"tensorParallel":2,"tier":"better","usdPerHour":4.0}'
+    '{"engine":"vllm 0.34.0","gpu":"2xL4","inputTokensPerS":1625.4,"kvTokens":156960,'
+    '"maxModelLen":32768,"model":"meta-llama/Llama-3.1-8B-Instruct","nodesPerReplica":1,'
+    '"outputTokensPerS":406.4,"pipelineParallel":1,"prefillShare":0.195,"replicas":2,'
+    '"tensorParallel":2,"tier":"better","usdPerHour":4.0}'
 )
 
 

@@ -35,6 +35,7 @@ COLUMNS = (
     output.Column("err/s", justify="right", drop=8),
     output.Column("tok/GPU-h", justify="right", drop=9),
     output.Column("$/h", justify="right", drop=10),
+    output.Column("$/1M in", justify="right", drop=12),
     output.Column("$/1M out", justify="right", drop=11),
 )
 
@@ -168,13 +169,13 @@ def _row(o: Observed) -> tuple[str, ...]:
         _num(r.errors_per_s, 2),
         _num(o.goodput_tokens_per_gpu_hour),
         _usd(o.usd_per_hour),
-        _usd(o.usd_per_million_output_tokens)
-        + (
-            ""
-            if o.planned_usd_per_million_output_tokens is None
-            else f" (plan {_usd(o.planned_usd_per_million_output_tokens)})"
-        ),
+        _beside_plan(o.usd_per_million_input_tokens, o.planned_usd_per_million_input_tokens),
+        _beside_plan(o.usd_per_million_output_tokens, o.planned_usd_per_million_output_tokens),
     )
+
+
+def _beside_plan(measured: float | None, planned: float | None) -> str:
+    return _usd(measured) + ("" if planned is None else f" (plan {_usd(planned)})")
 
 
 def _usd(value: float | None) -> str:

@@ -194,6 +194,10 @@ class PlanSummary:
     # The speed model's output tokens/s at the planned peak, the whole deployment: what `top`
     # sets the measured rate (and the $ per 1M output tokens both give) beside.
     output_tokens_per_s: float | None = None
+    input_tokens_per_s: float | None = None  # the same peak's prompt tokens
+    # The share of a replica's time its prompts take, by the speed model: how the plan splits
+    # the bill between input and output tokens (and how `top` splits it on what it measures).
+    prefill_share: float | None = None
 
     def to_annotation(self) -> str:
         """Compact JSON, keys sorted: the same plan renders the same bytes (golden files)."""
@@ -241,6 +245,8 @@ _FIELDS: dict[str, tuple[str, Callable[[object], Any]]] = {
     "engine": ("engine", _text),
     "usdPerHour": ("usd_per_hour", _amount),
     "outputTokensPerS": ("output_tokens_per_s", _amount),
+    "inputTokensPerS": ("input_tokens_per_s", _amount),
+    "prefillShare": ("prefill_share", _amount),
 }
 
 

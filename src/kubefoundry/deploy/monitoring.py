@@ -108,17 +108,48 @@ class Observed:
         return None if price is None else price * self.gpus
 
     @property
+    def prefill_share(self) -> float:
+        """How the bill splits between input and output tokens: the plan's share of a
+        replica's time its prompts take (0, the whole bill on output, where the root does
+        not say)."""
+        share = None if self.plan is None else self.plan.prefill_share
+        return share if share is not None and 0.0 <= share <= 1.0 else 0.0
+
+    @property
+    def output_usd_per_hour(self) -> float | None:
+        """The output tokens' part of the bill now."""
+        bill = self.usd_per_hour
+        return None if bill is None else bill * (1.0 - self.prefill_share)
+
+    @property
     def usd_per_million_output_tokens(self) -> float | None:
-        """The bill now over the output tokens served now (the whole bill on output)."""
-        return _per_million(self.usd_per_hour, self.reading.output_tps)
+        """The output tokens' part of the bill now over the output tokens served now."""
+        return _per_million(self.output_usd_per_hour, self.reading.output_tps)
+
+    @property
+    def usd_per_million_input_tokens(self) -> float | None:
+        """The prompts' part of the bill now over the prompt tokens served now (None where
+        the root does not say how the plan splits the bill)."""
+        bill = self.usd_per_hour
+        if bill is None or self.plan is None or self.plan.prefill_share is None:
+            return None
+        return _per_million(bill * self.prefill_share, self.reading.prompt_tps)
 
     @property
     def planned_usd_per_million_output_tokens(self) -> float | None:
         """The same at the plan's peak, by the speed model (every planned replica busy)."""
         plan = self.plan
-        if plan is None:
+        if plan is None or plan.usd_per_hour is None:
             return None
-        return _per_million(plan.usd_per_hour, plan.output_tokens_per_s)
+        output_part = plan.usd_per_hour * (1.0 - self.prefill_share)
+        return _per_million(output_part, plan.output_tokens_per_s)
+
+    @property
+    def planned_usd_per_million_input_tokens(self) -> float | None:
+        plan = self.plan
+        if plan is None or plan.usd_per_hour is None or plan.prefill_share is None:
+            return None
+        return _per_million(plan.usd_per_hour * self.prefill_share, plan.input_tokens_per_s)
 
 
 class Monitor:
@@ -218,6 +249,7 @@ class Totals:
     usd_per_hour: float | None  # None: no deployment's price is known
     unpriced: int  # deployments whose price is not known (left out of the bill)
     priced_output_tps: float = 0.0  # the output of those whose price is known
+    output_usd_per_hour: float | None = None  # their bills' output part (the plans' split)
     gpu_hours: float = 0.0  # provisioned, over the histories kept
     busy_gpu_hours: float = 0.0
     spent_usd: float | None = None  # those GPU-hours' cost (priced deployments)
@@ -235,8 +267,9 @@ class Totals:
 
     @property
     def usd_per_million_output_tokens(self) -> float | None:
-        """The priced deployments' bill over their own output (not the unpriced ones')."""
-        return _per_million(self.usd_per_hour, self.priced_output_tps)
+        """The priced deployments' bills' output part over their own output (not the
+        unpriced ones')."""
+        return _per_million(self.output_usd_per_hour, self.priced_output_tps)
 
 
 def totals(seen: Sequence[Observed]) -> Totals:
@@ -251,6 +284,7 @@ def totals(seen: Sequence[Observed]) -> Totals:
         priced_output_tps=sum(
             o.reading.output_tps or 0.0 for o in seen if o.usd_per_hour is not None
         ),
+        output_usd_per_hour=_total(o.output_usd_per_hour for o in seen),
         gpu_hours=sum(o.gpu_hours for o in seen),
         busy_gpu_hours=sum(o.busy_gpu_hours for o in seen),
         spent_usd=_total(o.spent_usd for o in seen),
@@ -283,6 +317,9 @@ def to_dict(o: Observed) -> dict[str, Any]:
         "usd_per_hour": o.usd_per_hour,
         "usd_per_million_output_tokens": o.usd_per_million_output_tokens,
         "planned_usd_per_million_output_tokens": o.planned_usd_per_million_output_tokens,
+        "usd_per_million_input_tokens": o.usd_per_million_input_tokens,
+        "planned_usd_per_million_input_tokens": o.planned_usd_per_million_input_tokens,
+        "prefill_share": None if o.plan is None else o.plan.prefill_share,
         "planned_output_tokens_per_s": None if o.plan is None else o.plan.output_tokens_per_s,
         "reading": reading_dict(o.reading),
         "problems": dict(o.problems),
@@ -321,13 +358,28 @@ EXPORTED: tuple[tuple[str, str, Callable[[Observed], float | None]], ...] = (
     ),
     (
         "kubefoundry_deployment_cost_usd_per_million_output_tokens",
-        "The bill now over the output tokens served now.",
+        "The output tokens' part of the bill now (the plan's split) over those served now.",
         lambda o: o.usd_per_million_output_tokens,
     ),
     (
         "kubefoundry_deployment_planned_cost_usd_per_million_output_tokens",
-        "The plan's bill over the speed model's output tokens at its peak.",
+        "The same by the plan, over the speed model's output tokens at its peak.",
         lambda o: o.planned_usd_per_million_output_tokens,
+    ),
+    (
+        "kubefoundry_deployment_input_tokens_per_second",
+        "Prompt tokens served per second, over the last refresh's interval.",
+        lambda o: o.reading.prompt_tps,
+    ),
+    (
+        "kubefoundry_deployment_cost_usd_per_million_input_tokens",
+        "The prompts' part of the bill now over the prompt tokens served now.",
+        lambda o: o.usd_per_million_input_tokens,
+    ),
+    (
+        "kubefoundry_deployment_planned_cost_usd_per_million_input_tokens",
+        "The same by the plan, over the speed model's prompt tokens at its peak.",
+        lambda o: o.planned_usd_per_million_input_tokens,
     ),
 )
 

@@ -288,6 +288,7 @@ def _assemble(
         meets_targets=cap.meets_targets,
         requests_per_s=round(at_peak.requests_per_s, 3),
         output_tokens_per_s=round(at_peak.output_tokens_per_s, 1),
+        input_tokens_per_s=round(at_peak.requests_per_s * traffic.input_tokens, 1),
         ttft_ms=round(at_peak.ttft_s * 1000, 1),
         tpot_ms=round(at_peak.tpot_s * 1000, 2),
         ttft_p95_ms=round(sized.tail.ttft_s * 1000, 1),

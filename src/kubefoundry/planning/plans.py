@@ -76,6 +76,7 @@ class Performance:
     meets_targets: bool
     requests_per_s: float  # one replica at the peak
     output_tokens_per_s: float  # one replica at the peak
+    input_tokens_per_s: float  # one replica at the peak: its requests' prompt tokens
     ttft_ms: float  # mean, at the peak
     tpot_ms: float  # mean, at the peak
     ttft_p95_ms: float  # 95th percentile at the peak (estimate: planning/capacity.tail)

@@ -61,6 +61,30 @@ def test_cost_now_and_per_million_tokens_by_hand() -> None:
     assert (unpriced.usd_per_hour, unpriced.planned_usd_per_million_output_tokens) == (None, None)
 
 
+def test_the_bill_splits_between_input_and_output_as_the_plan_splits_it_by_hand() -> None:
+    # The plan: $4/h; its prompts take a quarter of a replica's time; at its peak 406.4
+    # output and 1,625.6 prompt tokens/s.
+    plan = identity.PlanSummary(
+        gpu="2xL4",
+        replicas=2,
+        usd_per_hour=4.0,
+        output_tokens_per_s=406.4,
+        input_tokens_per_s=1625.6,
+        prefill_share=0.25,
+    )
+    o = _observed(gpus=4, output_tps=100.0, plan=plan)
+    o = dataclasses.replace(o, reading=dataclasses.replace(o.reading, prompt_tps=400.0))
+    # $3/h on output over 360,000 tokens an hour: $8.3333 per 1M.
+    assert o.usd_per_million_output_tokens == pytest.approx(3.0 / 0.36)
+    # $1/h on input over 400 x 3600 = 1,440,000 prompt tokens an hour: $0.6944 per 1M.
+    assert o.usd_per_million_input_tokens == pytest.approx(1.0 / 1.44)
+    assert o.planned_usd_per_million_output_tokens == pytest.approx(3.0 / 1.46304)
+    assert o.planned_usd_per_million_input_tokens == pytest.approx(1.0 / (1625.6 * 0.0036))
+    # Two of them: the output parts over the output, $6/h over 200 tok/s.
+    t = monitoring.totals([o, o])
+    assert t.usd_per_million_output_tokens == pytest.approx(6.0 / 0.72)
+
+
 def test_cluster_totals_by_hand() -> None:
     # Two deployments: 4 GPUs at $4/h planned and all running, serving 200 tok/s, 2 busy;
     # 2 GPUs with no price, 100 tok/s, none busy.

@@ -87,6 +87,12 @@ def plan_summary(plan: Plan) -> identity.PlanSummary:
             if plan.performance is None
             else round(plan.performance.output_tokens_per_s * plan.replicas, 1)
         ),
+        input_tokens_per_s=(
+            None
+            if plan.performance is None
+            else round(plan.performance.input_tokens_per_s * plan.replicas, 1)
+        ),
+        prefill_share=None if plan.performance is None else plan.performance.prefill_share,
     )
 
 

@@ -72,9 +72,11 @@
     text("m-kv", r.kv_usage === null || r.kv_usage === undefined ? null : num(r.kv_usage * 100) + " %");
     text("m-pods", now.pods === undefined ? null : (now.scraped || 0) + " of " + now.pods);
     text("m-cost", now.usd_per_hour === null || now.usd_per_hour === undefined ? null : usd(now.usd_per_hour) + "/h");
-    const measured = usd(now.usd_per_million_output_tokens);
-    const planned = usd(now.planned_usd_per_million_output_tokens);
-    text("m-per-million", (measured || "—") + (planned ? " (plan " + planned + ")" : ""));
+    const beside = (measured, planned) =>
+      (usd(measured) || "—") + (usd(planned) ? " (plan " + usd(planned) + ")" : "");
+    text("m-per-million", "in " + beside(now.usd_per_million_input_tokens,
+      now.planned_usd_per_million_input_tokens) + " · out " +
+      beside(now.usd_per_million_output_tokens, now.planned_usd_per_million_output_tokens));
     const since = body.since_start;  // from Prometheus, since the deployment was made
     text("m-spent", since && since.spent_usd !== null
       ? usd(since.spent_usd) + " · " + (usd(since.saved_usd) || "—") + " since start"
