@@ -77,7 +77,7 @@ def query_range(
         namespace, name, _ = where.service or ("", "", 0)
         raise PermanentError(
             f"Prometheus at {where.url}: no Service {name} in namespace {namespace}.",
-            hint="Deploy with --prometheus URL (serving.prometheus) naming the Prometheus this "
+            hint="Set the deployment's serving.prometheus to the URL of the Prometheus this "
             "cluster runs; KEDA's scaler asks the same URL.",
         ) from None
     except KubeFoundryError as err:  # said again, naming Prometheus and the way to it
