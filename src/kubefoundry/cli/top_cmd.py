@@ -141,7 +141,7 @@ def _totals(t: monitoring.Totals, place: str) -> str:
     if t.usd_per_hour is not None:
         per_million = t.usd_per_million_output_tokens
         parts.append(f"{_usd(t.usd_per_hour)}/h")
-        parts.append(f"{_usd(per_million)} per 1M output tokens" if per_million else "")
+        parts.append(f"{_per_million(per_million)} per 1M output tokens" if per_million else "")
     if t.busy_share is not None:
         idle = t.gpu_hours - t.busy_gpu_hours
         parts.append(
@@ -175,7 +175,14 @@ def _row(o: Observed) -> tuple[str, ...]:
 
 
 def _beside_plan(measured: float | None, planned: float | None) -> str:
-    return _usd(measured) + ("" if planned is None else f" (plan {_usd(planned)})")
+    return _per_million(measured) + ("" if planned is None else f" (plan {_per_million(planned)})")
+
+
+def _per_million(value: float | None) -> str:
+    """A price per 1M tokens: cents, or three significant digits below a dime ($0.00412)."""
+    if value is None:
+        return "-"
+    return f"${value:,.2f}" if abs(value) >= 0.1 else f"${value:.3g}"
 
 
 def _usd(value: float | None) -> str:

@@ -18,6 +18,11 @@
   }
   function ms(s) { return s === null || s === undefined ? null : num(s * 1000) + " ms"; }
   function usd(v) { return v === null || v === undefined ? null : "$" + Number(v).toFixed(2); }
+  // A price per 1M tokens: cents, or three significant digits below a dime ($0.00412).
+  function perMillion(v) {
+    if (v === null || v === undefined) return null;
+    return "$" + (Math.abs(v) >= 0.1 ? Number(v).toFixed(2) : Number(v).toPrecision(3));
+  }
 
   function draw(id, series, plan) {
     // series: arrays of [t, value|null]; one polyline each, scaled to the same axes.
@@ -73,10 +78,12 @@
     text("m-pods", now.pods === undefined ? null : (now.scraped || 0) + " of " + now.pods);
     text("m-cost", now.usd_per_hour === null || now.usd_per_hour === undefined ? null : usd(now.usd_per_hour) + "/h");
     const beside = (measured, planned) =>
-      (usd(measured) || "—") + (usd(planned) ? " (plan " + usd(planned) + ")" : "");
-    text("m-per-million", "in " + beside(now.usd_per_million_input_tokens,
-      now.planned_usd_per_million_input_tokens) + " · out " +
-      beside(now.usd_per_million_output_tokens, now.planned_usd_per_million_output_tokens));
+      (perMillion(measured) || "—") + (planned === null || planned === undefined
+        ? "" : " (plan " + perMillion(planned) + ")");
+    text("m-per-million-in", beside(now.usd_per_million_input_tokens,
+      now.planned_usd_per_million_input_tokens));
+    text("m-per-million", beside(now.usd_per_million_output_tokens,
+      now.planned_usd_per_million_output_tokens));
     const since = body.since_start;  // from Prometheus, since the deployment was made
     text("m-spent", since && since.spent_usd !== null
       ? usd(since.spent_usd) + " · " + (usd(since.saved_usd) || "—") + " since start"
@@ -103,7 +110,8 @@
     const where = source.startsWith("prometheus ")
       ? "history from Prometheus at " + source.slice("prometheus ".length)
       : h.length + " reading" + (h.length === 1 ? "" : "s") + " kept" +
-        (body.history_problem ? " (Prometheus not used: " + body.history_problem + ")" : "");
+        (body.history_problem
+          ? " (Prometheus not used: " + body.history_problem.replace(/\.$/, "") + ")" : "");
     text("metrics-state", "Read " + new Date().toLocaleTimeString() +
       " through the API server; " + where + ".");
   }
