@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 from kubernetes import client
 from kubernetes.utils import parse_quantity
 from tests.support import controlplane
-from tests.support.deploys import deploy
+from tests.support.deploys import deploy, eventually
 
 from kubefoundry.api.app import create_app
 from kubefoundry.cluster import connecting, inspecting
@@ -50,10 +50,7 @@ class Steps:
         self.seen: dict[str, float] = {}
 
     def wait(self, what: str, check: Callable[[], bool], *, timeout_s: float = SCALE_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not check():
-            assert time.monotonic() < deadline, f"not after {timeout_s:.0f}s: {what}"
-            time.sleep(0.5)
+        eventually(check, timeout_s=timeout_s, what=what)
         self.seen[what] = time.monotonic() - self.began
         print(f"  {self.seen[what]:6.1f} s  {what}")
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from kubefoundry.cluster import inspecting, prometheus, proxying
 from kubefoundry.cluster.connecting import Connection
-from kubefoundry.core import identity
+from kubefoundry.core import identity, timestamps
 from kubefoundry.core.errors import KubeFoundryError
 from kubefoundry.deploy import deploying, stalls
 from kubefoundry.metrics import history, parsing, promql, readings
@@ -95,10 +95,8 @@ class Observed:
     def saved_usd(self) -> float | None:
         """What running fewer GPUs than planned saved over the kept window (scaled in, or
         to zero): the planned GPUs for the window's hours, less the GPU-hours provisioned."""
-        price, planned = self.usd_per_gpu_hour, _planned_gpus(self.plan)
-        if price is None or planned is None:
-            return None
-        return price * max(0.0, planned * self.window_hours - self.gpu_hours)
+        planned = _planned_gpus(self.plan)
+        return _saved(self.usd_per_gpu_hour, planned, self.window_hours, self.gpu_hours)
 
     @property
     def usd_per_hour(self) -> float | None:
@@ -447,9 +445,7 @@ class SinceStart:
         """The plan's replicas all that time, less the replica-hours that ran (scaled in,
         or to zero); never below 0 (a scale-out above the plan saves nothing)."""
         price, planned = self.usd_per_replica_hour, self.planned_replicas
-        if price is None or planned is None:
-            return None
-        return price * max(0.0, planned * self.hours - self.replica_hours)
+        return _saved(price, planned, self.hours, self.replica_hours)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -474,18 +470,12 @@ def since_start(
     now: float | None = None,
 ) -> SinceStart:
     """Replica-hours over the deployment's ``seconds`` of life and what they cost."""
-    where = prometheus.Where.of(url)
     end = time.time() if now is None else now
     resolution = max(HISTORY_STEP_S, seconds / SINCE_POINTS)
-    pods = promql.queries(promql.selector(namespace=namespace, name=name))["pods"]
+    pods = promql.pods(promql.selector(namespace=namespace, name=name))
     query = promql.replica_seconds(pods, seconds=seconds, resolution_s=resolution)
-    answer = prometheus.query_range(conn, where, query, start=end, end=end, step_s=resolution)
-    try:
-        values = promql.matrix(answer)
-    except ValueError as exc:
-        raise KubeFoundryError(
-            f"Prometheus at {url} refused the since-start query: {exc}"
-        ) from None
+    where = prometheus.Where.of(url)
+    values = _series(conn, where, "since-start", query, start=end, end=end, step_s=resolution)
     replicas = plan.replicas if plan is not None and plan.replicas else None
     price = (
         plan.usd_per_hour / replicas
@@ -520,17 +510,31 @@ def prometheus_history(
 
     def ask(field: str) -> tuple[str, list[tuple[float, float]]]:
         query = asked[field]
-        answer = prometheus.query_range(conn, where, query, start=start, end=end, step_s=step_s)
-        try:
-            return field, promql.matrix(answer)
-        except ValueError as exc:
-            raise KubeFoundryError(
-                f"Prometheus at {url} refused the {field} query: {exc}"
-            ) from None
+        return field, _series(conn, where, field, query, start=start, end=end, step_s=step_s)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         answers = dict(pool.map(ask, asked))
     return PastFromPrometheus(url, where.how, promql.points(answers, step_s=step_s))
+
+
+def _series(
+    conn: Connection,
+    where: prometheus.Where,
+    what: str,
+    query: str,
+    *,
+    start: float,
+    end: float,
+    step_s: float,
+) -> list[tuple[float, float]]:
+    """The one series a range query answers; Prometheus' refusal named by ``what`` was asked."""
+    answer = prometheus.query_range(conn, where, query, start=start, end=end, step_s=step_s)
+    try:
+        return promql.matrix(answer)
+    except ValueError as exc:
+        raise KubeFoundryError(
+            f"Prometheus at {where.url} refused the {what} query: {exc}"
+        ) from None
 
 
 def scalers_history(
@@ -548,14 +552,12 @@ def scalers_history(
 
 
 def age_s(root: Mapping[str, Any], *, now: float | None = None) -> float | None:
-    """Seconds since the root object was made (its ``creationTimestamp``)."""
-    made = root.get("metadata", {}).get("creationTimestamp")
-    if not made:
+    """Seconds since the root object was made (its ``creationTimestamp``); None when it has
+    none that reads."""
+    made = timestamps.parse((root.get("metadata") or {}).get("creationTimestamp"))
+    if made is None:
         return None
-    import datetime
-
-    at = datetime.datetime.fromisoformat(str(made).replace("Z", "+00:00"))
-    return max(0.0, (time.time() if now is None else now) - at.timestamp())
+    return max(0.0, (time.time() if now is None else now) - made.timestamp())
 
 
 def scrape_metrics(conn: Connection, *, namespace: str, pod: str, port: int) -> str:
@@ -577,6 +579,15 @@ def plan_summaries(
             key = (str(root["metadata"].get("namespace", "")), identity.deployment_of(root))
             out[key] = summary
     return out
+
+
+def _saved(price: float | None, planned: int | None, hours: float, ran: float) -> float | None:
+    """What running less than planned saved: ``planned`` units (GPUs, replicas) for
+    ``hours``, less the unit-hours that ``ran``, at ``price`` per unit-hour; never below 0
+    (running more than planned saves nothing)."""
+    if price is None or planned is None:
+        return None
+    return price * max(0.0, planned * hours - ran)
 
 
 def _planned_gpus(plan: identity.PlanSummary | None) -> int | None:

@@ -97,10 +97,14 @@ def queries(where: str) -> dict[str, str]:
             either = _either(shapes)
             if either:
                 out[f"{quantity}.{key}"] = either
-    running = sorted({s.name for s in _sources("running") if s.kind == "gauge"})
-    names = "|".join(running)
-    out["pods"] = f'count(count by (pod) ({{__name__=~"{names}",{where}}}))'
+    out["pods"] = pods(where)
     return out
+
+
+def pods(where: str) -> str:
+    """The pods ``where`` selects whose server reports requests running, of any family."""
+    running = sorted({s.name for s in _sources("running") if s.kind == "gauge"})
+    return f'count(count by (pod) ({{__name__=~"{"|".join(running)}",{where}}}))'
 
 
 def replica_seconds(pods: str, *, seconds: float, resolution_s: float) -> str:

@@ -130,6 +130,12 @@ PORTS = len(dataclasses.fields(Ports))
 KAITO_NAMESPACE = "kaito-workspace"  # RELEASE_NAMESPACE: where KAITO keeps its own objects
 KSERVE_NAMESPACE = "kserve"  # POD_NAMESPACE: where KServe reads inferenceservice-config
 KEDA_NAMESPACE = "keda"  # POD_NAMESPACE and KEDA_CLUSTER_OBJECT_NAMESPACE
+# KEDA's operator and metrics adapter alike: every namespace watched, their own namespace.
+KEDA_ENV = {
+    "WATCH_NAMESPACE": "",
+    "POD_NAMESPACE": KEDA_NAMESPACE,
+    "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -456,12 +462,7 @@ def keda(binary: Path, layout: Layout, ports: Ports) -> tuple[list[str], dict[st
         "--enable-webhook-patching=false",
         "--enable-apiservice-patching=false",
     ]
-    env = {
-        "WATCH_NAMESPACE": "",
-        "POD_NAMESPACE": KEDA_NAMESPACE,
-        "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE,
-    }
-    return argv, env
+    return argv, dict(KEDA_ENV)
 
 
 KEDA_ADAPTER = "keda-operator-metrics-apiserver"  # its chart's Service
@@ -493,12 +494,7 @@ def keda_adapter(
         f"--port={ports.keda_adapter_metrics}",
         "--zap-encoder=console",
     ]
-    env = {
-        "WATCH_NAMESPACE": "",
-        "POD_NAMESPACE": KEDA_NAMESPACE,
-        "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE,
-    }
-    return argv, env
+    return argv, dict(KEDA_ENV)
 
 
 def keda_adapter_objects(address: str, port: int, ca_pem: bytes) -> list[dict[str, Any]]:
